@@ -1,0 +1,25 @@
+/** y = x W^T + b, with W stored [out, in]; its backward adds into the weight and bias gradients. */
+import type { Backend, Ptr } from '../engine/backend.js';
+
+export class Linear {
+  constructor(
+    private readonly be: Backend,
+    readonly w: Ptr,
+    readonly gw: Ptr,
+    readonly b: Ptr | null,
+    readonly gb: Ptr | null,
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+  ) {}
+
+  forward(y: Ptr, x: Ptr, rows: number): void {
+    this.be.matmul(y, x, this.w, rows, this.outFeatures, this.inFeatures, { transB: true, bias: this.b ?? undefined });
+  }
+
+  /** dx (= or += when accumulateDx) from dy; dW += dy^T x; db += column sums of dy. dx null skips the input gradient. */
+  backward(dx: Ptr | null, dy: Ptr, x: Ptr, rows: number, accumulateDx = false): void {
+    if (dx) this.be.matmul(dx, dy, this.w, rows, this.inFeatures, this.outFeatures, { accumulate: accumulateDx });
+    this.be.matmul(this.gw, dy, x, this.outFeatures, this.inFeatures, rows, { transA: true, accumulate: true });
+    if (this.gb) this.be.biasGrad(this.gb, dy, rows, this.outFeatures);
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * AdamW over the flat parameter buffer, PyTorch semantics: decoupled weight decay on tensors of 2 or more
+ * dimensions only, bias-corrected moments, and global-norm clipping folded into the update as a gradient scale.
+ * Moments live on the backend in buffers of the parameter layout.
+ */
+import type { Backend, DeviceBuffer } from '../engine/backend.js';
+import { decayRanges } from '../model/layout.js';
+import type { Decoder } from '../model/decoder.js';
+
+export interface AdamWConfig {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Clip the global gradient L2 norm to this value (0 = no clipping). */
+  clip: number;
+}
+
+export const ADAMW_DEFAULTS: AdamWConfig = { lr: 3e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clip: 1.0 };
+
+/** PyTorch's clip_grad_norm_ coefficient: max_norm / (norm + 1e-6), never above 1. */
+export function clipCoefficient(norm: number, clip: number): number {
+  if (!(clip > 0)) return 1;
+  return Math.min(1, clip / (norm + 1e-6));
+}
+
+export class AdamW {
+  readonly m: DeviceBuffer;
+  readonly v: DeviceBuffer;
+  /** Number of updates applied so far. */
+  step = 0;
+  private readonly ranges: { offset: number; size: number; decay: boolean }[];
+
+  constructor(private readonly be: Backend, private readonly model: Decoder, public cfg: AdamWConfig) {
+    this.m = be.alloc('f32', model.layout.total);
+    this.v = be.alloc('f32', model.layout.total);
+    this.ranges = decayRanges(model.layout);
+  }
+
+  /** Applies one update with the given learning rate; gradScale multiplies every gradient (clipping). */
+  update(lr: number, gradScale: number): void {
+    this.step += 1;
+    const { be, model } = this;
+    for (const r of this.ranges) {
+      be.adamw(model.paramPtr(r.offset), model.gradPtr(r.offset), { buf: this.m, offset: r.offset }, { buf: this.v, offset: r.offset }, r.size, {
+        lr,
+        beta1: this.cfg.beta1,
+        beta2: this.cfg.beta2,
+        eps: this.cfg.eps,
+        weightDecay: r.decay ? this.cfg.weightDecay : 0,
+        step: this.step,
+        gradScale,
+      });
+    }
+  }
+
+  dispose(): void {
+    this.be.free(this.m);
+    this.be.free(this.v);
+  }
+}
