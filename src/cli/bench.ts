@@ -1,0 +1,91 @@
+/**
+ * `lmforge bench --preset NAME [--steps N] [--threads N] [--device cpu|cuda|auto]`: full training steps
+ * (forward, backward, clip, AdamW) on random tokens; prints one JSON line with the median step time and spread.
+ */
+import { parseArgs, usage, type FlagSpec } from './args.js';
+import { createBackend } from '../engine/index.js';
+import { Decoder } from '../model/decoder.js';
+import { initWeights } from '../model/init.js';
+import { AdamW, ADAMW_DEFAULTS, clipCoefficient } from '../train/adamw.js';
+import { Rng } from '../train/rng.js';
+import { getPreset, PRESET_BATCH } from '../config/presets.js';
+import { flopsPerToken } from '../model/count.js';
+import { median } from '../train/stats.js';
+
+const FLAGS: Record<string, FlagSpec> = {
+  preset: { type: 'string', help: 'model preset (e.g. cpu-small, cpu-realvocab, qwen3-0.6b)' },
+  steps: { type: 'number', help: 'timed steps after one warm-up step', default: 5 },
+  threads: { type: 'number', help: 'CPU threads (default: all cores)' },
+  device: { type: 'string', help: 'cpu | cuda | auto', default: 'cpu' },
+  batch: { type: 'number', help: 'micro-batch (default: the preset\'s benchmark batch)' },
+  seq: { type: 'number', help: 'sequence length (default: the preset\'s benchmark length)' },
+  seed: { type: 'number', help: 'seed for weights and tokens', default: 0 },
+  help: { type: 'boolean', help: 'show this help' },
+};
+
+export async function run(argv: string[]): Promise<number> {
+  const { flags } = parseArgs('bench', argv, FLAGS);
+  if (flags.help || !flags.preset) {
+    process.stdout.write(usage('bench', '--preset NAME [flags]', FLAGS) + '\n');
+    return flags.help ? 0 : 2;
+  }
+  const name = flags.preset as string;
+  const cfg = getPreset(name);
+  const shape = PRESET_BATCH[name] ?? { batch: 4, seq: Math.min(512, cfg.context_length) };
+  const batch = (flags.batch as number | undefined) ?? shape.batch;
+  const seq = (flags.seq as number | undefined) ?? shape.seq;
+  const be = createBackend(flags.device as 'cpu' | 'cuda' | 'auto');
+  if (flags.threads !== undefined) be.setThreads(flags.threads as number);
+  const model = new Decoder(be, cfg);
+  initWeights(model, { seed: flags.seed as number, scaledResidual: false });
+  const opt = new AdamW(be, model, { ...ADAMW_DEFAULTS, lr: 1e-3 });
+  const rng = new Rng((flags.seed as number) + 1);
+  const N = batch * seq;
+  const ids = new Int32Array(N);
+  for (let i = 0; i < N; i++) ids[i] = rng.int(cfg.vocab_size);
+  // Like the peer: the labels are the inputs themselves, shifted by one inside the loss.
+  const targets = new Int32Array(N).fill(-100);
+  for (let b = 0; b < batch; b++) for (let t = 0; t + 1 < seq; t++) targets[b * seq + t] = ids[b * seq + t + 1]!;
+  const count = batch * (seq - 1);
+  const step = (): number => {
+    const t0 = performance.now();
+    model.zeroGrads();
+    model.resetLoss();
+    model.run(ids, targets, { batch, seq, backward: true, gradScale: 1 / count });
+    const norm = model.gradNorm();
+    opt.update(1e-3, clipCoefficient(norm, 1.0));
+    model.takeLoss();
+    return (performance.now() - t0) / 1000;
+  };
+  step();
+  const times: number[] = [];
+  for (let i = 0; i < (flags.steps as number); i++) times.push(step());
+  const med = median(times);
+  const flops = flopsPerToken(cfg, seq).total;
+  const result = {
+    name,
+    device: be.name,
+    backend: be.describe(),
+    params: model.layout.total,
+    B: batch,
+    T: seq,
+    threads: be.threads(),
+    steps: times.length,
+    step_s: round(med, 4),
+    step_s_min: round(Math.min(...times), 4),
+    step_s_max: round(Math.max(...times), 4),
+    tokens_per_s: round(N / med, 1),
+    gflops_per_s: round((flops * N) / med / 1e9, 1),
+    activation_mib: round(model.activationBytes / 2 ** 20, 1),
+    peak_rss_mib: round(process.resourceUsage().maxRSS / 1024, 1),
+  };
+  process.stdout.write(JSON.stringify(result) + '\n');
+  opt.dispose();
+  model.dispose();
+  return 0;
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
