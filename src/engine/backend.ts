@@ -156,6 +156,16 @@ export interface Backend {
     strides: QkvStrides, shape: AttentionShape,
   ): void;
 
+  /**
+   * Attention of n new queries (absolute positions past..past+n-1) over cached keys/values 0..past+n-1 of one
+   * sequence (generation with a KV cache). q [n, heads*headDim] with row stride qStride; k, v rows with strides.
+   * out [n, heads*headDim] packed.
+   */
+  attentionDecode(
+    out: Ptr, q: Ptr, k: Ptr, v: Ptr, strides: QkvStrides, n: number, past: number,
+    heads: number, kvHeads: number, headDim: number, scale: number,
+  ): void;
+
   // ---- feed-forward activations ----
   /** gu [rows, 2f] holds gate | up; out [rows, f] = silu(gate) * up. */
   swigluForward(out: Ptr, gu: Ptr, rows: number, f: number): void;

@@ -16,7 +16,7 @@ import { shift } from './ptr.js';
 
 export const IGNORE_INDEX = -100;
 
-interface Block {
+export interface Block {
   norm1: Norm;
   attn: Attention;
   norm2: Norm;
@@ -38,8 +38,8 @@ export class Decoder {
   readonly layout: Layout;
   readonly params: DeviceBuffer;
   readonly grads: DeviceBuffer;
-  private readonly blocks: Block[];
-  private readonly finalNorm: Norm | null;
+  readonly blocks: Block[];
+  readonly finalNorm: Norm | null;
   private acts: Activations | null = null;
 
   constructor(readonly be: Backend, readonly cfg: ModelConfig) {

@@ -1,0 +1,240 @@
+/**
+ * The training loop: micro-batches x gradient accumulation, LR schedule, AdamW with clipping, NaN/Inf guard,
+ * periodic evaluation and atomic checkpoints, metrics to metrics.jsonl, progress on the terminal, bit-exact resume.
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Backend } from '../engine/backend.js';
+import { createBackend } from '../engine/index.js';
+import type { ModelConfig } from '../config/model.js';
+import { loadModelConfig } from '../config/load.js';
+import { validateModelConfig } from '../config/schema.js';
+import type { TrainConfig } from '../config/train.js';
+import { Decoder } from '../model/decoder.js';
+import { initWeights } from '../model/init.js';
+import { loadWeights } from '../model/weights.js';
+import { flopsPerToken } from '../model/count.js';
+import { AdamW, clipCoefficient } from './adamw.js';
+import { Rng } from './rng.js';
+import { latestCheckpoint, loadCheckpoint, saveCheckpoint, safetensorsSource, type TrainState } from './checkpoint.js';
+import { lrAt } from './schedule.js';
+import { MetricsLog } from './metrics.js';
+import { Progress } from '../cli/progress.js';
+import { peakFlopsFor } from './devices.js';
+import { openLoader, datasetInfo, type Loader } from '../data/loader.js';
+import { ensureBundledCorpus } from '../data/corpus.js';
+import { openHfModel } from '../io/hf-checkpoint.js';
+
+export interface TrainResult {
+  runDir: string;
+  steps: number;
+  firstValLoss: number | null;
+  lastValLoss: number | null;
+  lastTrainLoss: number;
+}
+
+export interface TrainHooks {
+  /** Called after each optimizer step (tests use it to stop a run midway). */
+  afterStep?(step: number, loss: number): void;
+  /** Quiet: no progress bar or prints (tests). */
+  quiet?: boolean;
+}
+
+/** Resolves `model` + `model_overrides` to a validated model config. */
+export function resolveModelConfig(tc: TrainConfig): ModelConfig {
+  const base = loadModelConfig(tc.model);
+  if (Object.keys(tc.model_overrides).length === 0) return base;
+  return validateModelConfig({ ...base, ...tc.model_overrides }, `${tc.model} with model overrides`);
+}
+
+export class Trainer {
+  readonly be: Backend;
+  readonly model: Decoder;
+  readonly opt: AdamW;
+  readonly runDir: string;
+  private train!: Loader;
+  private val!: Loader;
+  private rng: Rng;
+  private step = 0;
+  private tokensSeen = 0;
+  private metrics!: MetricsLog;
+  private bytesPerToken = 0;
+  /** Loader state at the start of the validation split: every evaluation reads the same batches. */
+  private valStart: unknown = undefined;
+
+  constructor(readonly tc: TrainConfig, readonly modelCfg: ModelConfig, runDir: string) {
+    this.runDir = runDir;
+    this.be = createBackend(tc.device);
+    if (tc.threads > 0) this.be.setThreads(tc.threads);
+    if (tc.seq > modelCfg.context_length)
+      throw new Error(`seq ${tc.seq} exceeds the model's context_length ${modelCfg.context_length}; lower seq or raise model.context_length`);
+    this.model = new Decoder(this.be, modelCfg);
+    this.opt = new AdamW(this.be, this.model, {
+      lr: tc.lr, beta1: tc.beta1, beta2: tc.beta2, eps: tc.eps, weightDecay: tc.weight_decay, clip: tc.clip,
+    });
+    this.rng = new Rng(tc.seed);
+  }
+
+  /** Opens data, then initialises from scratch, from `init_from`, or from the run's latest checkpoint. */
+  async setup(resume: boolean): Promise<void> {
+    const tc = this.tc;
+    const dataDir = tc.data === 'bundled' ? await ensureBundledCorpus() : tc.data;
+    const info = datasetInfo(dataDir);
+    if (info.vocabSize > this.modelCfg.vocab_size)
+      throw new Error(`data in ${dataDir} was tokenized with a vocabulary of ${info.vocabSize} but the model has ${this.modelCfg.vocab_size} rows; use a model with vocab_size >= ${info.vocabSize}`);
+    this.bytesPerToken = info.bytesPerToken;
+    const common = { dir: dataDir, seq: tc.seq, batch: tc.micro_batch, rank: 0, worldSize: 1 };
+    this.train = await openLoader({ ...common, split: 'train', seed: tc.seed, order: 'random' });
+    this.val = await openLoader({ ...common, split: 'val', seed: tc.seed, order: 'sequential' });
+    mkdirSync(this.runDir, { recursive: true });
+    const ckpt = resume ? latestCheckpoint(this.runDir) : null;
+    if (resume && !ckpt) throw new Error(`--resume: no complete checkpoint in ${this.runDir}/checkpoints`);
+    if (ckpt) {
+      const st: TrainState = loadCheckpoint(ckpt, this.model, this.opt);
+      this.step = st.step;
+      this.tokensSeen = st.tokensSeen;
+      this.train.restore(st.loader as never);
+      this.rng = new Rng(st.rng);
+    } else if (tc.init_from) {
+      const hf = openHfModel(tc.init_from);
+      loadWeights(this.model, hf.tensors, tc.init_from);
+    } else {
+      initWeights(this.model, { seed: tc.seed, scaledResidual: tc.scaled_residual_init });
+    }
+    this.metrics = new MetricsLog(this.runDir, { resumeFromStep: ckpt ? this.step : 0 });
+    writeFileSync(join(this.runDir, 'train_config.json'), JSON.stringify(tc, null, 2) + '\n');
+    writeFileSync(join(this.runDir, 'model_config.json'), JSON.stringify(this.modelCfg, null, 2) + '\n');
+  }
+
+  /** Mean loss over `eval_batches` validation batches (the validation order restarts each time). */
+  evaluate(): number {
+    const tc = this.tc;
+    this.val.restore(this.valStart as never);
+    const { batch, seq } = { batch: tc.micro_batch, seq: tc.seq };
+    let sum = 0;
+    let count = 0;
+    this.model.resetLoss();
+    for (let i = 0; i < tc.eval_batches; i++) {
+      const { ids, targets } = splitWindows(this.val.next().tokens, batch, seq);
+      this.model.run(ids, targets, { batch, seq, backward: false });
+      count += ids.length;
+    }
+    sum = this.model.takeLoss();
+    return sum / count;
+  }
+
+
+  async run(hooks: TrainHooks = {}): Promise<TrainResult> {
+    const tc = this.tc;
+    const { model, opt } = this;
+    this.valStart = this.val.state();
+    const tokensPerStep = tc.micro_batch * tc.seq * tc.grad_accum;
+    const flopsTok = flopsPerToken(this.modelCfg, tc.seq).total;
+    const peak = tc.peak_flops > 0 ? tc.peak_flops : peakFlopsFor(this.be.name === 'cuda' ? this.be.describe() : 'cpu');
+    const progress = hooks.quiet ? null : new Progress({ total: tc.steps, stream: process.stderr });
+    let firstVal: number | null = null;
+    let lastVal: number | null = null;
+    let lastLoss = NaN;
+    let bad = 0;
+    const evalNow = (): void => {
+      const loss = this.evaluate();
+      const bpb = this.bytesPerToken > 0 ? loss / Math.LN2 / this.bytesPerToken : null;
+      this.metrics.write({ kind: 'eval', step: this.step, val_loss: loss, val_ppl: Math.exp(loss), val_bpb: bpb });
+      progress?.log(`step ${this.step}: val loss ${loss.toFixed(4)}, ppl ${Math.exp(loss).toFixed(2)}${bpb !== null ? `, ${bpb.toFixed(3)} bits/byte` : ''}`);
+      if (firstVal === null) firstVal = loss;
+      lastVal = loss;
+    };
+    if (this.step === 0) evalNow();
+    while (this.step < tc.steps) {
+      const t0 = performance.now();
+      const lr = lrAt(this.step, {
+        schedule: tc.schedule, lr: tc.lr, min_lr: tc.min_lr, warmup_steps: tc.warmup_steps, total_steps: tc.steps, decay_fraction: tc.decay_fraction,
+      });
+      model.zeroGrads();
+      model.resetLoss();
+      const count = tc.micro_batch * tc.seq * tc.grad_accum;
+      for (let micro = 0; micro < tc.grad_accum; micro++) {
+        const { ids, targets } = splitWindows(this.train.next().tokens, tc.micro_batch, tc.seq);
+        model.run(ids, targets, { batch: tc.micro_batch, seq: tc.seq, backward: true, gradScale: 1 / count });
+      }
+      const loss = model.takeLoss() / count;
+      const norm = model.gradNorm();
+      this.step += 1;
+      this.tokensSeen += tokensPerStep;
+      if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
+        bad += 1;
+        this.metrics.write({ kind: 'event', step: this.step, event: 'skipped_step', loss, grad_norm: norm });
+        progress?.log(`step ${this.step}: loss ${loss} / grad norm ${norm} is not finite; update skipped (${bad}/${tc.max_bad_steps})`);
+        if (bad >= tc.max_bad_steps) {
+          progress?.done();
+          const last = latestCheckpoint(this.runDir);
+          throw new Error(
+            `${bad} consecutive steps had a NaN/Inf loss or gradient; stopping. ` +
+              (last ? `The last good checkpoint is ${last} (intact); resume from it with a lower lr or a stronger clip.` : 'No checkpoint was written yet; lower lr.'),
+          );
+        }
+        continue;
+      }
+      bad = 0;
+      opt.update(lr, clipCoefficient(norm, tc.clip));
+      lastLoss = loss;
+      const dt = (performance.now() - t0) / 1000;
+      const tokensPerS = tokensPerStep / dt;
+      const achieved = tokensPerS * flopsTok;
+      const mfu = peak > 0 ? achieved / peak : null;
+      if (this.step % tc.log_every === 0 || this.step === tc.steps)
+        this.metrics.write({
+          kind: 'train', step: this.step, loss, lr, grad_norm: norm, tokens: this.tokensSeen, step_s: dt, tokens_per_s: tokensPerS,
+          gflops_per_s: achieved / 1e9, mfu,
+        });
+      progress?.update({ step: this.step, loss, lr, tokensPerS, mfu: mfu ?? undefined, gflops: achieved / 1e9 });
+      hooks.afterStep?.(this.step, loss);
+      if (tc.eval_every > 0 && this.step % tc.eval_every === 0 && this.step !== tc.steps) evalNow();
+      if (tc.checkpoint_every > 0 && this.step % tc.checkpoint_every === 0 && this.step !== tc.steps) this.checkpoint();
+    }
+    if (this.step === tc.steps) {
+      evalNow();
+      this.checkpoint();
+    }
+    progress?.done();
+    this.metrics.close();
+    return { runDir: this.runDir, steps: this.step, firstValLoss: firstVal, lastValLoss: lastVal, lastTrainLoss: lastLoss };
+  }
+
+  checkpoint(): string {
+    return saveCheckpoint(this.runDir, this.model, this.opt, {
+      step: this.step,
+      optimizerStep: this.opt.step,
+      loader: this.train.state(),
+      rng: this.rng.state(),
+      tokensSeen: this.tokensSeen,
+      config: this.tc,
+    }, this.tc.keep_checkpoints);
+  }
+
+  dispose(): void {
+    this.opt.dispose();
+    this.model.dispose();
+  }
+}
+
+/** Windows of seq+1 tokens -> inputs (first seq) and targets (last seq), row by row. */
+export function splitWindows(tokens: Int32Array, batch: number, seq: number): { ids: Int32Array; targets: Int32Array } {
+  if (tokens.length !== batch * (seq + 1)) throw new Error(`internal: loader returned ${tokens.length} tokens, expected ${batch * (seq + 1)}`);
+  const ids = new Int32Array(batch * seq);
+  const targets = new Int32Array(batch * seq);
+  for (let b = 0; b < batch; b++) {
+    const row = tokens.subarray(b * (seq + 1), (b + 1) * (seq + 1));
+    ids.set(row.subarray(0, seq), b * seq);
+    targets.set(row.subarray(1), b * seq);
+  }
+  return { ids, targets };
+}
+
+export function defaultRunDir(tc: TrainConfig): string {
+  const name = tc.model.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '').slice(-40) || 'model';
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
+  let dir = join('runs', `${name}-${stamp}`);
+  for (let i = 2; existsSync(dir); i++) dir = join('runs', `${name}-${stamp}-${i}`);
+  return dir;
+}
