@@ -25,8 +25,8 @@ export interface HfTensor {
 
 export interface HfCheckpoint {
   readonly dir: string;
-  /** Every tensor name, sorted. */
-  readonly names: readonly string[];
+  /** Every tensor name, sorted (a fresh array). */
+  names(): string[];
   has(name: string): boolean;
   get(name: string): HfTensor;
   /** config.json mapped to a ModelConfig (errors if the folder has none or it is unsupported). */
@@ -107,7 +107,7 @@ export function openHfCheckpoint(dir: string): HfCheckpoint {
     throw e;
   }
   for (const [shard, f] of files) {
-    for (const n of f.names) {
+    for (const n of f.names()) {
       const prev = where.get(n);
       if (prev !== undefined && prev !== shard)
         throw new CheckpointError(`${folder}: tensor '${n}' appears in both ${prev} and ${shard}`);
@@ -117,7 +117,7 @@ export function openHfCheckpoint(dir: string): HfCheckpoint {
   const names = [...where.keys()].sort();
   return {
     dir: folder,
-    names,
+    names: () => [...names],
     has: (name) => where.has(name),
     get(name) {
       const shard = where.get(name);
@@ -245,4 +245,43 @@ export function saveHfCheckpoint(dir: string, cfg: ModelConfig, tensors: readonl
     if (e instanceof SafetensorsError) throw new CheckpointError(`saving ${dir}: ${e.message}`);
     throw e;
   }
+}
+
+/** The shape the model's weight loader reads tensors through (structurally src/model/weights.ts's TensorSource). */
+export interface NamedTensorSource {
+  has(name: string): boolean;
+  shape(name: string): number[];
+  read(name: string): Float32Array;
+  names(): string[];
+}
+
+export interface HfModel {
+  /** config.json as a ModelConfig. */
+  config: ModelConfig;
+  tensors: NamedTensorSource;
+  checkpoint: HfCheckpoint;
+  close(): void;
+}
+
+/** A Hugging Face model folder: its config.json mapped to a ModelConfig plus its tensors, for `init_from`. */
+export function openHfModel(dir: string): HfModel {
+  const checkpoint = openHfCheckpoint(dir);
+  let config: ModelConfig;
+  try {
+    config = checkpoint.readConfig();
+  } catch (e) {
+    checkpoint.close();
+    throw e;
+  }
+  return {
+    config,
+    checkpoint,
+    tensors: {
+      has: (name) => checkpoint.has(name),
+      shape: (name) => [...checkpoint.get(name).shape],
+      read: (name) => checkpoint.get(name).toFloat32(),
+      names: () => checkpoint.names(),
+    },
+    close: () => checkpoint.close(),
+  };
 }

@@ -40,8 +40,8 @@ export interface TensorInfo {
 
 export interface SafetensorsFile {
   readonly path: string;
-  /** Tensor names in file (offset) order. */
-  readonly names: readonly string[];
+  /** Tensor names in file (offset) order (a fresh array). */
+  names(): string[];
   readonly metadata: Readonly<Record<string, string>>;
   /** Byte offset of the data section in the file (8 + header length). */
   readonly dataOffset: number;
@@ -323,7 +323,7 @@ function openedFile(
   };
   return {
     path: file,
-    names: tensors.map((t) => t.name),
+    names: () => tensors.map((t) => t.name),
     metadata,
     dataOffset,
     has: (name) => byName.has(name),

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CheckpointError, INDEX_FILE, openHfCheckpoint, planShards, saveHfCheckpoint, type TensorOut } from '../../src/io/hf-checkpoint.js';
+import { CheckpointError, INDEX_FILE, openHfCheckpoint, openHfModel, planShards, saveHfCheckpoint, type TensorOut } from '../../src/io/hf-checkpoint.js';
 import { bf16ToF32, f32ToBf16, readSafetensors } from '../../src/io/safetensors.js';
 import { fromHfConfig } from '../../src/io/hf-config.js';
 
@@ -17,7 +17,7 @@ const throwsMsg = (f: () => unknown, re: RegExp) =>
 function goldenTensors(name: string): TensorOut[] {
   const st = readSafetensors(`${GOLDEN}/${name}/model.safetensors`);
   try {
-    return st.names.map((n) => ({ name: n, shape: st.info(n).shape, data: st.toFloat32(n) }));
+    return st.names().map((n) => ({ name: n, shape: st.info(n).shape, data: st.toFloat32(n) }));
   } finally {
     st.close();
   }
@@ -50,7 +50,7 @@ test('save then open: single file, f32, exact', () => {
   assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.includes('.tmp-')), []);
   const c = openHfCheckpoint(dir);
   try {
-    assert.deepEqual(c.names, ts.map((t) => t.name).sort());
+    assert.deepEqual(c.names(), ts.map((t) => t.name).sort());
     for (const t of ts) assert.deepEqual(c.get(t.name).toFloat32(), t.data, t.name);
     assert.deepEqual(c.readConfig(), cfg);
   } finally {
@@ -124,4 +124,21 @@ test('errors: missing shard, index pointing to the wrong shard, no weights, bad 
   const one = openHfCheckpoint(`${GOLDEN}/gpt2-tiny/model.safetensors`);
   assert.ok(one.has('transformer.wte.weight'));
   one.close();
+});
+
+test('openHfModel: config plus a tensor source for the weight loader', () => {
+  const m = openHfModel(`${GOLDEN}/gpt2-tiny`);
+  try {
+    assert.equal(m.config.family, 'gpt2');
+    assert.equal(m.tensors.has('transformer.h.0.attn.c_attn.weight'), true);
+    assert.deepEqual(m.tensors.shape('transformer.h.0.attn.c_attn.weight'), [64, 192]); // Conv1D: [in, out]
+    assert.equal(m.tensors.read('transformer.h.0.attn.c_attn.weight').length, 64 * 192);
+    assert.ok(m.tensors.names().includes('transformer.wpe.weight'));
+  } finally {
+    m.close();
+  }
+  const dir = path.join(tmp, 'noconfig');
+  fs.mkdirSync(dir);
+  fs.copyFileSync(`${GOLDEN}/gpt2-tiny/model.safetensors`, path.join(dir, 'model.safetensors'));
+  assert.throws(() => openHfModel(dir), /config\.json: cannot read it as JSON/);
 });

@@ -127,7 +127,7 @@ test('write then read every writable dtype; metadata; alignment; layout', () => 
     assert.deepEqual(st.metadata, { format: 'pt', note: 'x' });
     assert.equal(st.dataOffset % 8, 0);
     // Widest dtype first: every tensor starts aligned to its element size.
-    for (const n of st.names) {
+    for (const n of st.names()) {
       const t = st.info(n);
       assert.equal(t.begin % (t.end > t.begin ? (t.end - t.begin) / t.numel : 1), 0, n);
     }
