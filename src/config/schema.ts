@@ -385,8 +385,6 @@ export function configNotes(c: ModelConfig): string[] {
     n.push('family qwen3 without qk_norm cannot be exported as Qwen3 (export it as llama or set qk_norm=true)');
   if (c.positions === 'learned' && c.family !== 'gpt2') n.push(`learned positions with family '${c.family}' cannot be exported to Hugging Face ${c.family}`);
   if (c.norm_position === 'post') n.push('post-norm blocks cannot be exported to any Hugging Face family');
-  if (c.head_dim * c.n_head !== c.hidden_size)
-    n.push(`head_dim x n_head = ${c.head_dim * c.n_head} differs from hidden_size ${c.hidden_size} (fine; q/o projections are not square)`);
   return n;
 }
 
