@@ -1,0 +1,4 @@
+#include "common.h"
+namespace lmf {
+void registerActivation(Napi::Env, Napi::Object) {}
+}

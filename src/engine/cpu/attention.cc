@@ -1,0 +1,4 @@
+#include "common.h"
+namespace lmf {
+void registerAttention(Napi::Env, Napi::Object) {}
+}

@@ -1,0 +1,4 @@
+#include "common.h"
+namespace lmf {
+void registerEmbedding(Napi::Env, Napi::Object) {}
+}

@@ -1,0 +1,4 @@
+#include "common.h"
+namespace lmf {
+void registerLoss(Napi::Env, Napi::Object) {}
+}

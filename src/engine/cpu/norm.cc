@@ -1,0 +1,4 @@
+#include "common.h"
+namespace lmf {
+void registerNorm(Napi::Env, Napi::Object) {}
+}

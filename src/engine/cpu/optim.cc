@@ -1,0 +1,4 @@
+#include "common.h"
+namespace lmf {
+void registerOptim(Napi::Env, Napi::Object) {}
+}

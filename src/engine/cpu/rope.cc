@@ -1,0 +1,4 @@
+#include "common.h"
+namespace lmf {
+void registerRope(Napi::Env, Napi::Object) {}
+}
