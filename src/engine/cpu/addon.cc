@@ -43,6 +43,14 @@ bool Args::flag(size_t i) const {
 
 bool Args::isNull(size_t i) const { return num(i) < 0; }
 
+int64_t Args::avail(size_t i, const char* what) const {
+  double h = num(i);
+  if (h < 0) fail(std::string(what) + " is required but was null");
+  const Buf& b = registryGet(static_cast<int64_t>(h), op_, what);
+  int64_t off = i64(i + 1, "offset");
+  return off > b.length ? 0 : b.length - off;
+}
+
 void* Args::raw(size_t i, DType want, int64_t count, const char* what) const {
   double h = num(i);
   if (h < 0) fail(std::string(what) + " is required but was null");

@@ -45,6 +45,8 @@ class Args {
   int64_t i64(size_t i, const char* what) const;  // a non-negative integer
   bool flag(size_t i) const;
   bool isNull(size_t i) const;  // the buffer at handle index i is absent
+  // Elements from the offset to the end of the buffer (for tables whose row count is implied by the buffer).
+  int64_t avail(size_t i, const char* what) const;
   // Pointer to `count` elements starting at the offset, after checking dtype and bounds.
   void* raw(size_t i, DType want, int64_t count, const char* what) const;
   float* f32(size_t i, int64_t count, const char* what) const {
