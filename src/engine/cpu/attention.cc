@@ -1,0 +1,177 @@
+// Causal attention with grouped-query heads. Forward works per (batch, head) on blocks of query rows so the
+// masked upper triangle beyond each block is never computed; the seq x seq probabilities are never kept:
+// backward recomputes them from the saved log-sum-exp. Backward works per (batch, kv head) group, so the
+// query heads sharing a kv head add into dk/dv in a fixed order without atomics.
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "common.h"
+#include "mathfn.h"
+
+namespace lmf {
+
+namespace {
+
+constexpr int64_t kRowBlock = 64;
+
+struct AttnShape {
+  int64_t sq, sk, sv, batch, seq, heads, kvHeads, hd;
+  float scale;
+  int64_t n() const { return batch * seq; }
+  int64_t od() const { return heads * hd; }  // packed width of out / dout
+};
+
+AttnShape readShape(const Args& a, size_t first) {
+  AttnShape s{a.i64(first, "q stride"), a.i64(first + 1, "k stride"), a.i64(first + 2, "v stride"),
+              a.i64(first + 3, "batch"), a.i64(first + 4, "seq"), a.i64(first + 5, "heads"),
+              a.i64(first + 6, "kvHeads"), a.i64(first + 7, "headDim"), static_cast<float>(a.num(first + 8))};
+  if (s.heads == 0 || s.kvHeads == 0 || s.hd == 0) a.fail("heads, kvHeads and headDim must be positive");
+  if (s.heads % s.kvHeads != 0)
+    a.fail("heads (" + std::to_string(s.heads) + ") must be a multiple of kvHeads (" + std::to_string(s.kvHeads) + ")");
+  if (s.sq < s.heads * s.hd) a.fail("the q stride is smaller than heads*headDim");
+  if (s.sk < s.kvHeads * s.hd) a.fail("the k stride is smaller than kvHeads*headDim");
+  if (s.sv < s.kvHeads * s.hd) a.fail("the v stride is smaller than kvHeads*headDim");
+  return s;
+}
+
+// Scaled scores of query rows [i0, i1) against keys [0, i1) into S (row stride ldS).
+inline void scores(const AttnShape& s, const float* Q, const float* K, int64_t i0, int64_t i1, float* S, int64_t ldS) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)(i1 - i0), (blasint)i1, (blasint)s.hd, s.scale,
+              Q + i0 * s.sq, (blasint)s.sq, K, (blasint)s.sk, 0.0f, S, (blasint)ldS);
+}
+
+// attentionForward(out, lse, q, k, v, sq, sk, sv, batch, seq, heads, kvHeads, headDim, scale)
+void opAttentionForward(const Args& a) {
+  AttnShape s = readShape(a, 10);
+  const int64_t n = s.n(), T = s.seq, hd = s.hd, group = s.heads / s.kvHeads;
+  float* out = a.f32(0, n * s.od(), "out");
+  float* lse = a.f32(2, s.batch * s.heads * T, "lse");
+  const float* q = a.f32(4, span2d(n, s.heads * hd, s.sq), "q");
+  const float* k = a.f32(6, span2d(n, s.kvHeads * hd, s.sk), "k");
+  const float* v = a.f32(8, span2d(n, s.kvHeads * hd, s.sv), "v");
+  if (n == 0) return;
+  const int64_t tasks = s.batch * s.heads;
+#pragma omp parallel
+  {
+    std::vector<float> S(std::min(kRowBlock, T) * T);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < tasks; task++) {
+      const int64_t b = task / s.heads, h = task % s.heads, kh = h / group;
+      const float* Q = q + b * T * s.sq + h * hd;
+      const float* K = k + b * T * s.sk + kh * hd;
+      const float* V = v + b * T * s.sv + kh * hd;
+      float* O = out + b * T * s.od() + h * hd;
+      float* L = lse + (b * s.heads + h) * T;
+      for (int64_t i0 = 0; i0 < T; i0 += kRowBlock) {
+        const int64_t i1 = std::min(T, i0 + kRowBlock), ld = i1;
+        scores(s, Q, K, i0, i1, S.data(), ld);
+        for (int64_t i = i0; i < i1; i++) {
+          float* row = S.data() + (i - i0) * ld;
+          float mx = row[0];
+          for (int64_t j = 1; j <= i; j++) mx = std::max(mx, row[j]);
+          double sum = 0;
+#pragma omp simd reduction(+ : sum)
+          for (int64_t j = 0; j <= i; j++) {
+            float e = fastExp(row[j] - mx);
+            row[j] = e;
+            sum += e;
+          }
+          const float inv = static_cast<float>(1.0 / sum);
+#pragma omp simd
+          for (int64_t j = 0; j <= i; j++) row[j] *= inv;
+          std::fill(row + i + 1, row + i1, 0.0f);
+          L[i] = mx + static_cast<float>(std::log(sum));
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)(i1 - i0), (blasint)hd, (blasint)i1, 1.0f,
+                    S.data(), (blasint)ld, V, (blasint)s.sv, 0.0f, O + i0 * s.od(), (blasint)s.od());
+      }
+    }
+  }
+}
+
+// attentionBackward(dq, dk, dv, dout, q, k, v, out, lse, sq, sk, sv, batch, seq, heads, kvHeads, headDim, scale)
+// dq/dk/dv use the q/k/v strides (they may be the columns of one dqkv buffer).
+void opAttentionBackward(const Args& a) {
+  AttnShape s = readShape(a, 18);
+  const int64_t n = s.n(), T = s.seq, hd = s.hd, group = s.heads / s.kvHeads, od = s.od();
+  float* dq = a.f32(0, span2d(n, s.heads * hd, s.sq), "dq");
+  float* dk = a.f32(2, span2d(n, s.kvHeads * hd, s.sk), "dk");
+  float* dv = a.f32(4, span2d(n, s.kvHeads * hd, s.sv), "dv");
+  const float* dout = a.f32(6, n * od, "dout");
+  const float* q = a.f32(8, span2d(n, s.heads * hd, s.sq), "q");
+  const float* k = a.f32(10, span2d(n, s.kvHeads * hd, s.sk), "k");
+  const float* v = a.f32(12, span2d(n, s.kvHeads * hd, s.sv), "v");
+  const float* out = a.f32(14, n * od, "out");
+  const float* lse = a.f32(16, s.batch * s.heads * T, "lse");
+  if (n == 0) return;
+  const int64_t tasks = s.batch * s.kvHeads;
+#pragma omp parallel
+  {
+    const int64_t rb = std::min(kRowBlock, T);
+    std::vector<float> P(rb * T), dS(rb * T);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < tasks; task++) {
+      const int64_t b = task / s.kvHeads, kh = task % s.kvHeads;
+      const float* K = k + b * T * s.sk + kh * hd;
+      const float* V = v + b * T * s.sv + kh * hd;
+      float* dK = dk + b * T * s.sk + kh * hd;
+      float* dV = dv + b * T * s.sv + kh * hd;
+      for (int64_t t = 0; t < T; t++) {
+        std::fill(dK + t * s.sk, dK + t * s.sk + hd, 0.0f);
+        std::fill(dV + t * s.sv, dV + t * s.sv + hd, 0.0f);
+      }
+      for (int64_t h = kh * group; h < (kh + 1) * group; h++) {
+        const float* Q = q + b * T * s.sq + h * hd;
+        const float* O = out + b * T * od + h * hd;
+        const float* dO = dout + b * T * od + h * hd;
+        float* dQ = dq + b * T * s.sq + h * hd;
+        const float* L = lse + (b * s.heads + h) * T;
+        for (int64_t i0 = 0; i0 < T; i0 += kRowBlock) {
+          const int64_t i1 = std::min(T, i0 + kRowBlock), m = i1 - i0, ld = i1;
+          scores(s, Q, K, i0, i1, P.data(), ld);
+          // dP = dO V^T
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)m, (blasint)i1, (blasint)hd, 1.0f,
+                      dO + i0 * od, (blasint)od, V, (blasint)s.sv, 0.0f, dS.data(), (blasint)ld);
+          for (int64_t i = i0; i < i1; i++) {
+            const float* o = O + i * od;
+            const float* g = dO + i * od;
+            double acc = 0;
+#pragma omp simd reduction(+ : acc)
+            for (int64_t c = 0; c < hd; c++) acc += static_cast<double>(o[c]) * g[c];
+            const float Di = static_cast<float>(acc), li = L[i];
+            float* p = P.data() + (i - i0) * ld;
+            float* ds = dS.data() + (i - i0) * ld;
+#pragma omp simd
+            for (int64_t j = 0; j <= i; j++) {
+              float pj = fastExp(p[j] - li);
+              p[j] = pj;
+              ds[j] = pj * (ds[j] - Di) * s.scale;
+            }
+            std::fill(p + i + 1, p + i1, 0.0f);
+            std::fill(ds + i + 1, ds + i1, 0.0f);
+          }
+          // dQ = dS K (written), dK += dS^T Q, dV += P^T dO
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)m, (blasint)hd, (blasint)i1, 1.0f,
+                      dS.data(), (blasint)ld, K, (blasint)s.sk, 0.0f, dQ + i0 * s.sq, (blasint)s.sq);
+          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)i1, (blasint)hd, (blasint)m, 1.0f,
+                      dS.data(), (blasint)ld, Q + i0 * s.sq, (blasint)s.sq, 1.0f, dK, (blasint)s.sk);
+          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)i1, (blasint)hd, (blasint)m, 1.0f, P.data(),
+                      (blasint)ld, dO + i0 * od, (blasint)od, 1.0f, dV, (blasint)s.sv);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void registerAttention(Napi::Env env, Napi::Object exports) {
+  registerOp(env, exports, "attentionForward", opAttentionForward);
+  registerOp(env, exports, "attentionBackward", opAttentionBackward);
+}
+
+}  // namespace lmf

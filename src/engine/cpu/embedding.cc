@@ -1,0 +1,81 @@
+// Token embedding gather (forward) and its scatter-add (backward).
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "common.h"
+
+namespace lmf {
+
+namespace {
+
+// Checks every id against the table's row count before any work, so a bad token id is a clear error.
+void checkIds(const Args& a, const int32_t* ids, int64_t n, int64_t vocab) {
+  for (int64_t i = 0; i < n; i++) {
+    if (ids[i] < 0 || ids[i] >= vocab)
+      a.fail("token id " + std::to_string(ids[i]) + " at position " + std::to_string(i) + " is outside the table's " +
+             std::to_string(vocab) + " rows: the data was tokenized for a larger vocabulary than the model's vocab_size");
+  }
+}
+
+// embeddingForward(out, ids, table, n, d, accumulate)
+void opEmbeddingForward(const Args& a) {
+  int64_t n = a.i64(6, "n"), d = a.i64(7, "d");
+  bool acc = a.flag(8);
+  if (d == 0) a.fail("d must be positive");
+  float* out = a.f32(0, n * d, "out");
+  const int32_t* ids = a.i32(2, n, "ids");
+  int64_t vocab = a.avail(4, "table") / d;
+  const float* table = a.f32(4, vocab * d, "table");
+  checkIds(a, ids, n, vocab);
+#pragma omp parallel for schedule(static) if (n * d > (1 << 15))
+  for (int64_t i = 0; i < n; i++) {
+    const float* src = table + static_cast<int64_t>(ids[i]) * d;
+    float* dst = out + i * d;
+    if (acc) {
+#pragma omp simd
+      for (int64_t j = 0; j < d; j++) dst[j] += src[j];
+    } else {
+      std::copy(src, src + d, dst);
+    }
+  }
+}
+
+// embeddingBackward(dtable, ids, dout, n, d): positions are grouped by id (stable sort), then each id's rows
+// are summed in position order by one thread. No atomics, and the result does not depend on the thread count.
+void opEmbeddingBackward(const Args& a) {
+  int64_t n = a.i64(6, "n"), d = a.i64(7, "d");
+  if (d == 0) a.fail("d must be positive");
+  const int32_t* ids = a.i32(2, n, "ids");
+  const float* dout = a.f32(4, n * d, "dout");
+  int64_t vocab = a.avail(0, "dtable") / d;
+  float* dt = a.f32(0, vocab * d, "dtable");
+  checkIds(a, ids, n, vocab);
+  std::vector<int64_t> order(n);
+  for (int64_t i = 0; i < n; i++) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [ids](int64_t x, int64_t y) { return ids[x] < ids[y]; });
+  std::vector<int64_t> runStart;
+  for (int64_t i = 0; i < n; i++)
+    if (i == 0 || ids[order[i]] != ids[order[i - 1]]) runStart.push_back(i);
+  runStart.push_back(n);
+  int64_t runs = static_cast<int64_t>(runStart.size()) - 1;
+#pragma omp parallel for schedule(dynamic, 16) if (n * d > (1 << 15))
+  for (int64_t r = 0; r < runs; r++) {
+    float* dst = dt + static_cast<int64_t>(ids[order[runStart[r]]]) * d;
+    for (int64_t i = runStart[r]; i < runStart[r + 1]; i++) {
+      const float* src = dout + order[i] * d;
+#pragma omp simd
+      for (int64_t j = 0; j < d; j++) dst[j] += src[j];
+    }
+  }
+}
+
+}  // namespace
+
+void registerEmbedding(Napi::Env env, Napi::Object exports) {
+  registerOp(env, exports, "embeddingForward", opEmbeddingForward);
+  registerOp(env, exports, "embeddingBackward", opEmbeddingBackward);
+}
+
+}  // namespace lmf

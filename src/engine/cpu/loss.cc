@@ -1,0 +1,127 @@
+// The output head fused with cross-entropy: logits are produced for a chunk of rows at a time
+// (never [N, V] at once), reduced to the loss, turned into dlogits in place, and consumed by the two
+// gradient GEMMs before the next chunk. Rows with target -100 are ignored (zero loss, zero gradient).
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+#include "common.h"
+#include "mathfn.h"
+
+namespace lmf {
+
+namespace {
+
+constexpr int32_t kIgnore = -100;
+
+// The logits chunk, kept between calls so the ~tens of MB are not re-faulted every step. JavaScript calls
+// ops from one thread, so one scratch area suffices.
+struct Scratch {
+  float* ptr = nullptr;
+  size_t floats = 0;
+  float* get(size_t n) {
+    if (n > floats) {
+      std::free(ptr);
+      ptr = static_cast<float*>(std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64));
+      floats = ptr ? n : 0;
+    }
+    return ptr;
+  }
+};
+Scratch g_logits;
+
+// Rows per chunk: large enough that the dW GEMM (inner dimension = rows) runs near peak and the
+// [V, d] gradient is streamed few times, small enough that the chunk stays about 64 MB at most.
+int64_t chunkRows(int64_t n, int64_t vocab) {
+  const char* env = std::getenv("LMFORGE_CE_CHUNK");
+  int64_t r = env ? std::atoll(env) : 0;
+  if (r <= 0) {
+    r = (int64_t(16) << 20) / std::max<int64_t>(vocab, 1);
+    r = std::max<int64_t>(32, std::min<int64_t>(256, r));
+  }
+  return std::max<int64_t>(1, std::min(r, n));
+}
+
+// headCrossEntropy(lossOut, h, w, targets, n, d, vocab, gradScale, dh, dw, logitsOut)
+void opHeadCrossEntropy(const Args& a) {
+  const int64_t n = a.i64(8, "n"), d = a.i64(9, "d"), V = a.i64(10, "vocab");
+  const float gradScale = static_cast<float>(a.num(11));
+  if (V == 0 || d == 0) a.fail("vocab and d must be positive");
+  double* lossOut = a.f64(0, 1, "lossOut");
+  const float* h = a.f32(2, n * d, "h");
+  const float* w = a.f32(4, V * d, "w");
+  const int32_t* targets = a.i32(6, n, "targets");
+  float* dh = a.f32OrNull(12, n * d, "dh");
+  float* dw = a.f32OrNull(14, V * d, "dw");
+  float* logitsOut = a.f32OrNull(16, n * V, "logitsOut");
+  for (int64_t i = 0; i < n; i++) {
+    if (targets[i] != kIgnore && (targets[i] < 0 || targets[i] >= V))
+      a.fail("target " + std::to_string(targets[i]) + " at row " + std::to_string(i) + " is outside the vocabulary of " +
+             std::to_string(V) + " (use -100 to ignore a position)");
+  }
+  if (n == 0) return;
+  const bool grads = dh || dw;
+  const int64_t R = chunkRows(n, V);
+  float* L = g_logits.get(static_cast<size_t>(R * V));
+  if (!L) a.fail("out of memory for the logits chunk (" + std::to_string(R) + " x " + std::to_string(V) + " floats)");
+  std::vector<double> rowLoss(n, 0.0);
+  for (int64_t r0 = 0; r0 < n; r0 += R) {
+    const int64_t m = std::min(R, n - r0);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)m, (blasint)V, (blasint)d, 1.0f, h + r0 * d,
+                (blasint)d, w, (blasint)d, 0.0f, L, (blasint)V);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < m; i++) {
+      float* row = L + i * V;
+      if (logitsOut) std::copy(row, row + V, logitsOut + (r0 + i) * V);
+      const int32_t t = targets[r0 + i];
+      if (t == kIgnore) {
+        if (grads) std::fill(row, row + V, 0.0f);
+        continue;
+      }
+      float mx = row[0];
+#pragma omp simd reduction(max : mx)
+      for (int64_t j = 0; j < V; j++) mx = std::max(mx, row[j]);
+      const float target = row[t];
+      double sum = 0;
+      if (grads) {
+#pragma omp simd reduction(+ : sum)
+        for (int64_t j = 0; j < V; j++) {
+          float e = fastExp(row[j] - mx);
+          row[j] = e;
+          sum += e;
+        }
+        // dlogits = (softmax - onehot) * gradScale, in place.
+        const float k = static_cast<float>(gradScale / sum);
+#pragma omp simd
+        for (int64_t j = 0; j < V; j++) row[j] *= k;
+        row[t] -= gradScale;
+      } else {
+#pragma omp simd reduction(+ : sum)
+        for (int64_t j = 0; j < V; j++) sum += fastExp(row[j] - mx);
+      }
+      rowLoss[r0 + i] = static_cast<double>(mx) + std::log(sum) - target;
+    }
+    if (dh)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)m, (blasint)d, (blasint)V, 1.0f, L, (blasint)V,
+                  w, (blasint)d, 0.0f, dh + r0 * d, (blasint)d);
+    if (dw)
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)V, (blasint)d, (blasint)m, 1.0f, L, (blasint)V,
+                  h + r0 * d, (blasint)d, 1.0f, dw, (blasint)d);
+  }
+  double total = 0;
+  for (int64_t i = 0; i < n; i++) total += rowLoss[i];
+  lossOut[0] += total;
+}
+
+}  // namespace
+
+void registerLoss(Napi::Env env, Napi::Object exports) {
+  registerOp(env, exports, "headCrossEntropy", opHeadCrossEntropy);
+}
+
+}  // namespace lmf

@@ -1,0 +1,60 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { at } from '../../src/engine/backend.js';
+import { be, f32, freeAll, read } from './helpers.js';
+import { adamwRef, randVec, relErr, rng } from './reference.js';
+
+test('sumSquares adds the squared norm in double, identically for any thread count', () => {
+  const r = rng(80);
+  for (const n of [37, 100003]) {
+    const x = randVec(r, n, 3);
+    const bx = f32(x);
+    const out = be.alloc('f64', 1);
+    const results: number[] = [];
+    const threads = be.threads();
+    for (const t of [1, 2, 3]) {
+      be.setThreads(t);
+      be.fill(at(out), 1, 1.25);
+      be.sumSquares(at(out), at(bx), n);
+      results.push(read(out)[0]);
+    }
+    be.setThreads(threads);
+    const want = x.reduce((s, v) => s + v * v, 0) + 1.25;
+    assert.ok(Math.abs(results[0] - want) / want < 1e-12, `n ${n}`);
+    assert.equal(results[1], results[0]);
+    assert.equal(results[2], results[0]);
+    freeAll(bx, out);
+  }
+});
+
+test('adamw: several steps match PyTorch-order float64 reference (weight decay, grad scale)', () => {
+  const r = rng(81);
+  const n = 70001;
+  const p = randVec(r, n);
+  const m = new Float64Array(n);
+  const v = new Float64Array(n);
+  const [bp, bg, bm, bv] = [f32(p), f32(new Float64Array(n)), f32(m), f32(v)];
+  for (let step = 1; step <= 4; step++) {
+    const g = randVec(r, n, 0.1);
+    be.upload(at(bg), Float32Array.from(g));
+    const hp = { lr: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step, gradScale: 0.7 };
+    be.adamw(at(bp), at(bg), at(bm), at(bv), n, hp);
+    // the reference continues from the native float32 state, so each step is compared on its own
+    adamwRef(p, g, m, v, hp);
+    assert.ok(relErr(read(bp), p) < 1e-6, `param step ${step}`);
+    assert.ok(relErr(read(bm), m) < 1e-5, `m step ${step}`);
+    assert.ok(relErr(read(bv), v) < 1e-5, `v step ${step}`);
+    p.set(read(bp));
+    m.set(read(bm));
+    v.set(read(bv));
+  }
+  freeAll(bp, bg, bm, bv);
+});
+
+test('adamw rejects a step of 0 and buffers that are too short', () => {
+  const b = f32(new Float64Array(4));
+  const hp = { lr: 1, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0, step: 0, gradScale: 1 };
+  assert.throws(() => be.adamw(at(b), at(b), at(b), at(b), 4, hp), /1-based/);
+  assert.throws(() => be.adamw(at(b), at(b), at(b), at(b), 5, { ...hp, step: 1 }), /needs elements/);
+  freeAll(b);
+});
