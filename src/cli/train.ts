@@ -61,8 +61,8 @@ export async function run(argv: string[]): Promise<number> {
   await trainer.setup(Boolean(resume));
   say(`data: ${tc.data}; ${tc.steps} steps of ${tc.micro_batch} x ${tc.grad_accum} x ${tc.seq} tokens`);
   const result = await trainer.run({ quiet });
-  const { writeReport } = await import('../train/plot.js');
-  const plots = await writeReport(runDir);
+  const { writeReport } = await import('./report.js');
+  const plots = writeReport(runDir);
   say(`plots: ${plots.join(', ')}`);
   if (result.firstValLoss !== null && result.lastValLoss !== null)
     say(`validation loss ${result.firstValLoss.toFixed(3)} -> ${result.lastValLoss.toFixed(3)}`);

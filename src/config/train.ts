@@ -3,9 +3,8 @@
  * loaded from a JSON/YAML file under config/ and `--set key=value` overrides. Model keys are set with
  * `--set model.KEY=VALUE` (or a `model_overrides:` mapping in the file) on top of the `model` preset/file.
  */
-import { readFileSync } from 'node:fs';
 import { ConfigError, MODEL_KEYS, parseOverrides, validateRecord, type KeyTable, type RecordOf, type Scalar } from './schema.js';
-import { parseConfigText } from './load.js';
+import { readConfigFile } from './load.js';
 
 export const TRAIN_KEYS = {
   model: { kind: 'string', default: 'cpu-tiny', help: 'model: a preset name, a model config file, or a Hugging Face directory' },
@@ -51,13 +50,7 @@ export function loadTrainConfig(file: string | undefined, sets: readonly string[
   let raw: Record<string, unknown> = {};
   const source = file ?? '--set';
   if (file) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (e) {
-      throw new ConfigError(`cannot read config file ${file}: ${(e as Error).message}`);
-    }
-    const parsed = parseConfigText(text, file);
+    const parsed = readConfigFile(file);
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
       throw new ConfigError(`${file}: expected a mapping of key: value pairs at the top level`);
     raw = { ...(parsed as Record<string, unknown>) };

@@ -56,6 +56,7 @@ interface NativeCpu {
   activationForward(oh: Num, oo: Num, xh: Num, xo: Num, n: Num, kind: Num): void;
   activationBackward(dxh: Num, dxo: Num, doh: Num, doo: Num, xh: Num, xo: Num, n: Num, kind: Num): void;
   headCrossEntropy(...args: Num[]): void;
+  attentionDecode(...args: Num[]): void;
   sumSquares(oh: Num, oo: Num, xh: Num, xo: Num, n: Num): void;
   adamw(
     ph: Num, po: Num, gh: Num, go: Num, mh: Num, mo: Num, vh: Num, vo: Num, n: Num,
@@ -234,6 +235,15 @@ export class CpuBackend implements Backend {
       out.buf.handle, out.offset, lse.buf.handle, lse.offset, q.buf.handle, q.offset, k.buf.handle, k.offset,
       v.buf.handle, v.offset, strides.q, strides.k, strides.v,
       shape.batch, shape.seq, shape.heads, shape.kvHeads, shape.headDim, shape.scale,
+    );
+  }
+  attentionDecode(
+    out: Ptr, q: Ptr, k: Ptr, v: Ptr, strides: QkvStrides, n: number, past: number,
+    heads: number, kvHeads: number, headDim: number, scale: number,
+  ): void {
+    this.n.attentionDecode(
+      out.buf.handle, out.offset, q.buf.handle, q.offset, k.buf.handle, k.offset, v.buf.handle, v.offset,
+      strides.q, strides.k, strides.v, n, past, heads, kvHeads, headDim, scale,
     );
   }
   attentionBackward(

@@ -108,5 +108,10 @@ export class Attention {
       );
     }
     this.qkv.backward(dx, g.dQkv, x, n, accumulateDx);
+    // Without RoPE or QK-norm, adding a constant vector to every key of a head adds the same amount q.b to every
+    // score of a query row, which softmax ignores: the key bias has exactly zero gradient. Computed, it would be
+    // float32 rounding noise (~1e-9) that AdamW's normalisation turns into full-size random steps, so store the
+    // exact value.
+    if (this.qkv.gb && !s.qk) this.be.fill(shift(this.qkv.gb, this.qDim), this.kvDim, 0);
   }
 }

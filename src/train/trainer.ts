@@ -20,8 +20,8 @@ import { latestCheckpoint, loadCheckpoint, saveCheckpoint, safetensorsSource, ty
 import { lrAt } from './schedule.js';
 import { MetricsLog } from './metrics.js';
 import { Progress } from '../cli/progress.js';
-import { peakFlopsFor } from './devices.js';
-import { openLoader, datasetInfo, type Loader } from '../data/loader.js';
+import { deviceFromName, resolvePeak } from './devices.js';
+import { openLoader, datasetInfo, type DataLoader as Loader } from '../data/loader.js';
 import { ensureBundledCorpus } from '../data/corpus.js';
 import { openHfModel } from '../io/hf-checkpoint.js';
 
@@ -82,7 +82,7 @@ export class Trainer {
     const info = datasetInfo(dataDir);
     if (info.vocabSize > this.modelCfg.vocab_size)
       throw new Error(`data in ${dataDir} was tokenized with a vocabulary of ${info.vocabSize} but the model has ${this.modelCfg.vocab_size} rows; use a model with vocab_size >= ${info.vocabSize}`);
-    this.bytesPerToken = info.bytesPerToken;
+    this.bytesPerToken = info.bytesPerToken.val;
     const common = { dir: dataDir, seq: tc.seq, batch: tc.micro_batch, rank: 0, worldSize: 1 };
     this.train = await openLoader({ ...common, split: 'train', seed: tc.seed, order: 'random' });
     this.val = await openLoader({ ...common, split: 'val', seed: tc.seed, order: 'sequential' });
@@ -101,7 +101,7 @@ export class Trainer {
     } else {
       initWeights(this.model, { seed: tc.seed, scaledResidual: tc.scaled_residual_init });
     }
-    this.metrics = new MetricsLog(this.runDir, { resumeFromStep: ckpt ? this.step : 0 });
+    this.metrics = new MetricsLog(this.runDir, ckpt ? { resumeStep: this.step } : {});
     writeFileSync(join(this.runDir, 'train_config.json'), JSON.stringify(tc, null, 2) + '\n');
     writeFileSync(join(this.runDir, 'model_config.json'), JSON.stringify(this.modelCfg, null, 2) + '\n');
   }
@@ -130,7 +130,7 @@ export class Trainer {
     this.valStart = this.val.state();
     const tokensPerStep = tc.micro_batch * tc.seq * tc.grad_accum;
     const flopsTok = flopsPerToken(this.modelCfg, tc.seq).total;
-    const peak = tc.peak_flops > 0 ? tc.peak_flops : peakFlopsFor(this.be.name === 'cuda' ? this.be.describe() : 'cpu');
+    const peak = resolvePeak(tc.peak_flops > 0 ? tc.peak_flops : undefined, this.be.name === 'cuda' ? deviceFromName(this.be.describe()) : undefined) ?? 0;
     const progress = hooks.quiet ? null : new Progress({ total: tc.steps, stream: process.stderr });
     let firstVal: number | null = null;
     let lastVal: number | null = null;
@@ -139,7 +139,7 @@ export class Trainer {
     const evalNow = (): void => {
       const loss = this.evaluate();
       const bpb = this.bytesPerToken > 0 ? loss / Math.LN2 / this.bytesPerToken : null;
-      this.metrics.write({ kind: 'eval', step: this.step, val_loss: loss, val_ppl: Math.exp(loss), val_bpb: bpb });
+      this.metrics.eval({ step: this.step, loss, ppl: Math.exp(loss), bpb: bpb ?? undefined });
       progress?.log(`step ${this.step}: val loss ${loss.toFixed(4)}, ppl ${Math.exp(loss).toFixed(2)}${bpb !== null ? `, ${bpb.toFixed(3)} bits/byte` : ''}`);
       if (firstVal === null) firstVal = loss;
       lastVal = loss;
@@ -163,7 +163,7 @@ export class Trainer {
       this.tokensSeen += tokensPerStep;
       if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
         bad += 1;
-        this.metrics.write({ kind: 'event', step: this.step, event: 'skipped_step', loss, grad_norm: norm });
+        this.metrics.event(this.step, 'skipped_step', { loss: String(loss), grad_norm: String(norm) });
         progress?.log(`step ${this.step}: loss ${loss} / grad norm ${norm} is not finite; update skipped (${bad}/${tc.max_bad_steps})`);
         if (bad >= tc.max_bad_steps) {
           progress?.done();
@@ -183,9 +183,9 @@ export class Trainer {
       const achieved = tokensPerS * flopsTok;
       const mfu = peak > 0 ? achieved / peak : null;
       if (this.step % tc.log_every === 0 || this.step === tc.steps)
-        this.metrics.write({
-          kind: 'train', step: this.step, loss, lr, grad_norm: norm, tokens: this.tokensSeen, step_s: dt, tokens_per_s: tokensPerS,
-          gflops_per_s: achieved / 1e9, mfu,
+        this.metrics.train({
+          step: this.step, loss, lr, grad_norm: norm, tokens: this.tokensSeen, step_s: dt, tokens_per_s: tokensPerS,
+          gflops: achieved / 1e9, mfu: mfu ?? undefined,
         });
       progress?.update({ step: this.step, loss, lr, tokensPerS, mfu: mfu ?? undefined, gflops: achieved / 1e9 });
       hooks.afterStep?.(this.step, loss);

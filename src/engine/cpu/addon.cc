@@ -137,6 +137,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerActivation(env, exports);
   registerLoss(env, exports);
   registerOptim(env, exports);
+  registerDecode(env, exports);
   return exports;
 }
 

@@ -86,5 +86,6 @@ void registerAttention(Napi::Env env, Napi::Object exports);
 void registerActivation(Napi::Env env, Napi::Object exports);
 void registerLoss(Napi::Env env, Napi::Object exports);
 void registerOptim(Napi::Env env, Napi::Object exports);
+void registerDecode(Napi::Env env, Napi::Object exports);
 
 }  // namespace lmf

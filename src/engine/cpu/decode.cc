@@ -1,0 +1,66 @@
+// Attention for generation with a KV cache: n new queries at positions past..past+n-1 of one sequence attend to
+// cached keys/values 0..past+i. Work per token is a few dot products per head, so plain loops (vectorised over
+// head_dim) beat a GEMM call here; heads and queries run in parallel.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "common.h"
+#include "mathfn.h"
+
+namespace lmf {
+
+// attentionDecode(out, q, k, v, sq, sk, sv, n, past, heads, kvHeads, headDim, scale)
+static void opAttentionDecode(const Args& a) {
+  const int64_t sq = a.i64(8, "q stride"), sk = a.i64(9, "k stride"), sv = a.i64(10, "v stride");
+  const int64_t n = a.i64(11, "n"), past = a.i64(12, "past"), H = a.i64(13, "heads"), K = a.i64(14, "kvHeads");
+  const int64_t hd = a.i64(15, "headDim");
+  const float scale = static_cast<float>(a.num(16));
+  if (K == 0 || H % K != 0) a.fail("heads must be a multiple of kvHeads");
+  if (sq < H * hd || sk < K * hd || sv < K * hd) a.fail("a row stride is smaller than the heads it holds");
+  const int64_t total = past + n, group = H / K;
+  float* out = a.f32(0, n * H * hd, "out");
+  const float* q = a.f32(2, span2d(n, H * hd, sq), "q");
+  const float* k = a.f32(4, span2d(total, K * hd, sk), "k cache");
+  const float* v = a.f32(6, span2d(total, K * hd, sv), "v cache");
+  if (n == 0) return;
+#pragma omp parallel
+  {
+    std::vector<float> p(total);
+    std::vector<float> acc(hd);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < n * H; task++) {
+      const int64_t i = task / H, h = task % H, kh = h / group, last = past + i;
+      const float* Q = q + i * sq + h * hd;
+      float mx = -INFINITY;
+      for (int64_t j = 0; j <= last; j++) {
+        const float* Kj = k + j * sk + kh * hd;
+        float dot = 0;
+#pragma omp simd reduction(+ : dot)
+        for (int64_t d = 0; d < hd; d++) dot += Q[d] * Kj[d];
+        p[j] = dot * scale;
+        mx = std::max(mx, p[j]);
+      }
+      double sum = 0;
+      for (int64_t j = 0; j <= last; j++) {
+        p[j] = fastExp(p[j] - mx);
+        sum += p[j];
+      }
+      const float inv = static_cast<float>(1.0 / sum);
+      std::fill(acc.begin(), acc.end(), 0.0f);
+      for (int64_t j = 0; j <= last; j++) {
+        const float w = p[j] * inv;
+        const float* Vj = v + j * sv + kh * hd;
+#pragma omp simd
+        for (int64_t d = 0; d < hd; d++) acc[d] += w * Vj[d];
+      }
+      std::copy(acc.begin(), acc.end(), out + i * H * hd + h * hd);
+    }
+  }
+}
+
+void registerDecode(Napi::Env env, Napi::Object exports) { registerOp(env, exports, "attentionDecode", opAttentionDecode); }
+
+}  // namespace lmf
