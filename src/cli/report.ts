@@ -36,9 +36,9 @@ function pointsOf(records: MetricRecord[], kind: MetricRecord['kind'], field: st
   return out;
 }
 
-/** Exponential moving average with start-up bias correction, over a span of about 1/50 of the run. */
+/** Exponential moving average with start-up bias correction, over a span of about 1/200 of the points (min 5). */
 export function smooth(points: Point[]): Point[] {
-  const span = Math.max(5, points.length / 50);
+  const span = Math.max(5, points.length / 200);
   const alpha = 2 / (span + 1);
   let m = 0, w = 0;
   const out: Point[] = [];
@@ -60,7 +60,8 @@ function withTrend(name: string, points: Point[], color: Rgb, pale: Rgb): Series
   ];
 }
 
-const fmtRate = (x: number): string => (x >= 1e4 ? `${(x / 1e3).toFixed(1)}k` : x.toFixed(0));
+const fmtRate = (x: number): string =>
+  x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : x >= 1e4 ? `${(x / 1e3).toFixed(1)}k` : x.toFixed(0);
 
 export interface ReportOptions {
   /** Where the PNGs go (default <runDir>/plots). */
@@ -93,7 +94,7 @@ export function writeReport(runDir: string, opts: ReportOptions = {}): string[] 
     tputTitle += ')';
   }
   const gnVals = gn.map((p) => p[1]).filter((v) => Number.isFinite(v) && v > 0);
-  const gnLog = gnVals.length > 1 && Math.max(...gnVals) / Math.min(...gnVals) > 20;
+  const gnLog = gnVals.length > 1 && gnVals.reduce((a, b) => Math.max(a, b)) / gnVals.reduce((a, b) => Math.min(a, b)) > 20;
 
   const plots: Array<[string, Parameters<typeof plotPng>[0]]> = [
     ['loss', { title: `${name}: loss`, series: lossSeries, xLabel: 'step', yLabel: 'cross-entropy (nats)', logY: true }],

@@ -80,6 +80,12 @@ test('Qwen3-0.6B memory per GPU, micro-batch 8 x 4096, by hand', () => {
   assert.equal(largestShardUnit(getPreset('qwen3-0.6b')), 155_582_464);
   assert.equal(z3!.gathered, 155_582_464 * 6);
   assert.equal(z3!.total - z3!.activations, 2 * P + 155_582_464 * 6);
+  // Max micro-batch: ZeRO-1 (180e9 - 5.5 P = 176,721,725,440) / 7,692,763,136 = 22.97 -> 22;
+  // ZeRO-3 (180e9 - 2P - 933,494,784 = 177,874,405,376) / 7,692,763,136 = 23.12 -> 23.
+  assert.equal(z1!.maxMicroBatch, 22);
+  assert.equal(z3!.maxMicroBatch, 23);
+  // The printed share of the logits: 607,744 x 8 x 4096 = 19,914,555,392 B.
+  assert.match(formatPlan(p), /of which fp32 logits 19\.91 GB/);
   // fp32 gradients add 2 B/param unsharded under DP and ZeRO-1.
   const fp32 = plan(base({ gradBytes: 4 }));
   assert.equal(fp32.memory[0]!.total - ddp!.total, 2 * P);
