@@ -116,7 +116,9 @@ export function writeReport(runDir: string, opts: ReportOptions = {}): string[] 
 export async function run(argv: string[]): Promise<number> {
   const { flags, positionals } = parseArgs('report', argv, FLAGS);
   if (flags.help || positionals.length !== 1) {
-    process.stdout.write(usage('report', 'RUN [--out DIR]', FLAGS) + '\n');
+    const text = usage('report', 'RUN [--out DIR]', FLAGS) + '\n';
+    if (flags.help) process.stdout.write(text);
+    else process.stderr.write(`report: give exactly one run directory\n${text}`);
     return flags.help ? 0 : 2;
   }
   const files = writeReport(positionals[0]!, { outDir: flags.out as string | undefined });
