@@ -36,9 +36,9 @@ function pointsOf(records: MetricRecord[], kind: MetricRecord['kind'], field: st
   return out;
 }
 
-/** Exponential moving average with start-up bias correction, over a span of about 1/50 of the run. */
+/** Exponential moving average with start-up bias correction, over a span of about 1/200 of the points (min 5). */
 export function smooth(points: Point[]): Point[] {
-  const span = Math.max(5, points.length / 50);
+  const span = Math.max(5, points.length / 200);
   const alpha = 2 / (span + 1);
   let m = 0, w = 0;
   const out: Point[] = [];
@@ -60,7 +60,8 @@ function withTrend(name: string, points: Point[], color: Rgb, pale: Rgb): Series
   ];
 }
 
-const fmtRate = (x: number): string => (x >= 1e4 ? `${(x / 1e3).toFixed(1)}k` : x.toFixed(0));
+const fmtRate = (x: number): string =>
+  x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : x >= 1e4 ? `${(x / 1e3).toFixed(1)}k` : x.toFixed(0);
 
 export interface ReportOptions {
   /** Where the PNGs go (default <runDir>/plots). */
@@ -93,7 +94,7 @@ export function writeReport(runDir: string, opts: ReportOptions = {}): string[] 
     tputTitle += ')';
   }
   const gnVals = gn.map((p) => p[1]).filter((v) => Number.isFinite(v) && v > 0);
-  const gnLog = gnVals.length > 1 && Math.max(...gnVals) / Math.min(...gnVals) > 20;
+  const gnLog = gnVals.length > 1 && gnVals.reduce((a, b) => Math.max(a, b)) / gnVals.reduce((a, b) => Math.min(a, b)) > 20;
 
   const plots: Array<[string, Parameters<typeof plotPng>[0]]> = [
     ['loss', { title: `${name}: loss`, series: lossSeries, xLabel: 'step', yLabel: 'cross-entropy (nats)', logY: true }],
@@ -115,7 +116,9 @@ export function writeReport(runDir: string, opts: ReportOptions = {}): string[] 
 export async function run(argv: string[]): Promise<number> {
   const { flags, positionals } = parseArgs('report', argv, FLAGS);
   if (flags.help || positionals.length !== 1) {
-    process.stdout.write(usage('report', 'RUN [--out DIR]', FLAGS) + '\n');
+    const text = usage('report', 'RUN [--out DIR]', FLAGS) + '\n';
+    if (flags.help) process.stdout.write(text);
+    else process.stderr.write(`report: give exactly one run directory\n${text}`);
     return flags.help ? 0 : 2;
   }
   const files = writeReport(positionals[0]!, { outDir: flags.out as string | undefined });

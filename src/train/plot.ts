@@ -355,12 +355,21 @@ export function renderPlot(opts: PlotOptions): Canvas {
   }
 
   // Data ranges, padded; a flat series gets a band around its value.
-  let xMin = Math.min(...all.map((p) => p[0])), xMax = Math.max(...all.map((p) => p[0]));
-  let yMin = Math.min(...all.map((p) => p[1])), yMax = Math.max(...all.map((p) => p[1]));
+  // Loops, not Math.min(...xs): a long run has more points than the call stack takes arguments.
+  let xMin = Infinity, xMax = -Infinity, yMin = Infinity, yMax = -Infinity;
+  for (const [x, y] of all) {
+    if (x < xMin) xMin = x;
+    if (x > xMax) xMax = x;
+    if (y < yMin) yMin = y;
+    if (y > yMax) yMax = y;
+  }
   if (xMax === xMin) {
     xMin -= 1;
     xMax += 1;
   }
+  // Steps start near 0: start the axis there; pad the right so end-point markers are not cut by the frame.
+  if (xMin >= 0 && xMin <= 0.2 * (xMax - xMin)) xMin = 0;
+  xMax += (xMax - xMin) * 0.015;
   if (logY) {
     if (yMax / yMin < 1.05) {
       yMin /= 1.05;
