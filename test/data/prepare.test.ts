@@ -154,8 +154,8 @@ test('the output bytes do not depend on the worker count', async () => {
 
 test('a prepare killed midway and rerun gives shards byte-identical to an uninterrupted run', async () => {
   const dir = tmpDir('resume');
-  const f = bigJsonl(dir, 12000);
-  const args = (out: string): string[] => ['prepare', '--input', f, '--out', out, '--shard-tokens', '4000', '--workers', '2', '--val-fraction', '0.01', '--quiet'];
+  const f = bigJsonl(dir, 8000);
+  const args = (out: string): string[] => ['prepare', '--input', f, '--out', out, '--shard-tokens', '2500', '--workers', '2', '--val-fraction', '0.01', '--quiet'];
   const full = path.join(dir, 'full');
   assert.equal(runCli(args(full)).status, 0);
   const cut = path.join(dir, 'cut');

@@ -49,6 +49,7 @@ test('the Qwen3 tokenizer has the documented sizes and separator', () => {
   assert.equal(tok.full.getVocabSize(false), 151643);
   assert.equal(tok.addedTokens.length, 26);
   assert.equal(tok.vocabSize, 151669);
+  assert.equal(tok.full.getVocabSize(true), tok.vocabSize);
   assert.equal(tok.eotId, QWEN3_EOT_ID);
   assert.equal(tok.addedTokens[0]!.content, '<|endoftext|>');
 });
