@@ -58,6 +58,8 @@ export interface Batch {
   epoch: number;
   /** Index of this batch for this rank (0-based). */
   step: number;
+  /** Window index of each row (row j = stream tokens [w*seq, w*seq+seq+1)). */
+  windows: number[];
 }
 
 function mix32(x: number): number {
@@ -175,12 +177,14 @@ export class DataLoader {
     const bytes = new Uint8Array(tokens.buffer);
     const first = (this.step * this.worldSize + this.rank) * this.batch;
     let epoch0 = 0;
+    const windows: number[] = [];
     for (let j = 0; j < this.batch; j++) {
       const { window, epoch } = this.windowAt(first + j);
       if (j === 0) epoch0 = epoch;
+      windows.push(window);
       this.readTokens(window * this.seq, row, bytes, j * row * 4);
     }
-    const b: Batch = { tokens, batch: this.batch, seq: this.seq, epoch: epoch0, step: this.step };
+    const b: Batch = { tokens, batch: this.batch, seq: this.seq, epoch: epoch0, step: this.step, windows };
     this.step++;
     return b;
   }

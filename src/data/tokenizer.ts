@@ -129,8 +129,7 @@ export class Qwen3Tokenizer {
   /** The document separator id (`<|endoftext|>`), or -1 when the vocabulary has none. */
   readonly eotId: number;
   readonly addedTokens: readonly AddedTokenInfo[];
-  /** The library tokenizer as the file defines it (added tokens recognised). */
-  readonly full: HfTokenizer;
+  private fullTok: HfTokenizer | undefined;
   private plainTok: HfTokenizer | undefined;
   private readonly json: string;
   private readonly idToPiece: (string | null)[];
@@ -155,13 +154,22 @@ export class Qwen3Tokenizer {
       throw new Error(`${file}: lmforge needs a byte-level BPE tokenizer.json (model.type 'BPE', decoder 'ByteLevel'); got model '${parsed.model?.type}', decoder '${parsed.decoder?.type}'`);
     this.json = text;
     this.sha256 = createHash('sha256').update(text).digest('hex');
-    this.full = hf().Tokenizer.fromString(text);
     this.addedTokens = (parsed.added_tokens ?? []).map((t) => ({ ...t }));
-    this.vocabSize = this.full.getVocabSize(true);
+    const vocab = parsed.model.vocab ?? {};
+    let maxId = -1;
+    for (const id of Object.values(vocab)) if (id > maxId) maxId = id;
+    for (const t of this.addedTokens) if (t.id > maxId) maxId = t.id;
+    this.vocabSize = maxId + 1;
     this.idToPiece = new Array<string | null>(this.vocabSize).fill(null);
-    for (const [piece, id] of Object.entries(parsed.model.vocab ?? {})) this.idToPiece[id] = piece;
+    for (const [piece, id] of Object.entries(vocab)) this.idToPiece[id] = piece;
     for (const t of this.addedTokens) this.addedById.set(t.id, t.content);
-    this.eotId = this.full.tokenToId('<|endoftext|>') ?? -1;
+    this.eotId = this.addedTokens.find((t) => t.content === '<|endoftext|>')?.id ?? vocab['<|endoftext|>'] ?? -1;
+  }
+
+  /** The library tokenizer as the file defines it (added tokens recognised); built on first use. */
+  get full(): HfTokenizer {
+    this.fullTok ??= hf().Tokenizer.fromString(this.json);
+    return this.fullTok;
   }
 
   /**
