@@ -73,13 +73,7 @@ void opAttentionForward(const Args& a) {
           float* row = S.data() + (i - i0) * ld;
           float mx = row[0];
           for (int64_t j = 1; j <= i; j++) mx = std::max(mx, row[j]);
-          double sum = 0;
-#pragma omp simd reduction(+ : sum)
-          for (int64_t j = 0; j <= i; j++) {
-            float e = fastExp(row[j] - mx);
-            row[j] = e;
-            sum += e;
-          }
+          const double sum = expShiftSum(row, row, i + 1, mx);
           const float inv = static_cast<float>(1.0 / sum);
 #pragma omp simd
           for (int64_t j = 0; j <= i; j++) row[j] *= inv;

@@ -87,22 +87,13 @@ void opHeadCrossEntropy(const Args& a) {
 #pragma omp simd reduction(max : mx)
       for (int64_t j = 0; j < V; j++) mx = std::max(mx, row[j]);
       const float target = row[t];
-      double sum = 0;
+      const double sum = expShiftSum(row, grads ? row : nullptr, V, mx);
       if (grads) {
-#pragma omp simd reduction(+ : sum)
-        for (int64_t j = 0; j < V; j++) {
-          float e = fastExp(row[j] - mx);
-          row[j] = e;
-          sum += e;
-        }
-        // dlogits = (softmax - onehot) * gradScale, in place.
+        // dlogits = (softmax - onehot) * gradScale, in place over the exponentials.
         const float k = static_cast<float>(gradScale / sum);
 #pragma omp simd
         for (int64_t j = 0; j < V; j++) row[j] *= k;
         row[t] -= gradScale;
-      } else {
-#pragma omp simd reduction(+ : sum)
-        for (int64_t j = 0; j < V; j++) sum += fastExp(row[j] - mx);
       }
       rowLoss[r0 + i] = static_cast<double>(mx) + std::log(sum) - target;
     }

@@ -4,15 +4,16 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 
 namespace lmf {
 
-#pragma omp declare simd notinbranch
 inline float fastExp(float x) {
   // Below -87.3 the result would be denormal; clamp (the value ~1e-38 is negligible next to any softmax sum).
+  // A ternary clamp (std::fmin/fmax must honour NaNs and block GCC's vectoriser), the 1.5*2^23 rounding
+  // trick and a bit_cast (not memcpy) keep calling loops vectorisable.
   x = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
-  float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to the nearest integer
+  float n = (x * 1.44269504088896341f + shifter) - shifter;
   float r = x - n * 0.693359375f;  // ln2 split in two parts for an exact reduction
   r = r - n * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -23,9 +24,30 @@ inline float fastExp(float x) {
   p = p * r + 5.0000001201e-1f;
   float y = p * r * r + r + 1.0f;
   int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return y * scale;
+  return y * __builtin_bit_cast(float, bits);  // memcpy-punning blocks GCC's vectoriser
+}
+
+// row[j] = exp(row[j] - shift) for j < n (in place when out == row); returns the sum in double. Sums run in
+// float over blocks of 256 (a float reduction vectorises, a double one does not) and the blocks add in double.
+inline double expShiftSum(const float* row, float* out, int64_t n, float shift) {
+  double total = 0;
+  for (int64_t b = 0; b < n; b += 256) {
+    const int64_t e = b + 256 < n ? b + 256 : n;
+    float s = 0;
+    if (out) {
+#pragma omp simd reduction(+ : s)
+      for (int64_t j = b; j < e; j++) {
+        float v = fastExp(row[j] - shift);
+        out[j] = v;
+        s += v;
+      }
+    } else {
+#pragma omp simd reduction(+ : s)
+      for (int64_t j = b; j < e; j++) s += fastExp(row[j] - shift);
+    }
+    total += s;
+  }
+  return total;
 }
 
 }  // namespace lmf
