@@ -4,10 +4,12 @@
  * one flat Uint32Array per batch (transferred, not copied).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadTokenizer, splitAtPretokenBoundaries } from './tokenizer.js';
+import { plainTokenizerFromJson, splitAtPretokenBoundaries } from './tokenizer.js';
 
 export interface EncodeWorkerInit {
-  tokenizerPath: string;
+  /** tokenizer.json text with the added tokens removed (parsed once by the main thread). */
+  plainJson: string;
+  eotId: number;
   /** Documents longer than this many UTF-16 units are encoded in pieces cut at pre-token boundaries. */
   pieceChars: number;
 }
@@ -22,9 +24,8 @@ export type EncodeReply =
   | { id: number; ok: false; error: string };
 
 const init = workerData as EncodeWorkerInit;
-const tok = loadTokenizer(init.tokenizerPath);
-const plain = tok.plain;
-const eot = tok.eotId;
+const plain = plainTokenizerFromJson(init.plainJson);
+const eot = init.eotId;
 
 async function encode(texts: string[]): Promise<{ ids: Uint32Array; lens: Uint32Array }> {
   const pieces: string[] = [];

@@ -360,7 +360,7 @@ export async function prepare(opts: PrepareOptions): Promise<Manifest> {
 
   // Rust-side parallelism off: the worker threads are the parallelism (and one worker means one core).
   process.env.TOKENIZERS_PARALLELISM = 'false';
-  const pool = await WorkerPool.start(workers, { tokenizerPath: tok.path, pieceChars: PIECE_CHARS });
+  const pool = await WorkerPool.start(workers, { plainJson: tok.plainJson(), eotId: tok.eotId, pieceChars: PIECE_CHARS });
 
   const totalBytes = files.reduce((a, f) => a + (f.size ?? 0), 0);
   const reporter = opts.progress === false ? null : new ProgressReporter(totalBytes);

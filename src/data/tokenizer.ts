@@ -131,6 +131,7 @@ export class Qwen3Tokenizer {
   readonly addedTokens: readonly AddedTokenInfo[];
   private fullTok: HfTokenizer | undefined;
   private plainTok: HfTokenizer | undefined;
+  private plainJsonText: string | undefined;
   private readonly json: string;
   private readonly idToPiece: (string | null)[];
   private readonly addedById = new Map<number, string>();
@@ -177,12 +178,18 @@ export class Qwen3Tokenizer {
    * text to the byte-level BPE, as pretraining data needs (only the preparer inserts separators).
    */
   get plain(): HfTokenizer {
-    if (!this.plainTok) {
+    this.plainTok ??= plainTokenizerFromJson(this.plainJson());
+    return this.plainTok;
+  }
+
+  /** tokenizer.json without its added tokens (what `plain` is built from; sent to prepare's workers). */
+  plainJson(): string {
+    if (this.plainJsonText === undefined) {
       const j = JSON.parse(this.json) as TokenizerJson;
       j.added_tokens = [];
-      this.plainTok = hf().Tokenizer.fromString(JSON.stringify(j));
+      this.plainJsonText = JSON.stringify(j);
     }
-    return this.plainTok;
+    return this.plainJsonText;
   }
 
   /** The library's default encode: added tokens recognised, no BOS. */
@@ -230,6 +237,11 @@ export class Qwen3Tokenizer {
   jsonText(): string {
     return this.json;
   }
+}
+
+/** A library tokenizer from tokenizer.json text. */
+export function plainTokenizerFromJson(json: string): HfTokenizer {
+  return hf().Tokenizer.fromString(json);
 }
 
 const cache = new Map<string, Qwen3Tokenizer>();

@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+// Preparation throughput (MB/s of input) with 1 and 2 workers, against the tokenizer library's own
+// single-thread encode rate on the same text (the ceiling). Input: the bundled corpus (State of the Union
+// addresses, ~10.7 MB) as JSONL. Run after `npm run build`:  node scripts/bench-prepare.mjs [--runs 3]
+// Prints one JSON line per measurement and a summary (median and min..max).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { bundledCorpusFiles } from '../dist/src/data/corpus.js';
+import { prepare } from '../dist/src/data/prepare.js';
+import { loadTokenizer } from '../dist/src/data/tokenizer.js';
+
+const runs = Number(process.argv[process.argv.indexOf('--runs') + 1] || 3) || 3;
+process.env.TOKENIZERS_PARALLELISM = 'false';
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lmforge-bench-'));
+const texts = bundledCorpusFiles().files.map((f) => fs.readFileSync(f, 'utf8'));
+const input = path.join(tmp, 'sotu.jsonl');
+fs.writeFileSync(input, texts.map((t) => JSON.stringify({ text: t })).join('\n') + '\n');
+const mb = fs.statSync(input).size / 1e6;
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const results = { library: [], workers1: [], workers2: [] };
+
+const tok = loadTokenizer();
+const plain = tok.plain;
+for (let r = 0; r < runs; r++) {
+  // Ceiling: the library encoding the same documents one by one on one thread, no separators, no I/O.
+  let t0 = performance.now();
+  for (const t of texts) (await plain.encode(t)).getIds();
+  results.library.push(mb / ((performance.now() - t0) / 1000));
+  for (const w of [1, 2]) {
+    const out = path.join(tmp, `out-${w}-${r}`);
+    t0 = performance.now();
+    await prepare({ inputs: [input], out, workers: w, progress: false, log: () => {} });
+    results[`workers${w}`].push(mb / ((performance.now() - t0) / 1000));
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+  console.log(JSON.stringify({ run: r, mb: +mb.toFixed(2), library: +results.library[r].toFixed(2), workers1: +results.workers1[r].toFixed(2), workers2: +results.workers2[r].toFixed(2) }));
+}
+const s = (k) => `${median(results[k]).toFixed(2)} MB/s (${Math.min(...results[k]).toFixed(2)}..${Math.max(...results[k]).toFixed(2)})`;
+console.log(`input ${mb.toFixed(1)} MB JSONL, ${runs} runs, ${os.cpus().length} CPUs, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+console.log(`library single-thread encode: ${s('library')}`);
+console.log(`prepare, 1 worker:            ${s('workers1')}  = ${(median(results.workers1) / median(results.library) * 100).toFixed(0)}% of the library`);
+console.log(`prepare, 2 workers:           ${s('workers2')}  = ${(median(results.workers2) / median(results.workers1)).toFixed(2)}x one worker`);
+fs.rmSync(tmp, { recursive: true, force: true });
