@@ -2,7 +2,7 @@
  * The training loop: micro-batches x gradient accumulation, LR schedule, AdamW with clipping, NaN/Inf guard,
  * periodic evaluation and atomic checkpoints, metrics to metrics.jsonl, progress on the terminal, bit-exact resume.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend } from '../engine/backend.js';
 import { createBackend } from '../engine/index.js';
@@ -23,7 +23,7 @@ import { Progress } from '../cli/progress.js';
 import { deviceFromName, resolvePeak } from './devices.js';
 import { openLoader, datasetInfo, type DataLoader as Loader } from '../data/loader.js';
 import { ensureBundledCorpus } from '../data/corpus.js';
-import { openHfModel } from '../io/hf-checkpoint.js';
+import { openModelSource } from '../io/model-source.js';
 
 export interface TrainResult {
   runDir: string;
@@ -42,7 +42,9 @@ export interface TrainHooks {
 
 /** Resolves `model` + `model_overrides` to a validated model config. */
 export function resolveModelConfig(tc: TrainConfig): ModelConfig {
-  const base = loadModelConfig(tc.model);
+  // A run, checkpoint or imported model directory carries its own model_config.json.
+  const own = join(tc.model, 'model_config.json');
+  const base = existsSync(own) ? validateModelConfig(JSON.parse(readFileSync(own, 'utf8')), own) : loadModelConfig(tc.model);
   if (Object.keys(tc.model_overrides).length === 0) return base;
   return validateModelConfig({ ...base, ...tc.model_overrides }, `${tc.model} with model overrides`);
 }
@@ -96,8 +98,9 @@ export class Trainer {
       this.train.restore(st.loader as never);
       this.rng = new Rng(st.rng);
     } else if (tc.init_from) {
-      const hf = openHfModel(tc.init_from);
-      loadWeights(this.model, hf.tensors, tc.init_from);
+      const src = openModelSource(tc.init_from);
+      loadWeights(this.model, src.tensors, tc.init_from);
+      src.close();
     } else {
       initWeights(this.model, { seed: tc.seed, scaledResidual: tc.scaled_residual_init });
     }
