@@ -81,7 +81,13 @@ test('attention native forward/backward match the reference: seq 1 and 13, group
   }
 });
 
-test('attention on separate packed q, k, v buffers (MQA)', () => {
+test('attention on separate packed q, k, v buffers (MQA), with fewer kv groups than threads and more', () => {
+  for (const threads of [1, 2, 5]) checkMqa(threads);
+});
+
+function checkMqa(threads: number): void {
+  const saved = be.threads();
+  be.setThreads(threads);
   const r = rng(62);
   const s: AttnShape = { batch: 3, seq: 9, heads: 4, kvHeads: 1, headDim: 6, scale: 0.3, sq: 24, sk: 6, sv: 6 };
   const n = s.batch * s.seq;
@@ -103,7 +109,8 @@ test('attention on separate packed q, k, v buffers (MQA)', () => {
   assert.ok(relErr(read(dk), back.dk) < 1e-5);
   assert.ok(relErr(read(dv), back.dv) < 1e-5);
   freeAll(bq, bk, bv, out, lse, bR, dq, dk, dv);
-});
+  be.setThreads(saved);
+}
 
 test('attention rejects heads not divisible by kvHeads and short buffers', () => {
   const b = zeros(100);

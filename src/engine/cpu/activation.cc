@@ -75,13 +75,13 @@ void opActivationForward(const Args& a) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
     for (int64_t i = 0; i < n; i++) out[i] = x[i] * sigmoid(x[i]);
   } else if (kind == kGelu) {
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
-    for (int64_t i = 0; i < n; i++) out[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * kInvSqrt2));
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+    for (int64_t i = 0; i < n; i++) out[i] = 0.5f * x[i] * (1.0f + fastErf(x[i] * kInvSqrt2));
   } else {
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
     for (int64_t i = 0; i < n; i++) {
       float v = x[i];
-      out[i] = 0.5f * v * (1.0f + std::tanh(kTanhK * (v + kTanhC * v * v * v)));
+      out[i] = 0.5f * v * (1.0f + fastTanh(kTanhK * (v + kTanhC * v * v * v)));
     }
   }
 }
@@ -100,17 +100,17 @@ void opActivationBackward(const Args& a) {
       dx[i] = dout[i] * s * (1.0f + x[i] * (1.0f - s));
     }
   } else if (kind == kGelu) {
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
     for (int64_t i = 0; i < n; i++) {
       float v = x[i];
-      float cdf = 0.5f * (1.0f + std::erf(v * kInvSqrt2));
-      dx[i] = dout[i] * (cdf + v * kInvSqrt2Pi * std::exp(-0.5f * v * v));
+      float cdf = 0.5f * (1.0f + fastErf(v * kInvSqrt2));
+      dx[i] = dout[i] * (cdf + v * kInvSqrt2Pi * fastExp(-0.5f * v * v));
     }
   } else {
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
     for (int64_t i = 0; i < n; i++) {
       float v = x[i];
-      float t = std::tanh(kTanhK * (v + kTanhC * v * v * v));
+      float t = fastTanh(kTanhK * (v + kTanhC * v * v * v));
       dx[i] = dout[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * kTanhK * (1.0f + 3.0f * kTanhC * v * v));
     }
   }

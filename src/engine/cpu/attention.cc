@@ -87,74 +87,119 @@ void opAttentionForward(const Args& a) {
   }
 }
 
+// Backward of one (batch, head): writes dQ, adds this head's share into dK/dV (row strides ldk/ldv).
+// P and dS are per-thread scratch of kRowBlock x seq floats.
+struct BackwardIn {
+  const float *q, *k, *v, *out, *dout, *lse;
+  float* dq;
+};
+
+void backwardHead(const AttnShape& s, const BackwardIn& in, int64_t b, int64_t h, float* dK, int64_t ldk, float* dV,
+                  int64_t ldv, float* P, float* dS) {
+  const int64_t T = s.seq, hd = s.hd, od = s.od(), kh = h / (s.heads / s.kvHeads);
+  const float* K = in.k + b * T * s.sk + kh * hd;
+  const float* V = in.v + b * T * s.sv + kh * hd;
+  const float* Q = in.q + b * T * s.sq + h * hd;
+  const float* O = in.out + b * T * od + h * hd;
+  const float* dO = in.dout + b * T * od + h * hd;
+  float* dQ = in.dq + b * T * s.sq + h * hd;
+  const float* L = in.lse + (b * s.heads + h) * T;
+  for (int64_t i0 = 0; i0 < T; i0 += kRowBlock) {
+    const int64_t i1 = std::min(T, i0 + kRowBlock), m = i1 - i0, ld = i1;
+    scores(s, Q, K, i0, i1, P, ld);
+    // dP = dO V^T
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)m, (blasint)i1, (blasint)hd, 1.0f, dO + i0 * od,
+                (blasint)od, V, (blasint)s.sv, 0.0f, dS, (blasint)ld);
+    for (int64_t i = i0; i < i1; i++) {
+      const float* o = O + i * od;
+      const float* g = dO + i * od;
+      const float Di = static_cast<float>(blockSum(hd, [o, g](int64_t c) { return o[c] * g[c]; }));
+      const float li = L[i];
+      float* p = P + (i - i0) * ld;
+      float* ds = dS + (i - i0) * ld;
+#pragma omp simd
+      for (int64_t j = 0; j <= i; j++) {
+        float pj = fastExp(p[j] - li);
+        p[j] = pj;
+        ds[j] = pj * (ds[j] - Di) * s.scale;
+      }
+      std::fill(p + i + 1, p + i1, 0.0f);
+      std::fill(ds + i + 1, ds + i1, 0.0f);
+    }
+    // dQ = dS K (written), dK += dS^T Q, dV += P^T dO
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)m, (blasint)hd, (blasint)i1, 1.0f, dS,
+                (blasint)ld, K, (blasint)s.sk, 0.0f, dQ + i0 * s.sq, (blasint)s.sq);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)i1, (blasint)hd, (blasint)m, 1.0f, dS, (blasint)ld,
+                Q + i0 * s.sq, (blasint)s.sq, 1.0f, dK, (blasint)ldk);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)i1, (blasint)hd, (blasint)m, 1.0f, P, (blasint)ld,
+                dO + i0 * od, (blasint)od, 1.0f, dV, (blasint)ldv);
+  }
+}
+
+void zeroRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
+  for (int64_t t = 0; t < rows; t++) std::fill(x + t * ld, x + t * ld + cols, 0.0f);
+}
+
 // attentionBackward(dq, dk, dv, dout, q, k, v, out, lse, sq, sk, sv, batch, seq, heads, kvHeads, headDim, scale)
 // dq/dk/dv use the q/k/v strides (they may be the columns of one dqkv buffer).
+// With enough (batch, kv head) groups for the threads, each group is one task and its query heads add into
+// dk/dv in order. With fewer groups than threads (small batch, MQA), each (batch, head) is a task with private
+// dk/dv partials, summed per group afterwards in head order. Both are deterministic for a given thread count.
 void opAttentionBackward(const Args& a) {
   AttnShape s = readShape(a, 18);
   const int64_t n = s.n(), T = s.seq, hd = s.hd, group = s.heads / s.kvHeads, od = s.od();
   float* dq = a.f32(0, span2d(n, s.heads * hd, s.sq), "dq");
   float* dk = a.f32(2, span2d(n, s.kvHeads * hd, s.sk), "dk");
   float* dv = a.f32(4, span2d(n, s.kvHeads * hd, s.sv), "dv");
-  const float* dout = a.f32(6, n * od, "dout");
-  const float* q = a.f32(8, span2d(n, s.heads * hd, s.sq), "q");
-  const float* k = a.f32(10, span2d(n, s.kvHeads * hd, s.sk), "k");
-  const float* v = a.f32(12, span2d(n, s.kvHeads * hd, s.sv), "v");
-  const float* out = a.f32(14, n * od, "out");
-  const float* lse = a.f32(16, s.batch * s.heads * T, "lse");
+  BackwardIn in{};
+  in.dout = a.f32(6, n * od, "dout");
+  in.q = a.f32(8, span2d(n, s.heads * hd, s.sq), "q");
+  in.k = a.f32(10, span2d(n, s.kvHeads * hd, s.sk), "k");
+  in.v = a.f32(12, span2d(n, s.kvHeads * hd, s.sv), "v");
+  in.out = a.f32(14, n * od, "out");
+  in.lse = a.f32(16, s.batch * s.heads * T, "lse");
+  in.dq = dq;
   if (n == 0) return;
-  const int64_t tasks = s.batch * s.kvHeads;
+  const int64_t groups = s.batch * s.kvHeads;
+  const bool splitHeads = group > 1 && groups < omp_get_max_threads();
+  std::vector<float> partial(splitHeads ? s.batch * s.heads * T * hd * 2 : 0);
 #pragma omp parallel
   {
     const int64_t rb = std::min(kRowBlock, T);
     std::vector<float> P(rb * T), dS(rb * T);
+    if (!splitHeads) {
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < tasks; task++) {
-      const int64_t b = task / s.kvHeads, kh = task % s.kvHeads;
-      const float* K = k + b * T * s.sk + kh * hd;
-      const float* V = v + b * T * s.sv + kh * hd;
-      float* dK = dk + b * T * s.sk + kh * hd;
-      float* dV = dv + b * T * s.sv + kh * hd;
-      for (int64_t t = 0; t < T; t++) {
-        std::fill(dK + t * s.sk, dK + t * s.sk + hd, 0.0f);
-        std::fill(dV + t * s.sv, dV + t * s.sv + hd, 0.0f);
+      for (int64_t task = 0; task < groups; task++) {
+        const int64_t b = task / s.kvHeads, kh = task % s.kvHeads;
+        float* dK = dk + b * T * s.sk + kh * hd;
+        float* dV = dv + b * T * s.sv + kh * hd;
+        zeroRows(dK, T, hd, s.sk);
+        zeroRows(dV, T, hd, s.sv);
+        for (int64_t h = kh * group; h < (kh + 1) * group; h++)
+          backwardHead(s, in, b, h, dK, s.sk, dV, s.sv, P.data(), dS.data());
       }
-      for (int64_t h = kh * group; h < (kh + 1) * group; h++) {
-        const float* Q = q + b * T * s.sq + h * hd;
-        const float* O = out + b * T * od + h * hd;
-        const float* dO = dout + b * T * od + h * hd;
-        float* dQ = dq + b * T * s.sq + h * hd;
-        const float* L = lse + (b * s.heads + h) * T;
-        for (int64_t i0 = 0; i0 < T; i0 += kRowBlock) {
-          const int64_t i1 = std::min(T, i0 + kRowBlock), m = i1 - i0, ld = i1;
-          scores(s, Q, K, i0, i1, P.data(), ld);
-          // dP = dO V^T
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)m, (blasint)i1, (blasint)hd, 1.0f,
-                      dO + i0 * od, (blasint)od, V, (blasint)s.sv, 0.0f, dS.data(), (blasint)ld);
-          for (int64_t i = i0; i < i1; i++) {
-            const float* o = O + i * od;
-            const float* g = dO + i * od;
-            double acc = 0;
-#pragma omp simd reduction(+ : acc)
-            for (int64_t c = 0; c < hd; c++) acc += static_cast<double>(o[c]) * g[c];
-            const float Di = static_cast<float>(acc), li = L[i];
-            float* p = P.data() + (i - i0) * ld;
-            float* ds = dS.data() + (i - i0) * ld;
+    } else {
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t task = 0; task < s.batch * s.heads; task++) {
+        float* pk = partial.data() + task * T * hd * 2;
+        float* pv = pk + T * hd;
+        backwardHead(s, in, task / s.heads, task % s.heads, pk, hd, pv, hd, P.data(), dS.data());
+      }
+      // dk/dv rows of each (batch, kv head) = sum of its query heads' partials, in head order.
+#pragma omp for schedule(static)
+      for (int64_t row = 0; row < groups * T; row++) {
+        const int64_t g = row / T, t = row % T, b = g / s.kvHeads, kh = g % s.kvHeads;
+        float* dK = dk + (b * T + t) * s.sk + kh * hd;
+        float* dV = dv + (b * T + t) * s.sv + kh * hd;
+        for (int64_t c = 0; c < hd; c++) dK[c] = dV[c] = 0.0f;
+        for (int64_t h = kh * group; h < (kh + 1) * group; h++) {
+          const float* pk = partial.data() + (b * s.heads + h) * T * hd * 2 + t * hd;
+          const float* pv = pk + T * hd;
 #pragma omp simd
-            for (int64_t j = 0; j <= i; j++) {
-              float pj = fastExp(p[j] - li);
-              p[j] = pj;
-              ds[j] = pj * (ds[j] - Di) * s.scale;
-            }
-            std::fill(p + i + 1, p + i1, 0.0f);
-            std::fill(ds + i + 1, ds + i1, 0.0f);
+          for (int64_t c = 0; c < hd; c++) {
+            dK[c] += pk[c];
+            dV[c] += pv[c];
           }
-          // dQ = dS K (written), dK += dS^T Q, dV += P^T dO
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)m, (blasint)hd, (blasint)i1, 1.0f,
-                      dS.data(), (blasint)ld, K, (blasint)s.sk, 0.0f, dQ + i0 * s.sq, (blasint)s.sq);
-          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)i1, (blasint)hd, (blasint)m, 1.0f,
-                      dS.data(), (blasint)ld, Q + i0 * s.sq, (blasint)s.sq, 1.0f, dK, (blasint)s.sk);
-          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)i1, (blasint)hd, (blasint)m, 1.0f, P.data(),
-                      (blasint)ld, dO + i0 * od, (blasint)od, 1.0f, dV, (blasint)s.sv);
         }
       }
     }

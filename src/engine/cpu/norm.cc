@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "common.h"
+#include "mathfn.h"
 
 namespace lmf {
 
@@ -27,9 +28,7 @@ void opRmsnormForward(const Args& a) {
 #pragma omp parallel for schedule(static) if (parallelRows(rows, d))
   for (int64_t r = 0; r < rows; r++) {
     const float* xr = x + r * d;
-    double ss = 0;
-#pragma omp simd reduction(+ : ss)
-    for (int64_t j = 0; j < d; j++) ss += static_cast<double>(xr[j]) * xr[j];
+    const double ss = blockSum(d, [xr](int64_t j) { return xr[j] * xr[j]; });
     float s = static_cast<float>(1.0 / std::sqrt(ss / d + eps));
     rstd[r] = s;
     float* o = out + r * d;
@@ -52,9 +51,7 @@ void opRmsnormBackward(const Args& a) {
   for (int64_t r = 0; r < rows; r++) {
     const float* xr = x + r * d;
     const float* g = dout + r * d;
-    double dot = 0;
-#pragma omp simd reduction(+ : dot)
-    for (int64_t j = 0; j < d; j++) dot += static_cast<double>(g[j]) * w[j] * xr[j];
+    const double dot = blockSum(d, [g, w, xr](int64_t j) { return g[j] * w[j] * xr[j]; });
     float s = rstd[r];
     float c = static_cast<float>(dot * s * s * s / d);
     float* o = dx + r * d;
@@ -95,16 +92,10 @@ void opLayernormForward(const Args& a) {
 #pragma omp parallel for schedule(static) if (parallelRows(rows, d))
   for (int64_t r = 0; r < rows; r++) {
     const float* xr = x + r * d;
-    double sum = 0;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t j = 0; j < d; j++) sum += xr[j];
-    double mu = sum / d;
-    double var = 0;
-#pragma omp simd reduction(+ : var)
-    for (int64_t j = 0; j < d; j++) {
-      double c = xr[j] - mu;
-      var += c * c;
-    }
+    const double mu = blockSum(d, [xr](int64_t j) { return xr[j]; }) / d;
+    const float fmu = static_cast<float>(mu);
+    // Two-pass variance around the (float-rounded) mean; the rounding of the mean cancels to first order.
+    const double var = blockSum(d, [xr, fmu](int64_t j) { return (xr[j] - fmu) * (xr[j] - fmu); });
     float s = static_cast<float>(1.0 / std::sqrt(var / d + eps));
     float m = static_cast<float>(mu);
     mean[r] = m;
@@ -133,13 +124,8 @@ void opLayernormBackward(const Args& a) {
     const float* xr = x + r * d;
     const float* g = dout + r * d;
     float m = mean[r], s = rstd[r];
-    double sg = 0, sgx = 0;
-#pragma omp simd reduction(+ : sg, sgx)
-    for (int64_t j = 0; j < d; j++) {
-      double gw = static_cast<double>(g[j]) * w[j];
-      sg += gw;
-      sgx += gw * ((xr[j] - m) * s);
-    }
+    const double sg = blockSum(d, [g, w](int64_t j) { return g[j] * w[j]; });
+    const double sgx = blockSum(d, [g, w, xr, m, s](int64_t j) { return g[j] * w[j] * ((xr[j] - m) * s); });
     float mg = static_cast<float>(sg / d), mgx = static_cast<float>(sgx / d);
     float* o = dx + r * d;
     if (accDx) {
