@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+// Runs every golden case through `lmforge forward-backward` and prints the worst error per quantity against the
+// tolerances of ../shared/golden/README.md. Exit status 1 on any failure.
+//   node scripts/check-golden.mjs [--golden DIR] [--device cpu|cuda] [--bf16] [-- extra forward-backward flags]
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const { compareGolden, goldenArgs, readGoldenCase, FP32_TOLERANCES, BF16_TOLERANCES } = await import(join(root, 'dist/src/train/golden.js'));
+const arg = (n, d) => { const i = process.argv.indexOf(`--${n}`); return i > 0 ? process.argv[i + 1] : d; };
+const golden = arg('golden', join(root, '..', 'shared', 'golden'));
+const device = arg('device', 'cpu');
+const bf16 = process.argv.includes('--bf16');
+const extra = process.argv.includes('--') ? process.argv.slice(process.argv.indexOf('--') + 1) : [];
+const tol = bf16 ? BF16_TOLERANCES : FP32_TOLERANCES;
+const tmp = mkdtempSync(join(tmpdir(), 'lmf-golden-'));
+let failed = 0;
+const cols = ['logits', 'loss', 'grads', 'train.losses', 'train.grad_norms', 'train.final'];
+console.log(`| case | ${cols.join(' | ')} | result |`);
+console.log(`| --- | ${cols.map(() => '---').join(' | ')} | --- |`);
+for (const name of readdirSync(golden).filter((d) => existsSync(join(golden, d, 'case.json'))).sort()) {
+  const c = readGoldenCase(join(golden, name));
+  const out = join(tmp, `${name}.safetensors`);
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'lmforge.js'), ...goldenArgs(c, out), '--device', device, ...extra], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    failed++;
+    console.log(`| ${name} | forward-backward failed: ${r.stderr.trim().split('\n').pop()} |`);
+    continue;
+  }
+  const rep = compareGolden(c.dir, out, tol);
+  if (rep.problems.length) failed++;
+  console.log(`| ${name} | ${cols.map((k) => (rep.worst[k] ?? NaN).toExponential(1)).join(' | ')} | ${rep.problems.length ? 'FAIL: ' + rep.problems.slice(0, 3).join('; ') : 'pass'} |`);
+}
+console.log(`\ntolerances (${bf16 ? 'bf16' : 'fp32'}): logits ${tol.logits}, loss ${tol.loss} abs, grads ${tol.grads}, train.losses ${tol.trainLosses}, train.final ${tol.final}; device ${device}`);
+process.exit(failed ? 1 : 0);
