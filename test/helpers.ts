@@ -8,15 +8,5 @@ export const SHARED = process.env.LMFORGE_SHARED ?? resolve(REPO_ROOT, '..', 'sh
 export const LONG = process.env.LMFORGE_LONG_TESTS === '1';
 export const CLI = join(REPO_ROOT, 'bin', 'lmforge.js');
 
-/** ||a - b|| / ||b|| (L2). */
-export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Infinity;
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = a[i]! - b[i]!;
-    num += d * d;
-    den += b[i]! * b[i]!;
-  }
-  return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
-}
+/** ||a - b|| / ||b|| (L2), as the golden README defines it. */
+export { relErrL2 as relErr } from '../src/train/golden.js';

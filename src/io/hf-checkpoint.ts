@@ -247,8 +247,8 @@ export function saveHfCheckpoint(dir: string, cfg: ModelConfig, tensors: readonl
   }
 }
 
-/** The shape the model's weight loader reads tensors through (structurally src/model/weights.ts's TensorSource). */
-export interface NamedTensorSource {
+/** Anything that hands out float32 tensors by Hugging Face name: a checkpoint folder, one safetensors file. */
+export interface TensorSource {
   has(name: string): boolean;
   shape(name: string): number[];
   read(name: string): Float32Array;
@@ -258,7 +258,7 @@ export interface NamedTensorSource {
 export interface HfModel {
   /** config.json as a ModelConfig. */
   config: ModelConfig;
-  tensors: NamedTensorSource;
+  tensors: TensorSource;
   checkpoint: HfCheckpoint;
   close(): void;
 }

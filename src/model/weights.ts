@@ -5,13 +5,9 @@
 import type { Decoder } from './decoder.js';
 import type { ParamSpec } from './layout.js';
 
-/** Anything that can hand out float32 tensors by Hugging Face name (a checkpoint, a safetensors file). */
-export interface TensorSource {
-  has(name: string): boolean;
-  shape(name: string): number[];
-  read(name: string): Float32Array;
-  names(): string[];
-}
+import type { TensorSource } from '../io/hf-checkpoint.js';
+
+export type { TensorSource };
 
 export interface NamedTensor {
   name: string;
