@@ -25,8 +25,7 @@ size_t allocBytes(const Buf& b) {
   return (bytes + 63) / 64 * 64;
 }
 
-// Elements per OpenMP work item for streaming loops: small inputs stay on one thread.
-constexpr int64_t kParallelMin = 1 << 15;
+constexpr int64_t kParallelMin = kStreamParallelMin;
 }  // namespace
 
 int64_t registryAlloc(DType dtype, int64_t length) {
