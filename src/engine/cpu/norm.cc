@@ -14,7 +14,8 @@ namespace {
 
 constexpr int64_t kColBlock = 64;
 
-inline bool parallelRows(int64_t rows, int64_t d) { return rows > 1 && rows * d > kComputeParallelMin; }
+// Norms are memory-bound: the streaming threshold applies.
+inline bool parallelRows(int64_t rows, int64_t d) { return rows > 1 && rows * d > kStreamParallelMin; }
 
 // rmsnormForward(out, rstd, x, w, rows, d, eps)
 void opRmsnormForward(const Args& a) {
