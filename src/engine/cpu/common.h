@@ -26,6 +26,7 @@ struct Buf {
   DType dtype = DType::F32;
   uint32_t generation = 0;
   bool live = false;
+  bool mapped = false;  // large buffers come straight from mmap (already zero, released with munmap)
 };
 
 // Registry: handles encode (generation << 24) | slot so a stale handle of a freed buffer is caught
