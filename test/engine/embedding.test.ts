@@ -25,9 +25,9 @@ test('embeddingForward gathers rows, overwriting or accumulating', () => {
 
 test('embeddingBackward accumulates repeated ids deterministically, whatever the thread count', () => {
   const r = rng(21);
-  const vocab = 11;
+  const vocab = 997; // ~30 repeats per id
   const d = 37;
-  const n = 700; // enough work for the parallel path; every id repeats many times
+  const n = 30000; // n*d > 1M: the parallel path; every id repeats many times
   const ids = randInts(r, n, vocab);
   const dout = randVec(r, n * d);
   const dt0 = randVec(r, vocab * d);

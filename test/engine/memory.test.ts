@@ -19,6 +19,19 @@ test('alloc zero-initialises, counts bytes and frees deterministically', () => {
   assert.equal(be.allocatedBytes(), before);
 });
 
+test('large buffers (mapped pages) are zero, usable and released', () => {
+  const before = be.allocatedBytes();
+  const n = 3_000_001;
+  const b = be.alloc('f32', n);
+  assert.equal(be.allocatedBytes() - before, Math.ceil((n * 4) / 64) * 64);
+  assert.deepEqual([...read(b, 5, n - 5)], [0, 0, 0, 0, 0]);
+  be.fill(at(b), n, 2);
+  be.scale(at(b), n, 0.5);
+  assert.deepEqual([...read(b, 3, n - 3)], [1, 1, 1]);
+  be.free(b);
+  assert.equal(be.allocatedBytes(), before);
+});
+
 test('upload/download round-trip at offsets, for every dtype', () => {
   const r = rng(1);
   const x = randVec(r, 41);

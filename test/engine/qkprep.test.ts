@@ -41,7 +41,7 @@ test('qkPrep reference backward matches finite differences', () => {
 
 test('qkPrep native forward and backward match the reference (fused strided qkv, v columns untouched)', () => {
   const r = rng(51);
-  for (const n of [26, 1300]) {
+  for (const n of [26, 1700]) {
     const s = shape(n);
     const nh = s.heads + s.kvHeads;
     for (const v of variants) {

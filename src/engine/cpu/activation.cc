@@ -11,7 +11,7 @@ namespace lmf {
 
 namespace {
 
-constexpr int64_t kParallelMin = 1 << 14;
+constexpr int64_t kParallelMin = kComputeParallelMin;
 constexpr float kInvSqrt2 = 0.70710678118654752f;
 constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 constexpr float kTanhK = 0.79788456080286536f;  // sqrt(2/pi)

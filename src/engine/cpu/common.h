@@ -26,6 +26,7 @@ struct Buf {
   DType dtype = DType::F32;
   uint32_t generation = 0;
   bool live = false;
+  bool mapped = false;  // large buffers come straight from mmap (already zero, released with munmap)
 };
 
 // Registry: handles encode (generation << 24) | slot so a stale handle of a freed buffer is caught
@@ -72,6 +73,13 @@ class Args {
 inline int64_t span2d(int64_t rows, int64_t cols, int64_t ld) {
   return (rows <= 0 || cols <= 0) ? 0 : (rows - 1) * ld + cols;
 }
+
+// Work (in elements) below which a kernel stays on the calling thread. Opening a parallel region costs a few
+// microseconds on an idle machine but a whole scheduler slice (measured 12 ms) when the cores are shared with
+// other processes, while a single core streams ~1M floats in well under a millisecond: so memory-bound ops
+// need ~1M elements to go parallel, and exp/erf-heavy ones ~128K.
+constexpr int64_t kStreamParallelMin = int64_t(1) << 20;
+constexpr int64_t kComputeParallelMin = int64_t(1) << 17;
 
 // Registration of one family's ops in addon.cc.
 using OpFn = void (*)(const Args&);

@@ -29,7 +29,7 @@ void opEmbeddingForward(const Args& a) {
   int64_t vocab = a.avail(4, "table") / d;
   const float* table = a.f32(4, vocab * d, "table");
   checkIds(a, ids, n, vocab);
-#pragma omp parallel for schedule(static) if (n * d > (1 << 15))
+#pragma omp parallel for schedule(static) if (n * d > kStreamParallelMin)
   for (int64_t i = 0; i < n; i++) {
     const float* src = table + static_cast<int64_t>(ids[i]) * d;
     float* dst = out + i * d;
@@ -60,7 +60,7 @@ void opEmbeddingBackward(const Args& a) {
     if (i == 0 || ids[order[i]] != ids[order[i - 1]]) runStart.push_back(i);
   runStart.push_back(n);
   int64_t runs = static_cast<int64_t>(runStart.size()) - 1;
-#pragma omp parallel for schedule(dynamic, 16) if (n * d > (1 << 15))
+#pragma omp parallel for schedule(dynamic, 16) if (n * d > kStreamParallelMin)
   for (int64_t r = 0; r < runs; r++) {
     float* dst = dt + static_cast<int64_t>(ids[order[runStart[r]]]) * d;
     for (int64_t i = runStart[r]; i < runStart[r + 1]; i++) {

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <memory>
 #include <vector>
 
 #include "common.h"
@@ -19,8 +18,9 @@ namespace {
 
 constexpr int32_t kIgnore = -100;
 
-// The logits chunk, kept between calls so the ~tens of MB are not re-faulted every step. JavaScript calls
-// ops from one thread, so one scratch area suffices.
+// The logits chunk (up to ~128 MB), kept between calls so its pages are not re-faulted every step. It is
+// engine scratch, not a buffer, so allocatedBytes() does not count it. JavaScript calls ops from one thread,
+// so one scratch area suffices.
 struct Scratch {
   float* ptr = nullptr;
   size_t floats = 0;

@@ -33,7 +33,7 @@ void opMatmul(const Args& a) {
   if (m == 0 || n == 0) return;
   float beta = acc ? 1.0f : 0.0f;
   if (bias) {
-#pragma omp parallel for schedule(static) if (m * n > (1 << 15))
+#pragma omp parallel for schedule(static) if (m * n > kStreamParallelMin)
     for (int64_t i = 0; i < m; i++) std::copy(bias, bias + n, C + i * ldc);
     beta = 1.0f;
   }
@@ -55,7 +55,7 @@ void opBiasGrad(const Args& a) {
   const float* dy = a.f32(2, span2d(rows, cols, ldy), "dy");
   constexpr int64_t kBlock = 64;
   int64_t blocks = (cols + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (rows * cols > (1 << 15))
+#pragma omp parallel for schedule(static) if (rows * cols > kStreamParallelMin)
   for (int64_t blk = 0; blk < blocks; blk++) {
     int64_t c0 = blk * kBlock, c1 = std::min(cols, c0 + kBlock);
     double acc[kBlock] = {0};

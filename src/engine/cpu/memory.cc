@@ -1,6 +1,7 @@
 // Buffers: the handle registry, transfers to and from JavaScript typed arrays, fill/copy and the two
 // elementwise ops (add, scale).
 #include <omp.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cmath>
@@ -25,9 +26,13 @@ size_t allocBytes(const Buf& b) {
   return (bytes + 63) / 64 * 64;
 }
 
-// Elements per OpenMP work item for streaming loops: small inputs stay on one thread.
-constexpr int64_t kParallelMin = 1 << 15;
+constexpr int64_t kParallelMin = kStreamParallelMin;
 }  // namespace
+
+static void releaseMemory(const Buf& b) {
+  if (b.mapped) munmap(b.ptr, allocBytes(b));  // mapped buffers are >= 1 MB, so never the 0-byte case
+  else std::free(b.ptr);
+}
 
 int64_t registryAlloc(DType dtype, int64_t length) {
   Buf b;
@@ -35,23 +40,20 @@ int64_t registryAlloc(DType dtype, int64_t length) {
   b.length = length;
   size_t bytes = allocBytes(b);
   if (bytes == 0) bytes = 64;
-  b.ptr = std::aligned_alloc(64, bytes);
+  // Large buffers are mapped pages: the kernel hands them out zeroed and untouched, so allocating costs
+  // nothing up front and each page is first touched by the (parallel) op that writes it.
+  constexpr size_t kMapMin = size_t(1) << 20;
+  if (bytes >= kMapMin) {
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    b.ptr = p == MAP_FAILED ? nullptr : p;
+    b.mapped = true;
+  } else {
+    b.ptr = std::aligned_alloc(64, bytes);
+    if (b.ptr) std::memset(b.ptr, 0, bytes);
+  }
   if (!b.ptr)
     throw OpError("alloc: out of memory allocating " + std::to_string(bytes) + " bytes (" + std::to_string(length) +
                   " " + dtypeName(dtype) + " elements): reduce the batch, sequence or model size");
-  // Zero in parallel: first touch spreads pages and large activations do not stall one core.
-  char* p = static_cast<char*>(b.ptr);
-  if (bytes >= (size_t(1) << 22)) {
-    int64_t chunks = static_cast<int64_t>((bytes + (1 << 20) - 1) >> 20);
-#pragma omp parallel for schedule(static)
-    for (int64_t c = 0; c < chunks; c++) {
-      size_t s = size_t(c) << 20;
-      size_t e = std::min(bytes, s + (size_t(1) << 20));
-      std::memset(p + s, 0, e - s);
-    }
-  } else {
-    std::memset(p, 0, bytes);
-  }
   b.live = true;
   int64_t slot;
   if (!g_freeSlots.empty()) {
@@ -61,7 +63,7 @@ int64_t registryAlloc(DType dtype, int64_t length) {
     g_bufs[slot] = b;
   } else {
     if (static_cast<int64_t>(g_bufs.size()) > kSlotMask) {
-      std::free(b.ptr);
+      releaseMemory(b);
       throw OpError("alloc: more than 16M live buffers: free buffers that are no longer needed");
     }
     slot = static_cast<int64_t>(g_bufs.size());
@@ -88,7 +90,7 @@ void registryFree(int64_t handle) {
   const Buf& b = registryGet(handle, "free", "the buffer");
   int64_t slot = handle & kSlotMask;
   g_bytes -= allocBytes(b);
-  std::free(g_bufs[slot].ptr);
+  releaseMemory(g_bufs[slot]);
   g_bufs[slot].ptr = nullptr;
   g_bufs[slot].live = false;
   g_freeSlots.push_back(slot);

@@ -14,7 +14,8 @@ namespace {
 
 constexpr int64_t kColBlock = 64;
 
-inline bool parallelRows(int64_t rows, int64_t d) { return rows > 1 && rows * d > (1 << 14); }
+// Norms are memory-bound: the streaming threshold applies.
+inline bool parallelRows(int64_t rows, int64_t d) { return rows > 1 && rows * d > kStreamParallelMin; }
 
 // rmsnormForward(out, rstd, x, w, rows, d, eps)
 void opRmsnormForward(const Args& a) {
@@ -47,34 +48,38 @@ void opRmsnormBackward(const Args& a) {
   const float* x = a.f32(6, rows * d, "x");
   const float* w = a.f32(8, d, "w");
   const float* rstd = a.f32(10, rows, "rstd");
-#pragma omp parallel for schedule(static) if (parallelRows(rows, d))
-  for (int64_t r = 0; r < rows; r++) {
-    const float* xr = x + r * d;
-    const float* g = dout + r * d;
-    const double dot = blockSum(d, [g, w, xr](int64_t j) { return g[j] * w[j] * xr[j]; });
-    float s = rstd[r];
-    float c = static_cast<float>(dot * s * s * s / d);
-    float* o = dx + r * d;
-    if (accDx) {
-#pragma omp simd
-      for (int64_t j = 0; j < d; j++) o[j] += s * g[j] * w[j] - xr[j] * c;
-    } else {
-#pragma omp simd
-      for (int64_t j = 0; j < d; j++) o[j] = s * g[j] * w[j] - xr[j] * c;
-    }
-  }
-  int64_t blocks = (d + kColBlock - 1) / kColBlock;
-#pragma omp parallel for schedule(static) if (parallelRows(rows, d))
-  for (int64_t b = 0; b < blocks; b++) {
-    int64_t c0 = b * kColBlock, c1 = std::min(d, c0 + kColBlock);
-    double acc[kColBlock] = {0};
+  const int64_t blocks = (d + kColBlock - 1) / kColBlock;
+  // One region for both passes: a region start is the expensive part on a busy machine.
+#pragma omp parallel if (parallelRows(rows, d))
+  {
+#pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; r++) {
       const float* xr = x + r * d;
       const float* g = dout + r * d;
-      double s = rstd[r];
-      for (int64_t j = c0; j < c1; j++) acc[j - c0] += static_cast<double>(g[j]) * xr[j] * s;
+      const double dot = blockSum(d, [g, w, xr](int64_t j) { return g[j] * w[j] * xr[j]; });
+      float s = rstd[r];
+      float c = static_cast<float>(dot * s * s * s / d);
+      float* o = dx + r * d;
+      if (accDx) {
+#pragma omp simd
+        for (int64_t j = 0; j < d; j++) o[j] += s * g[j] * w[j] - xr[j] * c;
+      } else {
+#pragma omp simd
+        for (int64_t j = 0; j < d; j++) o[j] = s * g[j] * w[j] - xr[j] * c;
+      }
     }
-    for (int64_t j = c0; j < c1; j++) dw[j] += static_cast<float>(acc[j - c0]);
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < blocks; b++) {
+      int64_t c0 = b * kColBlock, c1 = std::min(d, c0 + kColBlock);
+      double acc[kColBlock] = {0};
+      for (int64_t r = 0; r < rows; r++) {
+        const float* xr = x + r * d;
+        const float* g = dout + r * d;
+        double s = rstd[r];
+        for (int64_t j = c0; j < c1; j++) acc[j - c0] += static_cast<double>(g[j]) * xr[j] * s;
+      }
+      for (int64_t j = c0; j < c1; j++) dw[j] += static_cast<float>(acc[j - c0]);
+    }
   }
 }
 
@@ -119,40 +124,44 @@ void opLayernormBackward(const Args& a) {
   const float* w = a.f32(10, d, "w");
   const float* mean = a.f32(12, rows, "mean");
   const float* rstd = a.f32(14, rows, "rstd");
-#pragma omp parallel for schedule(static) if (parallelRows(rows, d))
-  for (int64_t r = 0; r < rows; r++) {
-    const float* xr = x + r * d;
-    const float* g = dout + r * d;
-    float m = mean[r], s = rstd[r];
-    const double sg = blockSum(d, [g, w](int64_t j) { return g[j] * w[j]; });
-    const double sgx = blockSum(d, [g, w, xr, m, s](int64_t j) { return g[j] * w[j] * ((xr[j] - m) * s); });
-    float mg = static_cast<float>(sg / d), mgx = static_cast<float>(sgx / d);
-    float* o = dx + r * d;
-    if (accDx) {
-#pragma omp simd
-      for (int64_t j = 0; j < d; j++) o[j] += s * (g[j] * w[j] - mg - (xr[j] - m) * s * mgx);
-    } else {
-#pragma omp simd
-      for (int64_t j = 0; j < d; j++) o[j] = s * (g[j] * w[j] - mg - (xr[j] - m) * s * mgx);
-    }
-  }
-  int64_t blocks = (d + kColBlock - 1) / kColBlock;
-#pragma omp parallel for schedule(static) if (parallelRows(rows, d))
-  for (int64_t b = 0; b < blocks; b++) {
-    int64_t c0 = b * kColBlock, c1 = std::min(d, c0 + kColBlock);
-    double accW[kColBlock] = {0}, accB[kColBlock] = {0};
+  const int64_t blocks = (d + kColBlock - 1) / kColBlock;
+  // One region for both passes: a region start is the expensive part on a busy machine.
+#pragma omp parallel if (parallelRows(rows, d))
+  {
+#pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; r++) {
       const float* xr = x + r * d;
       const float* g = dout + r * d;
-      double m = mean[r], s = rstd[r];
-      for (int64_t j = c0; j < c1; j++) {
-        accW[j - c0] += g[j] * ((xr[j] - m) * s);
-        accB[j - c0] += g[j];
+      float m = mean[r], s = rstd[r];
+      const double sg = blockSum(d, [g, w](int64_t j) { return g[j] * w[j]; });
+      const double sgx = blockSum(d, [g, w, xr, m, s](int64_t j) { return g[j] * w[j] * ((xr[j] - m) * s); });
+      float mg = static_cast<float>(sg / d), mgx = static_cast<float>(sgx / d);
+      float* o = dx + r * d;
+      if (accDx) {
+#pragma omp simd
+        for (int64_t j = 0; j < d; j++) o[j] += s * (g[j] * w[j] - mg - (xr[j] - m) * s * mgx);
+      } else {
+#pragma omp simd
+        for (int64_t j = 0; j < d; j++) o[j] = s * (g[j] * w[j] - mg - (xr[j] - m) * s * mgx);
       }
     }
-    for (int64_t j = c0; j < c1; j++) {
-      dw[j] += static_cast<float>(accW[j - c0]);
-      db[j] += static_cast<float>(accB[j - c0]);
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < blocks; b++) {
+      int64_t c0 = b * kColBlock, c1 = std::min(d, c0 + kColBlock);
+      double accW[kColBlock] = {0}, accB[kColBlock] = {0};
+      for (int64_t r = 0; r < rows; r++) {
+        const float* xr = x + r * d;
+        const float* g = dout + r * d;
+        double m = mean[r], s = rstd[r];
+        for (int64_t j = c0; j < c1; j++) {
+          accW[j - c0] += g[j] * ((xr[j] - m) * s);
+          accB[j - c0] += g[j];
+        }
+      }
+      for (int64_t j = c0; j < c1; j++) {
+        dw[j] += static_cast<float>(accW[j - c0]);
+        db[j] += static_cast<float>(accB[j - c0]);
+      }
     }
   }
 }

@@ -20,7 +20,7 @@ void opSumSquares(const Args& a) {
   constexpr int64_t kBlock = 1 << 14;
   const int64_t blocks = (n + kBlock - 1) / kBlock;
   std::vector<double> partial(blocks, 0.0);
-#pragma omp parallel for schedule(static) if (blocks > 1)
+#pragma omp parallel for schedule(static) if (n > kStreamParallelMin)
   for (int64_t b = 0; b < blocks; b++) {
     const int64_t e = std::min(n, (b + 1) * kBlock);
     double s = 0;
@@ -49,7 +49,7 @@ void opAdamw(const Args& a) {
   const float stepSize = static_cast<float>(lr / bc1), bc2Sqrt = static_cast<float>(std::sqrt(bc2));
   const float decay = static_cast<float>(1 - lr * wd), fb1 = static_cast<float>(1 - b1), fb2 = static_cast<float>(b2);
   const float fb2c = static_cast<float>(1 - b2), feps = static_cast<float>(eps), fgs = static_cast<float>(gs);
-#pragma omp parallel for simd schedule(static) if (n > (1 << 15))
+#pragma omp parallel for simd schedule(static) if (n > kStreamParallelMin / 4)
   for (int64_t i = 0; i < n; i++) {
     const float gr = g[i] * fgs;
     float pi = p[i] * decay;

@@ -52,7 +52,7 @@ void opQkPrepForward(const Args& a) {
   const float* kw = a.f32OrNull(9, hd, "kNormW");
   float* rstd = (qw || kw) ? a.f32(2, s.n * nh, "rstd") : nullptr;
   Rope rope = readRope(a, 11, 13, s);
-#pragma omp parallel for schedule(static) if (s.n * nh * hd > (1 << 14))
+#pragma omp parallel for schedule(static) if (s.n * nh * hd > kComputeParallelMin)
   for (int64_t t = 0; t < s.n; t++) {
     const int64_t p = t % s.seq;
     const float* cs = rope.cos ? rope.cos + p * half : nullptr;
@@ -115,7 +115,7 @@ void opQkPrepBackward(const Args& a) {
   const int64_t blocks = (s.n + kTokBlock - 1) / kTokBlock;
   const bool needDw = qw || kw;
   std::vector<double> partial(needDw ? blocks * 2 * hd : 0, 0.0);
-#pragma omp parallel if (s.n * nh * hd > (1 << 14))
+#pragma omp parallel if (s.n * nh * hd > kComputeParallelMin)
   {
     std::vector<float> dy(hd);
 #pragma omp for schedule(static)
