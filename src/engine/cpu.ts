@@ -5,7 +5,6 @@
  * Every op runs synchronously on the calling thread's OpenMP team. Buffers travel to the addon as
  * (handle, offset) number pairs; the addon checks dtypes and bounds and throws a JavaScript Error on misuse.
  */
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,32 +69,11 @@ const ACTIVATION_CODE = { gelu: 0, gelu_tanh: 1, silu: 2 } as const;
 
 let native: NativeCpu | null = null;
 
-/**
- * OpenBLAS 0.3.21 (Debian 12) does not recognise AMD Zen 4/5 and falls back to its AVX2 Haswell kernels,
- * although these CPUs run its AVX-512 SkylakeX kernels 2-2.5x faster (measured: 177 vs 68 GFLOP/s per core
- * on sgemm). OpenBLAS reads OPENBLAS_CORETYPE when the library loads, so it is set before the addon loads,
- * and only on AMD CPUs with the AVX-512 subsets those kernels need; a user's own setting always wins.
- */
-function pickBlasCoreType(): void {
-  if (process.env.OPENBLAS_CORETYPE || process.platform !== 'linux') return;
-  let cpuinfo: string;
-  try {
-    cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
-  } catch {
-    return;
-  }
-  const flagsLine = /^flags\s*:(.*)$/m.exec(cpuinfo);
-  if (!flagsLine || !/AuthenticAMD/.test(cpuinfo)) return;
-  const flags = new Set(flagsLine[1].trim().split(/\s+/));
-  if (['avx512f', 'avx512bw', 'avx512dq', 'avx512vl', 'avx512cd'].every((f) => flags.has(f))) {
-    process.env.OPENBLAS_CORETYPE = 'SkylakeX';
-  }
-}
-
+// OpenBLAS picks its kernels from the CPU (or OPENBLAS_CORETYPE). We never override that choice: some OpenBLAS
+// builds compute wrong results with kernels their detection did not pick. docs/benchmarks.md shows the effect.
 /** Loads the addon once; the package root is three levels above dist/src/engine/cpu.js. */
 function loadNative(): NativeCpu {
   if (native) return native;
-  pickBlasCoreType();
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
   const path = join(root, 'build', 'Release', 'lmforge_cpu.node');
   const require = createRequire(import.meta.url);

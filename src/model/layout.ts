@@ -105,18 +105,25 @@ function namesFor(cfg: ModelConfig): Names {
 }
 
 export function buildLayout(cfg: ModelConfig): Layout {
+  // Offsets are assigned in two groups: every weight-decayed matrix first, then every vector (norm gains, biases),
+  // each group in declaration order. AdamW then needs exactly two ranges, and tensors declared one after another
+  // within a group (q|k|v, gate|up and their biases) stay adjacent.
   const params: ParamSpec[] = [];
-  let offset = 0;
+  const matrices = { offset: 0, size: 0 };
+  const vectors = { offset: 0, size: 0 };
+  const pending: { spec: ParamSpec; group: typeof matrices }[] = [];
   const conv1d = cfg.family === 'gpt2';
   const add = (name: string, shape: number[], init: ParamSpec['init'], opts: { transposed?: boolean; residual?: boolean } = {}) => {
     const size = shape.reduce((a, b) => a * b, 1);
+    const decay = shape.length >= 2;
+    const group = decay ? matrices : vectors;
     const spec: ParamSpec = {
-      name, shape, offset, size, decay: shape.length >= 2, init,
+      name, shape, offset: group.size, size, decay, init,
       residualProjection: opts.residual ?? false, hfTransposed: opts.transposed ?? false,
     };
-    params.push(spec);
-    offset += size;
-    return spec.offset;
+    group.size += size;
+    pending.push({ spec, group });
+    return pending.length - 1;
   };
   const names = namesFor(cfg);
   const D = cfg.hidden_size;
@@ -179,7 +186,31 @@ export function buildLayout(cfg: ModelConfig): Layout {
   let finalNormB: number | null = null;
   if (cfg.norm_position === 'pre') [finalNormW, finalNormB] = norm(names.finalNorm);
   const head = cfg.tie_embeddings ? embed : add(names.head, [cfg.vocab_size, D], 'normal');
-  return { params, byName: new Map(params.map((p) => [p.name, p])), total: offset, embed, positions, layers, finalNormW, finalNormB, head };
+  vectors.offset = matrices.size;
+  for (const { spec, group } of pending) {
+    spec.offset += group.offset;
+    params.push(spec);
+  }
+  params.sort((a, b) => a.offset - b.offset);
+  // `add` returned indices into `pending`; turn them into offsets.
+  const off = (i: number): number => pending[i]!.spec.offset;
+  const offN = (i: number | null): number | null => (i === null ? null : off(i));
+  return {
+    params,
+    byName: new Map(params.map((p) => [p.name, p])),
+    total: matrices.size + vectors.size,
+    embed: off(embed),
+    positions: offN(positions),
+    layers: layers.map((L) => ({
+      norm1W: off(L.norm1W), norm1B: offN(L.norm1B), qkvW: off(L.qkvW), qkvB: offN(L.qkvB),
+      qNormW: offN(L.qNormW), kNormW: offN(L.kNormW), oW: off(L.oW), oB: offN(L.oB),
+      norm2W: off(L.norm2W), norm2B: offN(L.norm2B), upW: off(L.upW), upB: offN(L.upB),
+      downW: off(L.downW), downB: offN(L.downB),
+    })),
+    finalNormW: offN(finalNormW),
+    finalNormB: offN(finalNormB),
+    head: off(head),
+  };
 }
 
 /** Contiguous runs of parameters that share a decay setting: the optimizer's ranges. */
