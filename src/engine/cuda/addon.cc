@@ -1,0 +1,283 @@
+// Node-API entry point of the CUDA engine: argument decoding, error conversion, the engine state (device,
+// stream, error flag, scratch, precision), describe/probe, and registration of every op family.
+#include <cmath>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common.h"
+#include "gemm.h"
+
+namespace lmf {
+
+const char* dtypeName(DType t) {
+  switch (t) {
+    case DType::F32: return "f32";
+    case DType::F64: return "f64";
+    case DType::I32: return "i32";
+  }
+  return "?";
+}
+
+size_t dtypeSize(DType t) { return t == DType::F64 ? 8 : 4; }
+
+void cudaCheck(cudaError_t e, const char* what) {
+  if (e == cudaSuccess) return;
+  std::string msg = std::string(what) + ": CUDA error: " + cudaGetErrorString(e);
+  if (e == cudaErrorMemoryAllocation)
+    msg += " (the GPU is out of memory: reduce the micro-batch, the sequence length or the model size)";
+  throw OpError(msg);
+}
+
+void Args::fail(const std::string& msg) const { throw OpError(std::string(op_) + ": " + msg); }
+
+double Args::num(size_t i) const {
+  if (i >= info_.Length() || !info_[i].IsNumber()) fail("argument " + std::to_string(i) + " must be a number");
+  return info_[i].As<Napi::Number>().DoubleValue();
+}
+
+int64_t Args::i64(size_t i, const char* what) const {
+  double v = num(i);
+  if (!(v >= 0) || v != std::floor(v) || v > 9007199254740991.0)
+    fail(std::string(what) + " must be a non-negative integer, got " + std::to_string(v));
+  return static_cast<int64_t>(v);
+}
+
+bool Args::flag(size_t i) const {
+  if (i >= info_.Length() || !info_[i].IsBoolean()) fail("argument " + std::to_string(i) + " must be a boolean");
+  return info_[i].As<Napi::Boolean>().Value();
+}
+
+bool Args::isNull(size_t i) const { return num(i) < 0; }
+
+int64_t Args::avail(size_t i, const char* what) const {
+  double h = num(i);
+  if (h < 0) fail(std::string(what) + " is required but was null");
+  const Buf& b = registryGet(static_cast<int64_t>(h), op_, what);
+  int64_t off = i64(i + 1, "offset");
+  return off > b.length ? 0 : b.length - off;
+}
+
+void* Args::raw(size_t i, DType want, int64_t count, const char* what) const {
+  double h = num(i);
+  if (h < 0) fail(std::string(what) + " is required but was null");
+  const Buf& b = registryGet(static_cast<int64_t>(h), op_, what);
+  if (b.dtype != want)
+    fail(std::string(what) + " must be a " + dtypeName(want) + " buffer but is " + dtypeName(b.dtype));
+  int64_t off = i64(i + 1, "offset");
+  if (count < 0) fail(std::string(what) + ": negative element count (check the shape arguments)");
+  if (off + count > b.length)
+    fail(std::string(what) + " needs elements [" + std::to_string(off) + ", " + std::to_string(off + count) +
+         ") but its buffer has " + std::to_string(b.length) +
+         " elements: check the shape/stride arguments and the offset, or allocate a larger buffer");
+  return static_cast<char*>(b.ptr) + off * dtypeSize(b.dtype);
+}
+
+void registerOp(Napi::Env env, Napi::Object exports, const char* name, OpFn fn) {
+  exports.Set(name, Napi::Function::New(
+                        env,
+                        [fn, name](const Napi::CallbackInfo& info) -> Napi::Value {
+                          try {
+                            fn(Args(info, name));
+                          } catch (const std::exception& e) {
+                            Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
+                          }
+                          return info.Env().Undefined();
+                        },
+                        name));
+}
+
+// ---- engine state ----
+namespace {
+
+struct Engine {
+  bool ready = false;
+  std::string failure;  // why the engine cannot run, when !ready
+  int device = 0;
+  cudaDeviceProp prop{};
+  cudaStream_t stream = nullptr;
+  int* flagHost = nullptr;
+  int* flagDevice = nullptr;
+  Precision precision = Precision::BF16;
+  struct Area {
+    void* ptr = nullptr;
+    size_t bytes = 0;
+  };
+  Area areas[kScratchCount];
+};
+
+Engine g;
+
+Precision precisionFromEnv() {
+  const char* s = std::getenv("LMFORGE_CUDA_PRECISION");
+  if (!s || !*s) return Precision::BF16;
+  std::string v(s);
+  if (v == "fp32" || v == "f32" || v == "float32") return Precision::FP32;
+  if (v == "bf16" || v == "bfloat16") return Precision::BF16;
+  throw OpError("LMFORGE_CUDA_PRECISION='" + v + "' is not a precision: use bf16 (default) or fp32");
+}
+
+// Opens the device once; on failure records why, so the JavaScript side can report it or fall back.
+void initEngine() {
+  int count = 0;
+  cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess || count == 0) {
+    g.failure = e != cudaSuccess ? std::string("no usable CUDA device (") + cudaGetErrorString(e) + ")"
+                                 : std::string("no CUDA device is present");
+    cudaGetLastError();
+    return;
+  }
+  const char* dev = std::getenv("LMFORGE_CUDA_DEVICE");
+  g.device = dev && *dev ? std::atoi(dev) : 0;
+  if (g.device < 0 || g.device >= count) {
+    g.failure = "LMFORGE_CUDA_DEVICE=" + std::to_string(g.device) + " but only " + std::to_string(count) +
+                " CUDA device(s) exist (numbered from 0)";
+    return;
+  }
+  try {
+    g.precision = precisionFromEnv();
+    cudaCheck(cudaSetDevice(g.device), "cudaSetDevice");
+    cudaCheck(cudaGetDeviceProperties(&g.prop, g.device), "cudaGetDeviceProperties");
+    cudaCheck(cudaStreamCreateWithFlags(&g.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    cudaCheck(cudaHostAlloc(reinterpret_cast<void**>(&g.flagHost), sizeof(int), cudaHostAllocMapped), "cudaHostAlloc");
+    cudaCheck(cudaHostGetDevicePointer(reinterpret_cast<void**>(&g.flagDevice), g.flagHost, 0),
+              "cudaHostGetDevicePointer");
+    *g.flagHost = 0;
+    // Keep freed memory in the stream-ordered pool: activations are reallocated per shape without a sync.
+    cudaMemPool_t pool;
+    cudaCheck(cudaDeviceGetDefaultMemPool(&pool, g.device), "cudaDeviceGetDefaultMemPool");
+    uint64_t threshold = UINT64_MAX;
+    cudaCheck(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold), "cudaMemPoolSetAttribute");
+    g.ready = true;
+  } catch (const std::exception& ex) {
+    g.failure = ex.what();
+  }
+}
+
+void requireEngine() {
+  if (!g.ready) throw OpError("the CUDA engine is not usable: " + g.failure);
+}
+
+}  // namespace
+
+Precision precision() { return g.precision; }
+void setPrecision(Precision p) { g.precision = p; }
+cudaStream_t stream() {
+  requireEngine();
+  return g.stream;
+}
+int* deviceErrorFlag() { return g.flagDevice; }
+
+void checkDeviceError(const char* op) {
+  int code = *static_cast<volatile int*>(g.flagHost);
+  if (code == cuda::kErrNone) return;
+  *g.flagHost = 0;
+  if (code == cuda::kErrTokenId)
+    throw OpError(std::string(op) +
+                  ": an embedding id was outside the table's rows (a kernel reported it; the rows read as zeros): "
+                  "the data was tokenized for a larger vocabulary than the model's vocab_size");
+  if (code == cuda::kErrTarget)
+    throw OpError(std::string(op) +
+                  ": a cross-entropy target was outside the vocabulary (it was treated as ignored): use -100 to "
+                  "ignore a position and check that the data matches the model's vocab_size");
+  throw OpError(std::string(op) + ": a kernel reported error code " + std::to_string(code));
+}
+
+void syncStream(const char* op) {
+  cudaCheck(cudaStreamSynchronize(stream()), op);
+  checkDeviceError(op);
+}
+
+void* scratch(ScratchSlot slot, size_t bytes) {
+  Engine::Area& a = g.areas[slot];
+  if (bytes <= a.bytes && a.ptr) return a.ptr;
+  // Stream-ordered free/alloc: work already queued that reads the old area finishes first.
+  if (a.ptr) cudaCheck(cudaFreeAsync(a.ptr, stream()), "scratch free");
+  a.ptr = nullptr;
+  a.bytes = 0;
+  size_t want = bytes < 256 ? 256 : bytes;
+  want = want + want / 8;  // headroom so slowly growing shapes do not reallocate every call
+  cudaCheck(cudaMallocAsync(&a.ptr, want, stream()), "scratch alloc");
+  a.bytes = want;
+  return a.ptr;
+}
+
+uint64_t scratchBytes() {
+  uint64_t s = 0;
+  for (const auto& a : g.areas) s += a.bytes;
+  return s;
+}
+
+static Napi::Value Probe(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), g.ready ? "" : g.failure);
+}
+
+static Napi::Value Describe(const Napi::CallbackInfo& info) {
+  if (!g.ready) return Napi::String::New(info.Env(), "cuda: unavailable (" + g.failure + ")");
+  int rt = 0;
+  cudaRuntimeGetVersion(&rt);
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "cuda: %s (sm_%d%d, %.1f GiB), device %d, CUDA runtime %d.%d, %s, precision %s",
+                g.prop.name, g.prop.major, g.prop.minor, g.prop.totalGlobalMem / 1073741824.0, g.device, rt / 1000,
+                (rt % 1000) / 10, gemmLibrary(), g.precision == Precision::BF16 ? "bf16 (fp32 accumulate)" : "fp32");
+  return Napi::String::New(info.Env(), buf);
+}
+
+static Napi::Value SetPrecision(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsString()) {
+    Napi::TypeError::New(info.Env(), "setPrecision: expected 'bf16' or 'fp32'").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  std::string v = info[0].As<Napi::String>().Utf8Value();
+  if (v == "bf16") setPrecision(Precision::BF16);
+  else if (v == "fp32") setPrecision(Precision::FP32);
+  else Napi::RangeError::New(info.Env(), "setPrecision: '" + v + "' is not a precision: use bf16 or fp32")
+      .ThrowAsJavaScriptException();
+  return info.Env().Undefined();
+}
+
+static Napi::Value GetPrecision(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), g.precision == Precision::BF16 ? "bf16" : "fp32");
+}
+
+static Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("allocated", static_cast<double>(registryBytes()));
+  o.Set("peakAllocated", static_cast<double>(registryPeakBytes()));
+  o.Set("scratch", static_cast<double>(scratchBytes()));
+  if (g.ready) {
+    cudaMemPool_t pool;
+    if (cudaDeviceGetDefaultMemPool(&pool, g.device) == cudaSuccess) {
+      uint64_t high = 0;
+      cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemHigh, &high);
+      o.Set("poolReservedPeak", static_cast<double>(high));
+    }
+    size_t freeB = 0, total = 0;
+    if (cudaMemGetInfo(&freeB, &total) == cudaSuccess) {
+      o.Set("deviceFree", static_cast<double>(freeB));
+      o.Set("deviceTotal", static_cast<double>(total));
+    }
+  }
+  return o;
+}
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  initEngine();
+  exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
+  exports.Set("describe", Napi::Function::New(env, Describe, "describe"));
+  exports.Set("setPrecision", Napi::Function::New(env, SetPrecision, "setPrecision"));
+  exports.Set("precision", Napi::Function::New(env, GetPrecision, "precision"));
+  exports.Set("memoryStats", Napi::Function::New(env, MemoryStats, "memoryStats"));
+  registerMemory(env, exports);
+  registerMatmul(env, exports);
+  registerOps(env, exports);
+  registerLoss(env, exports);
+  return exports;
+}
+
+}  // namespace lmf
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return lmf::Init(env, exports); }
+
+NODE_API_MODULE(lmforge_cuda, InitModule)

@@ -1,0 +1,363 @@
+// Causal attention with grouped-query heads, flash-attention style: scores live only in registers for one
+// 32x32 tile at a time, with an online softmax, so nothing of size T x T is ever stored. Forward saves the
+// log-sum-exp per row; backward recomputes the probabilities from it (FlashAttention-2's scheme):
+//   1. D[i] = dot(dO[i], O[i]) per row and head,
+//   2. dK, dV: one block per (key tile, batch, kv head) loops over every query head of its group and every
+//      query tile at or after it, accumulating in registers: no atomics, fixed order,
+//   3. dQ: one block per (query tile, batch, head) loops over the key tiles up to the diagonal.
+// Layout: 4 warps per block, each warp owns 8 rows of the tile; a lane owns one key (or query) of the other
+// tile while scoring, and columns lane, lane+32, ... of head_dim while accumulating. All math is fp32.
+// The same forward kernel serves decoding: queries at absolute positions qOffset.. over tk cached keys.
+#include "device.cuh"
+#include "kernels.cuh"
+
+namespace lmf {
+namespace cuda {
+
+namespace {
+
+constexpr int kRows = 32;  // query rows (or keys) per tile; = warp size, one lane per row of the other tile
+constexpr int kWarps = 4;
+constexpr int kRowsPerWarp = kRows / kWarps;
+constexpr int kThreads = kWarps * kWarp;
+
+// Shared-memory row stride: odd, so lane-strided column reads of a tile hit 32 different banks.
+__device__ __host__ __forceinline__ int smemLd(int hd) { return hd | 1; }
+
+// Loads rows [r0, r0 + kRows) (row stride `stride`) of one head into a tile; rows past `limit` become zeros.
+__device__ __forceinline__ void loadTile(float* dst, const float* src, int64_t r0, int64_t limit, int64_t stride,
+                                         int hd, int ld, float mul) {
+  for (int idx = threadIdx.x; idx < kRows * hd; idx += kThreads) {
+    const int r = idx / hd, c = idx - r * hd;
+    dst[r * ld + c] = (r0 + r < limit) ? src[(r0 + r) * stride + c] * mul : 0.f;
+  }
+}
+
+__device__ __forceinline__ float dotRow(const float* a, const float* b, int hd) {
+  float s = 0.f;
+#pragma unroll 4
+  for (int c = 0; c < hd; c++) s += a[c] * b[c];
+  return s;
+}
+
+template <int HC>
+__global__ void __launch_bounds__(kThreads) forwardKernel(float* out, float* lse, const float* q, const float* k,
+                                                          const float* v, AttnShape sh) {
+  extern __shared__ float smem[];
+  const int hd = static_cast<int>(sh.headDim), ld = smemLd(hd);
+  float* Qs = smem;
+  float* Ks = Qs + kRows * ld;
+  float* Vs = Ks + kRows * ld;
+  const int64_t b = blockIdx.y / sh.heads, h = blockIdx.y % sh.heads, kh = h / (sh.heads / sh.kvHeads);
+  const int64_t q0 = int64_t(blockIdx.x) * kRows;
+  const float* Q = q + b * sh.tq * sh.sq + h * hd;
+  const float* K = k + b * sh.tk * sh.sk + kh * hd;
+  const float* V = v + b * sh.tk * sh.sv + kh * hd;
+  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+  loadTile(Qs, Q, q0, sh.tq, sh.sq, hd, ld, sh.scale);  // pre-scaled queries
+
+  float m[kRowsPerWarp], l[kRowsPerWarp], acc[kRowsPerWarp][HC];
+#pragma unroll
+  for (int rr = 0; rr < kRowsPerWarp; rr++) {
+    m[rr] = -INFINITY;
+    l[rr] = 0.f;
+#pragma unroll
+    for (int t = 0; t < HC; t++) acc[rr][t] = 0.f;
+  }
+  const int64_t lastRow = min(sh.tq, q0 + kRows) - 1;
+  const int64_t kEnd = min(sh.tk, sh.qOffset + lastRow + 1);  // keys [0, kEnd) are visible to some row
+  for (int64_t k0 = 0; k0 < kEnd; k0 += kRows) {
+    __syncthreads();  // the previous tiles are consumed (and Qs is loaded on the first pass)
+    loadTile(Ks, K, k0, sh.tk, sh.sk, hd, ld, 1.f);
+    loadTile(Vs, V, k0, sh.tk, sh.sv, hd, ld, 1.f);
+    __syncthreads();
+    const int64_t j = k0 + lane;
+    // Scores and probabilities of this warp's rows first, then one pass over V that reuses each V value for
+    // all rows (keeps the register arrays statically indexed).
+    float p[kRowsPerWarp];
+#pragma unroll
+    for (int rr = 0; rr < kRowsPerWarp; rr++) {
+      const int r = warp * kRowsPerWarp + rr;
+      const int64_t qi = q0 + r, pos = sh.qOffset + qi;
+      p[rr] = 0.f;
+      if (qi >= sh.tq || k0 > pos) continue;  // uniform across the warp: the row sees no key of this tile
+      const bool valid = j <= pos && j < sh.tk;
+      const float s = valid ? dotRow(Qs + r * ld, Ks + lane * ld, hd) : -INFINITY;
+      const float mNew = fmaxf(m[rr], warpMax(s));  // key k0 <= pos is valid, so mNew is finite
+      p[rr] = valid ? expf(s - mNew) : 0.f;
+      const float corr = expf(m[rr] - mNew);
+      l[rr] = l[rr] * corr + warpSum(p[rr]);
+      m[rr] = mNew;
+#pragma unroll
+      for (int t = 0; t < HC; t++) acc[rr][t] *= corr;
+    }
+    for (int jj = 0; jj < kWarp; jj++) {
+#pragma unroll
+      for (int t = 0; t < HC; t++) {
+        const int c = lane + t * kWarp;
+        const float vv = c < hd ? Vs[jj * ld + c] : 0.f;
+#pragma unroll
+        for (int rr = 0; rr < kRowsPerWarp; rr++) acc[rr][t] += __shfl_sync(0xffffffffu, p[rr], jj) * vv;
+      }
+    }
+  }
+#pragma unroll
+  for (int rr = 0; rr < kRowsPerWarp; rr++) {
+    const int64_t qi = q0 + warp * kRowsPerWarp + rr;
+    if (qi >= sh.tq) continue;
+    float* O = out + (b * sh.tq + qi) * (sh.heads * hd) + h * hd;
+    const float inv = 1.f / l[rr];
+#pragma unroll
+    for (int t = 0; t < HC; t++) {
+      const int c = lane + t * kWarp;
+      if (c < hd) O[c] = acc[rr][t] * inv;
+    }
+    if (lse && lane == 0) lse[(b * sh.heads + h) * sh.tq + qi] = m[rr] + logf(l[rr]);
+  }
+}
+
+// D[(b*heads + h)*tq + i] = dot(dO, O) of row i, head h: one warp per (row, head).
+__global__ void rowDotKernel(float* D, const float* dout, const float* out, AttnShape sh) {
+  const int64_t task = blockIdx.x * int64_t(kWarps) + threadIdx.x / kWarp;
+  const int64_t rows = sh.batch * sh.tq;
+  if (task >= rows * sh.heads) return;
+  const int lane = threadIdx.x % kWarp;
+  const int64_t row = task / sh.heads, h = task % sh.heads, hd = sh.headDim;
+  const float* o = out + row * sh.heads * hd + h * hd;
+  const float* g = dout + row * sh.heads * hd + h * hd;
+  float s = 0;
+  for (int64_t c = lane; c < hd; c += kWarp) s += o[c] * g[c];
+  s = warpSum(s);
+  const int64_t b = row / sh.tq, i = row % sh.tq;
+  if (lane == 0) D[(b * sh.heads + h) * sh.tq + i] = s;
+}
+
+template <int HC>
+__global__ void __launch_bounds__(kThreads) dkdvKernel(float* dk, float* dv, const float* dout, const float* q,
+                                                       const float* k, const float* v, const float* lse,
+                                                       const float* D, AttnShape sh) {
+  extern __shared__ float smem[];
+  const int hd = static_cast<int>(sh.headDim), ld = smemLd(hd);
+  float* Ks = smem;
+  float* Vs = Ks + kRows * ld;
+  float* Qs = Vs + kRows * ld;
+  float* dOs = Qs + kRows * ld;
+  float* Ls = dOs + kRows * ld;
+  float* Ds = Ls + kRows;
+  const int64_t b = blockIdx.y / sh.kvHeads, kh = blockIdx.y % sh.kvHeads, group = sh.heads / sh.kvHeads;
+  const int64_t k0 = int64_t(blockIdx.x) * kRows;
+  const int64_t od = sh.heads * hd;
+  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+  loadTile(Ks, k + b * sh.tk * sh.sk + kh * hd, k0, sh.tk, sh.sk, hd, ld, 1.f);
+  loadTile(Vs, v + b * sh.tk * sh.sv + kh * hd, k0, sh.tk, sh.sv, hd, ld, 1.f);
+  float dK[kRowsPerWarp][HC], dV[kRowsPerWarp][HC];
+#pragma unroll
+  for (int jj = 0; jj < kRowsPerWarp; jj++)
+#pragma unroll
+    for (int t = 0; t < HC; t++) dK[jj][t] = dV[jj][t] = 0.f;
+
+  for (int64_t h = kh * group; h < (kh + 1) * group; h++) {
+    const float* Q = q + b * sh.tq * sh.sq + h * hd;
+    const float* dO = dout + b * sh.tq * od + h * hd;
+    const float* L = lse + (b * sh.heads + h) * sh.tq;
+    const float* Dh = D + (b * sh.heads + h) * sh.tq;
+    for (int64_t q0 = (k0 / kRows) * kRows; q0 < sh.tq; q0 += kRows) {
+      __syncthreads();
+      loadTile(Qs, Q, q0, sh.tq, sh.sq, hd, ld, 1.f);
+      loadTile(dOs, dO, q0, sh.tq, od, hd, ld, 1.f);
+      if (threadIdx.x < kRows) {
+        const int64_t i = q0 + threadIdx.x;
+        Ls[threadIdx.x] = i < sh.tq ? L[i] : 0.f;
+        Ds[threadIdx.x] = i < sh.tq ? Dh[i] : 0.f;
+      }
+      __syncthreads();
+      const int64_t i = q0 + lane;  // this lane's query
+      float p[kRowsPerWarp], ds[kRowsPerWarp];
+#pragma unroll
+      for (int jj = 0; jj < kRowsPerWarp; jj++) {
+        const int jl = warp * kRowsPerWarp + jj;
+        const int64_t j = k0 + jl;
+        p[jj] = 0.f;
+        ds[jj] = 0.f;
+        if (j < sh.tk && i < sh.tq && i >= j) {
+          const float s = dotRow(Qs + lane * ld, Ks + jl * ld, hd) * sh.scale;
+          p[jj] = expf(s - Ls[lane]);
+          const float dp = dotRow(dOs + lane * ld, Vs + jl * ld, hd);
+          ds[jj] = p[jj] * (dp - Ds[lane]) * sh.scale;
+        }
+      }
+      for (int ii = 0; ii < kWarp; ii++) {
+#pragma unroll
+        for (int t = 0; t < HC; t++) {
+          const int c = lane + t * kWarp;
+          const float go = c < hd ? dOs[ii * ld + c] : 0.f;
+          const float qq = c < hd ? Qs[ii * ld + c] : 0.f;
+#pragma unroll
+          for (int jj = 0; jj < kRowsPerWarp; jj++) {
+            dV[jj][t] += __shfl_sync(0xffffffffu, p[jj], ii) * go;
+            dK[jj][t] += __shfl_sync(0xffffffffu, ds[jj], ii) * qq;
+          }
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int jj = 0; jj < kRowsPerWarp; jj++) {
+    const int64_t j = k0 + warp * kRowsPerWarp + jj;
+    if (j >= sh.tk) continue;
+    float* dKr = dk + (b * sh.tk + j) * sh.sk + kh * hd;
+    float* dVr = dv + (b * sh.tk + j) * sh.sv + kh * hd;
+#pragma unroll
+    for (int t = 0; t < HC; t++) {
+      const int c = lane + t * kWarp;
+      if (c < hd) {
+        dKr[c] = dK[jj][t];
+        dVr[c] = dV[jj][t];
+      }
+    }
+  }
+}
+
+template <int HC>
+__global__ void __launch_bounds__(kThreads) dqKernel(float* dq, const float* dout, const float* q, const float* k,
+                                                     const float* v, const float* lse, const float* D, AttnShape sh) {
+  extern __shared__ float smem[];
+  const int hd = static_cast<int>(sh.headDim), ld = smemLd(hd);
+  float* Qs = smem;
+  float* dOs = Qs + kRows * ld;
+  float* Ks = dOs + kRows * ld;
+  float* Vs = Ks + kRows * ld;
+  const int64_t b = blockIdx.y / sh.heads, h = blockIdx.y % sh.heads, kh = h / (sh.heads / sh.kvHeads);
+  const int64_t q0 = int64_t(blockIdx.x) * kRows;
+  const int64_t od = sh.heads * hd;
+  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+  loadTile(Qs, q + b * sh.tq * sh.sq + h * hd, q0, sh.tq, sh.sq, hd, ld, 1.f);
+  loadTile(dOs, dout + b * sh.tq * od + h * hd, q0, sh.tq, od, hd, ld, 1.f);
+  const float* K = k + b * sh.tk * sh.sk + kh * hd;
+  const float* V = v + b * sh.tk * sh.sv + kh * hd;
+  float Lr[kRowsPerWarp], Dr[kRowsPerWarp], acc[kRowsPerWarp][HC];
+#pragma unroll
+  for (int rr = 0; rr < kRowsPerWarp; rr++) {
+    const int64_t i = q0 + warp * kRowsPerWarp + rr;
+    Lr[rr] = i < sh.tq ? lse[(b * sh.heads + h) * sh.tq + i] : 0.f;
+    Dr[rr] = i < sh.tq ? D[(b * sh.heads + h) * sh.tq + i] : 0.f;
+#pragma unroll
+    for (int t = 0; t < HC; t++) acc[rr][t] = 0.f;
+  }
+  const int64_t lastRow = min(sh.tq, q0 + kRows) - 1;
+  const int64_t kEnd = min(sh.tk, lastRow + 1);
+  for (int64_t k0 = 0; k0 < kEnd; k0 += kRows) {
+    __syncthreads();
+    loadTile(Ks, K, k0, sh.tk, sh.sk, hd, ld, 1.f);
+    loadTile(Vs, V, k0, sh.tk, sh.sv, hd, ld, 1.f);
+    __syncthreads();
+    const int64_t j = k0 + lane;
+    float ds[kRowsPerWarp];
+#pragma unroll
+    for (int rr = 0; rr < kRowsPerWarp; rr++) {
+      const int r = warp * kRowsPerWarp + rr;
+      const int64_t i = q0 + r;
+      ds[rr] = 0.f;
+      if (i < sh.tq && j <= i && j < sh.tk) {
+        const float s = dotRow(Qs + r * ld, Ks + lane * ld, hd) * sh.scale;
+        const float p = expf(s - Lr[rr]);
+        const float dp = dotRow(dOs + r * ld, Vs + lane * ld, hd);
+        ds[rr] = p * (dp - Dr[rr]) * sh.scale;
+      }
+    }
+    for (int jj = 0; jj < kWarp; jj++) {
+#pragma unroll
+      for (int t = 0; t < HC; t++) {
+        const int c = lane + t * kWarp;
+        const float kk = c < hd ? Ks[jj * ld + c] : 0.f;
+#pragma unroll
+        for (int rr = 0; rr < kRowsPerWarp; rr++) acc[rr][t] += __shfl_sync(0xffffffffu, ds[rr], jj) * kk;
+      }
+    }
+  }
+#pragma unroll
+  for (int rr = 0; rr < kRowsPerWarp; rr++) {
+    const int64_t i = q0 + warp * kRowsPerWarp + rr;
+    if (i >= sh.tq) continue;
+    float* dQr = dq + (b * sh.tq + i) * sh.sq + h * hd;
+#pragma unroll
+    for (int t = 0; t < HC; t++) {
+      const int c = lane + t * kWarp;
+      if (c < hd) dQr[c] = acc[rr][t];
+    }
+  }
+}
+
+// Kernels above 48 KB of dynamic shared memory must opt in once per kernel.
+template <typename Kernel>
+void allowSmem(Kernel kernel, size_t bytes, const char* what) {
+  if (bytes <= 48 * 1024) return;
+  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+  if (e != cudaSuccess)
+    throw std::runtime_error(std::string(what) + ": cannot reserve " + std::to_string(bytes) +
+                             " bytes of shared memory: " + cudaGetErrorString(e));
+}
+
+size_t tileBytes(int64_t hd, int tiles, int extraFloats) {
+  return (size_t(tiles) * kRows * smemLd(static_cast<int>(hd)) + extraFloats) * sizeof(float);
+}
+
+template <int HC>
+void forwardT(float* out, float* lse, const float* q, const float* k, const float* v, const AttnShape& sh,
+              cudaStream_t s) {
+  const size_t smem = tileBytes(sh.headDim, 3, 0);
+  allowSmem(forwardKernel<HC>, smem, "attentionForward");
+  dim3 grid(static_cast<unsigned>((sh.tq + kRows - 1) / kRows), static_cast<unsigned>(sh.batch * sh.heads));
+  forwardKernel<HC><<<grid, kThreads, smem, s>>>(out, lse, q, k, v, sh);
+  checkLaunch("attentionForward");
+}
+
+template <int HC>
+void backwardT(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k, const float* v,
+               const float* lse, const float* D, const AttnShape& sh, cudaStream_t s) {
+  const size_t smemKV = tileBytes(sh.headDim, 4, 2 * kRows);
+  allowSmem(dkdvKernel<HC>, smemKV, "attentionBackward");
+  dim3 gridKV(static_cast<unsigned>((sh.tk + kRows - 1) / kRows), static_cast<unsigned>(sh.batch * sh.kvHeads));
+  dkdvKernel<HC><<<gridKV, kThreads, smemKV, s>>>(dk, dv, dout, q, k, v, lse, D, sh);
+  checkLaunch("attentionBackward (dk, dv)");
+  const size_t smemQ = tileBytes(sh.headDim, 4, 0);
+  allowSmem(dqKernel<HC>, smemQ, "attentionBackward");
+  dim3 gridQ(static_cast<unsigned>((sh.tq + kRows - 1) / kRows), static_cast<unsigned>(sh.batch * sh.heads));
+  dqKernel<HC><<<gridQ, kThreads, smemQ, s>>>(dq, dout, q, k, v, lse, D, sh);
+  checkLaunch("attentionBackward (dq)");
+}
+
+}  // namespace
+
+bool attentionSupported(int64_t headDim) { return headDim >= 1 && headDim <= 4 * kWarp; }
+
+void attentionForward(float* out, float* lse, const float* q, const float* k, const float* v, const AttnShape& sh,
+                      cudaStream_t s) {
+  if (sh.batch * sh.tq <= 0) return;
+  switch ((sh.headDim + kWarp - 1) / kWarp) {
+    case 1: forwardT<1>(out, lse, q, k, v, sh, s); break;
+    case 2: forwardT<2>(out, lse, q, k, v, sh, s); break;
+    case 3: forwardT<3>(out, lse, q, k, v, sh, s); break;
+    case 4: forwardT<4>(out, lse, q, k, v, sh, s); break;
+    default: throw std::runtime_error("attentionForward: headDim above 128 is not supported by the CUDA kernel");
+  }
+}
+
+void attentionBackward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
+                       const float* v, const float* out, const float* lse, const AttnShape& sh, float* scratch,
+                       cudaStream_t s) {
+  if (sh.batch * sh.tq <= 0) return;
+  const int64_t tasks = sh.batch * sh.tq * sh.heads;
+  rowDotKernel<<<static_cast<unsigned>((tasks + kWarps - 1) / kWarps), kThreads, 0, s>>>(scratch, dout, out, sh);
+  checkLaunch("attentionBackward (rowdot)");
+  switch ((sh.headDim + kWarp - 1) / kWarp) {
+    case 1: backwardT<1>(dq, dk, dv, dout, q, k, v, lse, scratch, sh, s); break;
+    case 2: backwardT<2>(dq, dk, dv, dout, q, k, v, lse, scratch, sh, s); break;
+    case 3: backwardT<3>(dq, dk, dv, dout, q, k, v, lse, scratch, sh, s); break;
+    case 4: backwardT<4>(dq, dk, dv, dout, q, k, v, lse, scratch, sh, s); break;
+    default: throw std::runtime_error("attentionBackward: headDim above 128 is not supported by the CUDA kernel");
+  }
+}
+
+}  // namespace cuda
+}  // namespace lmf

@@ -1,0 +1,118 @@
+// Launchers of the CUDA kernels: plain C++ declarations (no CUDA or Node types beyond cudaStream_t), so the
+// Node-API glue (.cc, built by g++) and the kernels (.cu, built by nvcc) share one contract. Every launcher
+// only enqueues work on `stream`; none synchronises. Pointers are device pointers; shapes are validated by
+// the glue before any launch, so kernels assume valid arguments.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace lmf {
+namespace cuda {
+
+using bf16raw = uint16_t;  // the bit pattern of a __nv_bfloat16, so the glue needs no cuda_bf16.h
+
+// ---- memory.cu: fills, elementwise, bf16 conversion, deterministic reductions ----
+void fillF32(float* x, int64_t n, float v, cudaStream_t s);
+void fillF64(double* x, int64_t n, double v, cudaStream_t s);
+void fillI32(int32_t* x, int64_t n, int32_t v, cudaStream_t s);
+void addF32(float* out, const float* a, const float* b, int64_t n, cudaStream_t s);
+void scaleF32(float* x, int64_t n, float v, cudaStream_t s);
+// dst[r, c] (packed, width cols) = bf16(src[r * ld + c]), round to nearest even.
+void toBf16(bf16raw* dst, const float* src, int64_t rows, int64_t cols, int64_t ld, cudaStream_t s);
+// C[r, :] = bias for every row r (row stride ldc); the GEMM then runs with beta = 1.
+void broadcastRows(float* c, const float* bias, int64_t rows, int64_t cols, int64_t ldc, cudaStream_t s);
+// out[0] += sum of x^2 (double), in a fixed order: per-block partials then one ordered final pass.
+// `partials` holds at least reducePartials(n) doubles.
+int64_t reducePartials(int64_t n);
+void sumSquares(double* out, const float* x, int64_t n, double* partials, cudaStream_t s);
+// db[c] += sum over rows of dy[r * ldy + c], summed in double in row order (deterministic).
+// `partials` holds at least colSumPartials(rows, cols) doubles.
+int64_t colSumPartials(int64_t rows, int64_t cols);
+void columnSums(float* db, const float* dy, int64_t rows, int64_t cols, int64_t ldy, double* partials, cudaStream_t s);
+// out[0] += sum of x[0..n) (double), fixed order.
+void sumF64(double* out, const double* x, int64_t n, cudaStream_t s);
+
+// ---- embedding.cu ----
+void embeddingForward(float* out, const int32_t* ids, const float* table, int64_t n, int64_t d, int64_t vocab,
+                      bool accumulate, int* errorFlag, cudaStream_t s);
+// Bytes of scratch embeddingBackward needs for n ids (sort keys/values and CUB's temporary storage).
+size_t embeddingBackwardScratch(int64_t n);
+void embeddingBackward(float* dtable, const int32_t* ids, const float* dout, int64_t n, int64_t d, int64_t vocab,
+                       void* scratch, size_t scratchBytes, int* errorFlag, cudaStream_t s);
+
+// ---- norm.cu ----
+void rmsnormForward(float* out, float* rstd, const float* x, const float* w, int64_t rows, int64_t d, float eps,
+                    cudaStream_t s);
+// `partials` holds at least normPartials(rows, d) doubles (per row-block column sums for dw/db).
+int64_t normPartials(int64_t rows, int64_t d, int64_t columnsPerSum);
+void rmsnormBackward(float* dx, float* dw, const float* dout, const float* x, const float* w, const float* rstd,
+                     int64_t rows, int64_t d, bool accumulateDx, double* partials, cudaStream_t s);
+void layernormForward(float* out, float* mean, float* rstd, const float* x, const float* w, const float* b,
+                      int64_t rows, int64_t d, float eps, cudaStream_t s);
+void layernormBackward(float* dx, float* dw, float* db, const float* dout, const float* x, const float* w,
+                       const float* mean, const float* rstd, int64_t rows, int64_t d, bool accumulateDx,
+                       double* partials, cudaStream_t s);
+
+// ---- rope.cu: QK-norm + RoPE ----
+struct QkPrepShape {
+  int64_t n, seq, heads, kvHeads, headDim, stride;
+};
+void qkPrepForward(float* out, float* rstd, const float* qkv, const float* qw, const float* kw, const float* cosT,
+                   const float* sinT, const QkPrepShape& sh, float eps, cudaStream_t s);
+// `partials` holds at least qkPrepPartials(sh) doubles when a norm weight is given.
+int64_t qkPrepPartials(const QkPrepShape& sh);
+void qkPrepBackward(float* dqkv, float* dqw, float* dkw, const float* dout, const float* qkv, const float* rstd,
+                    const float* qw, const float* kw, const float* cosT, const float* sinT, const QkPrepShape& sh,
+                    double* partials, cudaStream_t s);
+
+// ---- attention.cu: flash-style causal attention with GQA (no T x T matrix anywhere) ----
+struct AttnShape {
+  int64_t sq, sk, sv;   // row strides of q, k, v (and of dq, dk, dv)
+  int64_t batch;
+  int64_t tq, tk;       // query rows and key rows per sequence
+  int64_t qOffset;      // absolute position of query row 0 (0 in training; `past` when decoding)
+  int64_t heads, kvHeads, headDim;
+  float scale;
+};
+bool attentionSupported(int64_t headDim);  // headDim <= 128
+// out [batch*tq, heads*headDim] packed; lse [batch, heads, tq] (may be null when decoding).
+void attentionForward(float* out, float* lse, const float* q, const float* k, const float* v, const AttnShape& sh,
+                      cudaStream_t s);
+// `scratch` holds at least batch*heads*tq floats (the rowwise dot(dO, O)).
+void attentionBackward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
+                       const float* v, const float* out, const float* lse, const AttnShape& sh, float* scratch,
+                       cudaStream_t s);
+
+// ---- activation.cu ----
+void swigluForward(float* out, const float* gu, int64_t rows, int64_t f, cudaStream_t s);
+void swigluBackward(float* dgu, const float* dout, const float* gu, int64_t rows, int64_t f, cudaStream_t s);
+// kind: 0 gelu (erf), 1 gelu_tanh, 2 silu
+void activationForward(float* out, const float* x, int64_t n, int kind, cudaStream_t s);
+void activationBackward(float* dx, const float* dout, const float* x, int64_t n, int kind, cudaStream_t s);
+
+// ---- loss.cu: the softmax/cross-entropy step of the chunked head ----
+// For rows [0, m) of the logits chunk (row stride vocab): rowLoss[i] = logsumexp - logit[target] (0 for
+// ignored rows); with `grads` the chunk is overwritten in place by (softmax - onehot) * gradScale (0 rows for
+// ignored targets); `logitsCopy` (optional) receives the raw logits first. Bad targets set *errorFlag.
+void crossEntropyChunk(float* logits, double* rowLoss, float* logitsCopy, const int32_t* targets, int64_t m,
+                       int64_t vocab, float gradScale, bool grads, int* errorFlag, cudaStream_t s);
+
+// ---- optim.cu ----
+// Coefficients are derived on the host in double and rounded once, exactly as the CPU engine does.
+struct AdamWArgs {
+  float decay;          // 1 - lr * weightDecay
+  float beta2;
+  float oneMinusBeta1;  // 1 - beta1
+  float oneMinusBeta2;  // 1 - beta2
+  float eps, gradScale;
+  float stepSize;  // lr / (1 - beta1^step)
+  float bc2Sqrt;   // sqrt(1 - beta2^step)
+};
+void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWArgs& a, cudaStream_t s);
+
+// Error codes a kernel can raise through the device error flag (read back at the next synchronisation).
+enum DeviceError : int { kErrNone = 0, kErrTokenId = 1, kErrTarget = 2 };
+
+}  // namespace cuda
+}  // namespace lmf

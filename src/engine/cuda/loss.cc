@@ -1,0 +1,115 @@
+// The output head fused with cross-entropy, in row chunks so the [N, V] logits never exist at once:
+// per chunk, logits = h · W^T (GEMM), the softmax/loss kernel turns them into dlogits in place, then
+// dh = dlogits · W and dW += dlogits^T · h. In bf16 mode W is rounded to bf16 once per call and dlogits once
+// per chunk. Row losses are kept in double and summed in a fixed order into lossOut.
+#include <algorithm>
+#include <cstdlib>
+
+#include "common.h"
+#include "matmul.h"
+
+namespace lmf {
+
+namespace {
+
+// Rows per chunk: about 1 GiB of fp32 logits (1,728 rows for a 151,936 vocabulary), a multiple of 64 so
+// the GEMMs keep whole tiles; LMFORGE_CE_CHUNK overrides (as on the CPU).
+int64_t chunkRows(int64_t n, int64_t vocab) {
+  const char* env = std::getenv("LMFORGE_CE_CHUNK");
+  int64_t r = env ? std::atoll(env) : 0;
+  if (r <= 0) {
+    r = (int64_t(1) << 28) / std::max<int64_t>(vocab, 1);
+    r = std::max<int64_t>(64, r / 64 * 64);
+  }
+  return std::max<int64_t>(1, std::min(r, n));
+}
+
+// headCrossEntropy(lossOut, h, w, targets, n, d, vocab, gradScale, dh, dw, logitsOut)
+void opHeadCrossEntropy(const Args& a) {
+  const int64_t n = a.i64(8, "n"), d = a.i64(9, "d"), V = a.i64(10, "vocab");
+  const float gradScale = static_cast<float>(a.num(11));
+  if (V == 0 || d == 0) a.fail("vocab and d must be positive");
+  double* lossOut = a.f64(0, 1, "lossOut");
+  const float* h = a.f32(2, n * d, "h");
+  const float* w = a.f32(4, V * d, "w");
+  const int32_t* targets = a.i32(6, n, "targets");
+  float* dh = a.f32OrNull(12, n * d, "dh");
+  float* dw = a.f32OrNull(14, V * d, "dw");
+  float* logitsOut = a.f32OrNull(16, n * V, "logitsOut");
+  if (n == 0) return;
+  const bool grads = dh || dw;
+  const bool bf16 = precision() == Precision::BF16;
+  const int64_t R = chunkRows(n, V);
+  auto* L = static_cast<float*>(scratch(kScratchLogits, size_t(R * V) * 4));
+  auto* rowLoss = static_cast<double*>(scratch(kScratchRowLoss, size_t(n) * 8));
+  const cuda::bf16raw* wBf16 = nullptr;
+  if (bf16) {
+    auto* t = static_cast<cuda::bf16raw*>(scratch(kScratchHeadW, size_t(V * d) * 2));
+    convertBf16(t, w, V, d, d);
+    wBf16 = t;
+  }
+  for (int64_t r0 = 0; r0 < n; r0 += R) {
+    const int64_t m = std::min(R, n - r0);
+    MatmulF32 fwd;  // L[m, V] = h[r0:r0+m] · W^T
+    fwd.transB = true;
+    fwd.m = m;
+    fwd.n = V;
+    fwd.k = d;
+    fwd.a = h + r0 * d;
+    fwd.lda = d;
+    fwd.b = w;
+    fwd.ldb = d;
+    fwd.bBf16 = wBf16;
+    fwd.c = L;
+    fwd.ldc = V;
+    matmulF32(fwd);
+    cuda::crossEntropyChunk(L, rowLoss + r0, logitsOut ? logitsOut + r0 * V : nullptr, targets + r0, m, V, gradScale,
+                            grads, deviceErrorFlag(), stream());
+    if (!grads) continue;
+    // dlogits is the A operand of dh and the (transposed) A operand of dW: convert it once.
+    const cuda::bf16raw* lBf16 = nullptr;
+    if (bf16) {
+      auto* t = static_cast<cuda::bf16raw*>(scratch(kScratchA, size_t(m * V) * 2));
+      convertBf16(t, L, m, V, V);
+      lBf16 = t;
+    }
+    if (dh) {
+      MatmulF32 p;  // dh[m, d] = dL[m, V] · W[V, d]
+      p.m = m;
+      p.n = d;
+      p.k = V;
+      p.a = L;
+      p.lda = V;
+      p.aBf16 = lBf16;
+      p.b = w;
+      p.ldb = d;
+      p.bBf16 = wBf16;
+      p.c = dh + r0 * d;
+      p.ldc = d;
+      matmulF32(p);
+    }
+    if (dw) {
+      MatmulF32 p;  // dW[V, d] += dL^T[V, m] · h[m, d]
+      p.transA = true;
+      p.m = V;
+      p.n = d;
+      p.k = m;
+      p.a = L;
+      p.lda = V;
+      p.aBf16 = lBf16;
+      p.b = h + r0 * d;
+      p.ldb = d;
+      p.c = dw;
+      p.ldc = d;
+      p.beta = 1.f;
+      matmulF32(p);
+    }
+  }
+  cuda::sumF64(lossOut, rowLoss, n, stream());
+}
+
+}  // namespace
+
+void registerLoss(Napi::Env env, Napi::Object exports) { registerOp(env, exports, "headCrossEntropy", opHeadCrossEntropy); }
+
+}  // namespace lmf

@@ -1,0 +1,283 @@
+// Device buffers: the handle registry (stream-ordered cudaMallocAsync, zero-filled like the CPU engine),
+// transfers to and from JavaScript typed arrays, fill/copy and the elementwise add/scale.
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "common.h"
+
+namespace lmf {
+
+namespace {
+constexpr int64_t kSlotBits = 24;
+constexpr int64_t kSlotMask = (int64_t(1) << kSlotBits) - 1;
+constexpr uint32_t kMaxGeneration = (uint32_t(1) << 28) - 1;
+std::vector<Buf> g_bufs;
+std::vector<int64_t> g_freeSlots;
+uint64_t g_bytes = 0, g_peak = 0;
+
+size_t allocBytes(const Buf& b) {
+  size_t bytes = static_cast<size_t>(b.length) * dtypeSize(b.dtype);
+  return (bytes + 255) / 256 * 256;
+}
+}  // namespace
+
+int64_t registryAlloc(DType dtype, int64_t length) {
+  Buf b;
+  b.dtype = dtype;
+  b.length = length;
+  size_t bytes = allocBytes(b);
+  if (bytes == 0) bytes = 256;
+  cudaStream_t s = stream();
+  cudaError_t e = cudaMallocAsync(&b.ptr, bytes, s);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    size_t freeB = 0, total = 0;
+    cudaMemGetInfo(&freeB, &total);
+    throw OpError("alloc: out of GPU memory allocating " + std::to_string(bytes) + " bytes (" + std::to_string(length) +
+                  " " + dtypeName(dtype) + " elements; " + std::to_string(freeB >> 20) + " MiB free of " +
+                  std::to_string(total >> 20) + " MiB): reduce the micro-batch, sequence length or model size");
+  }
+  cudaCheck(cudaMemsetAsync(b.ptr, 0, bytes, s), "alloc");
+  b.live = true;
+  int64_t slot;
+  if (!g_freeSlots.empty()) {
+    slot = g_freeSlots.back();
+    g_freeSlots.pop_back();
+    b.generation = g_bufs[slot].generation + 1 > kMaxGeneration ? 0 : g_bufs[slot].generation + 1;
+    g_bufs[slot] = b;
+  } else {
+    if (static_cast<int64_t>(g_bufs.size()) > kSlotMask) {
+      cudaFreeAsync(b.ptr, s);
+      throw OpError("alloc: more than 16M live buffers: free buffers that are no longer needed");
+    }
+    slot = static_cast<int64_t>(g_bufs.size());
+    g_bufs.push_back(b);
+  }
+  g_bytes += allocBytes(b);
+  if (g_bytes > g_peak) g_peak = g_bytes;
+  return (static_cast<int64_t>(b.generation) << kSlotBits) | slot;
+}
+
+const Buf& registryGet(int64_t handle, const char* op, const char* what) {
+  int64_t slot = handle & kSlotMask;
+  uint32_t gen = static_cast<uint32_t>(handle >> kSlotBits);
+  if (handle < 0 || slot >= static_cast<int64_t>(g_bufs.size()) || g_bufs[slot].generation != gen)
+    throw OpError(std::string(op) + ": " + what + " has handle " + std::to_string(handle) +
+                  " which this backend never allocated (a buffer of another backend?)");
+  const Buf& b = g_bufs[slot];
+  if (!b.live)
+    throw OpError(std::string(op) + ": " + what + " (handle " + std::to_string(handle) +
+                  ") was already freed: it is used after free()");
+  return b;
+}
+
+void registryFree(int64_t handle) {
+  const Buf& b = registryGet(handle, "free", "the buffer");
+  int64_t slot = handle & kSlotMask;
+  g_bytes -= allocBytes(b);
+  // Stream-ordered: kernels already queued that use the buffer complete before the memory is reused.
+  cudaCheck(cudaFreeAsync(g_bufs[slot].ptr, stream()), "free");
+  g_bufs[slot].ptr = nullptr;
+  g_bufs[slot].live = false;
+  g_freeSlots.push_back(slot);
+}
+
+uint64_t registryBytes() { return g_bytes; }
+uint64_t registryPeakBytes() { return g_peak; }
+
+namespace {
+
+DType dtypeFromCode(const Args& a, size_t i) {
+  int64_t c = a.i64(i, "dtype code");
+  if (c > 2) a.fail("unknown dtype code " + std::to_string(c));
+  return static_cast<DType>(c);
+}
+
+struct TypedView {
+  void* data;
+  int64_t length;
+};
+
+TypedView typedArg(const Napi::CallbackInfo& info, const Args& a, size_t i, DType want) {
+  if (i >= info.Length() || !info[i].IsTypedArray()) a.fail("expected a typed array");
+  Napi::TypedArray t = info[i].As<Napi::TypedArray>();
+  napi_typedarray_type ty = t.TypedArrayType();
+  DType got;
+  if (ty == napi_float32_array) got = DType::F32;
+  else if (ty == napi_float64_array) got = DType::F64;
+  else if (ty == napi_int32_array) got = DType::I32;
+  else a.fail("only Float32Array, Float64Array and Int32Array can be transferred");
+  if (got != want)
+    a.fail(std::string("the typed array holds ") + dtypeName(got) + " but the buffer is " + dtypeName(want) +
+           ": use the matching typed array");
+  Napi::ArrayBuffer ab = t.ArrayBuffer();
+  return {static_cast<char*>(ab.Data()) + t.ByteOffset(), static_cast<int64_t>(t.ElementLength())};
+}
+
+// Pinned staging for uploads: a copy from pageable memory makes CUDA wait for the whole stream first, which
+// would stall the host at every micro-batch's token upload. Small uploads are copied into a pinned buffer
+// and queued; a buffer is reused once the event recorded after its copy has completed.
+struct Staging {
+  void* host = nullptr;
+  size_t bytes = 0;
+  cudaEvent_t done = nullptr;
+};
+std::vector<Staging> g_staging;
+constexpr size_t kStagingMax = size_t(64) << 20;  // larger uploads (weights) take the plain path
+constexpr size_t kStagingSlots = 8;
+
+void stagedUpload(void* dst, const void* src, size_t bytes) {
+  Staging* pick = nullptr;
+  for (auto& st : g_staging) {
+    if (st.bytes >= bytes && cudaEventQuery(st.done) == cudaSuccess) {
+      pick = &st;
+      break;
+    }
+  }
+  if (!pick) {
+    if (g_staging.size() >= kStagingSlots) {
+      // All slots are in flight or small: recycle the first one after its copy finished.
+      Staging& st = g_staging.front();
+      cudaCheck(cudaEventSynchronize(st.done), "upload");
+      cudaCheck(cudaFreeHost(st.host), "upload");
+      cudaCheck(cudaEventDestroy(st.done), "upload");
+      g_staging.erase(g_staging.begin());
+    }
+    Staging st;
+    st.bytes = bytes < 4096 ? 4096 : bytes;
+    cudaCheck(cudaHostAlloc(&st.host, st.bytes, cudaHostAllocDefault), "upload (pinned staging)");
+    cudaCheck(cudaEventCreateWithFlags(&st.done, cudaEventDisableTiming), "upload");
+    g_staging.push_back(st);
+    pick = &g_staging.back();
+  }
+  std::memcpy(pick->host, src, bytes);
+  cudaCheck(cudaMemcpyAsync(dst, pick->host, bytes, cudaMemcpyHostToDevice, stream()), "upload");
+  cudaCheck(cudaEventRecord(pick->done, stream()), "upload");
+}
+
+// Upload is queued in stream order; the typed array may be reused as soon as the call returns.
+// Download waits for all queued work: the only sync in a step.
+Napi::Value Transfer(const Napi::CallbackInfo& info, bool upload) {
+  const char* op = upload ? "upload" : "download";
+  try {
+    Args a(info, op);
+    double h = a.num(0);
+    if (h < 0) a.fail("the buffer is required");
+    const Buf& b = registryGet(static_cast<int64_t>(h), op, "the buffer");
+    TypedView tv = typedArg(info, a, 2, b.dtype);
+    void* p = a.raw(0, b.dtype, tv.length, "the buffer");
+    size_t bytes = static_cast<size_t>(tv.length) * dtypeSize(b.dtype);
+    if (upload) {
+      if (bytes && bytes <= kStagingMax) stagedUpload(p, tv.data, bytes);
+      else if (bytes) cudaCheck(cudaMemcpyAsync(p, tv.data, bytes, cudaMemcpyHostToDevice, stream()), op);
+    } else {
+      if (bytes) cudaCheck(cudaMemcpyAsync(tv.data, p, bytes, cudaMemcpyDeviceToHost, stream()), op);
+      syncStream(op);
+    }
+  } catch (const std::exception& e) {
+    Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value Alloc(const Napi::CallbackInfo& info) {
+  try {
+    Args a(info, "alloc");
+    DType t = dtypeFromCode(a, 0);
+    int64_t n = a.i64(1, "length");
+    return Napi::Number::New(info.Env(), static_cast<double>(registryAlloc(t, n)));
+  } catch (const std::exception& e) {
+    Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+}
+
+// fill(dst, off, n, value)
+void opFill(const Args& a) {
+  double h = a.num(0);
+  if (h < 0) a.fail("dst is required");
+  const Buf& b = registryGet(static_cast<int64_t>(h), a.op(), "dst");
+  int64_t n = a.i64(2, "n");
+  double v = a.num(3);
+  void* p = a.raw(0, b.dtype, n, "dst");
+  if (b.dtype == DType::F32) {
+    cuda::fillF32(static_cast<float*>(p), n, static_cast<float>(v), stream());
+  } else if (b.dtype == DType::F64) {
+    cuda::fillF64(static_cast<double*>(p), n, v, stream());
+  } else {
+    if (v != std::floor(v) || v < -2147483648.0 || v > 2147483647.0) a.fail("an i32 buffer can only hold 32-bit integers");
+    cuda::fillI32(static_cast<int32_t*>(p), n, static_cast<int32_t>(v), stream());
+  }
+}
+
+// copy(dst, off, src, off, n): same dtype; overlapping ranges behave like memmove (cudaMemcpy on one
+// buffer region is not defined for overlap, so an overlapping copy goes through a scratch area).
+void opCopy(const Args& a) {
+  double h = a.num(0);
+  if (h < 0) a.fail("dst is required");
+  const Buf& b = registryGet(static_cast<int64_t>(h), a.op(), "dst");
+  int64_t n = a.i64(4, "n");
+  char* d = static_cast<char*>(a.raw(0, b.dtype, n, "dst"));
+  const char* s = static_cast<const char*>(a.raw(2, b.dtype, n, "src"));
+  size_t bytes = static_cast<size_t>(n) * dtypeSize(b.dtype);
+  if (!bytes || d == s) return;
+  const bool overlap = d < s + bytes && s < d + bytes;
+  if (overlap) {
+    void* tmp = scratch(kScratchA, bytes);
+    cudaCheck(cudaMemcpyAsync(tmp, s, bytes, cudaMemcpyDeviceToDevice, stream()), "copy");
+    cudaCheck(cudaMemcpyAsync(d, tmp, bytes, cudaMemcpyDeviceToDevice, stream()), "copy");
+  } else {
+    cudaCheck(cudaMemcpyAsync(d, s, bytes, cudaMemcpyDeviceToDevice, stream()), "copy");
+  }
+}
+
+void opAdd(const Args& a) {
+  int64_t n = a.i64(6, "n");
+  float* o = a.f32(0, n, "out");
+  const float* x = a.f32(2, n, "a");
+  const float* y = a.f32(4, n, "b");
+  cuda::addF32(o, x, y, n, stream());
+}
+
+void opScale(const Args& a) {
+  int64_t n = a.i64(2, "n");
+  float* x = a.f32(0, n, "x");
+  cuda::scaleF32(x, n, static_cast<float>(a.num(3)), stream());
+}
+
+void opSynchronize(const Args& a) { syncStream(a.op()); }
+
+Napi::Value Free(const Napi::CallbackInfo& info) {
+  try {
+    Args a(info, "free");
+    registryFree(static_cast<int64_t>(a.num(0)));
+  } catch (const std::exception& e) {
+    Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
+  }
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void registerMemory(Napi::Env env, Napi::Object exports) {
+  exports.Set("alloc", Napi::Function::New(env, Alloc, "alloc"));
+  exports.Set("free", Napi::Function::New(env, Free, "free"));
+  exports.Set("allocatedBytes", Napi::Function::New(
+                                    env,
+                                    [](const Napi::CallbackInfo& info) -> Napi::Value {
+                                      return Napi::Number::New(info.Env(), static_cast<double>(registryBytes()));
+                                    },
+                                    "allocatedBytes"));
+  exports.Set("upload", Napi::Function::New(
+                            env, [](const Napi::CallbackInfo& info) { return Transfer(info, true); }, "upload"));
+  exports.Set("download", Napi::Function::New(
+                              env, [](const Napi::CallbackInfo& info) { return Transfer(info, false); }, "download"));
+  registerOp(env, exports, "fill", opFill);
+  registerOp(env, exports, "copy", opCopy);
+  registerOp(env, exports, "add", opAdd);
+  registerOp(env, exports, "scale", opScale);
+  registerOp(env, exports, "synchronize", opSynchronize);
+}
+
+}  // namespace lmf

@@ -1,0 +1,174 @@
+// RMSNorm and LayerNorm over rows of length d: one block per row for the forward and for dx; weight/bias
+// gradients go through per-row-block column partials (double) summed in order, so no atomics are needed.
+#include "device.cuh"
+#include "kernels.cuh"
+
+namespace lmf {
+namespace cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int64_t kRowsPerPartial = 128;
+
+__global__ void rmsForwardKernel(float* out, float* rstd, const float* x, const float* w, int64_t d, float eps) {
+  __shared__ float sh[32];
+  const int64_t r = blockIdx.x;
+  const float* xr = x + r * d;
+  float ss = 0;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) ss += xr[j] * xr[j];
+  ss = blockSum(ss, sh);
+  const float s = rsqrtf(ss / float(d) + eps);
+  if (threadIdx.x == 0) rstd[r] = s;
+  float* o = out + r * d;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) o[j] = xr[j] * s * w[j];
+}
+
+__global__ void rmsBackwardDxKernel(float* dx, const float* dout, const float* x, const float* w, const float* rstd,
+                                    int64_t d, bool acc) {
+  __shared__ float sh[32];
+  const int64_t r = blockIdx.x;
+  const float* xr = x + r * d;
+  const float* g = dout + r * d;
+  float dot = 0;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) dot += g[j] * w[j] * xr[j];
+  dot = blockSum(dot, sh);
+  const float s = rstd[r];
+  const float c = dot * s * s * s / float(d);
+  float* o = dx + r * d;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) {
+    const float v = s * g[j] * w[j] - xr[j] * c;
+    o[j] = acc ? o[j] + v : v;
+  }
+}
+
+// grid (column blocks, row blocks): partial dw (and db) per row block.
+__global__ void rmsDwPartialKernel(double* partials, const float* dout, const float* x, const float* rstd, int64_t rows,
+                                   int64_t d) {
+  const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (c >= d) return;
+  const int64_t r0 = blockIdx.y * kRowsPerPartial, r1 = min(rows, r0 + kRowsPerPartial);
+  double acc = 0;
+  for (int64_t r = r0; r < r1; r++) acc += double(dout[r * d + c]) * x[r * d + c] * rstd[r];
+  partials[blockIdx.y * d + c] = acc;
+}
+
+__global__ void lnForwardKernel(float* out, float* mean, float* rstd, const float* x, const float* w, const float* b,
+                                int64_t d, float eps) {
+  __shared__ float sh[32];
+  const int64_t r = blockIdx.x;
+  const float* xr = x + r * d;
+  float sum = 0;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) sum += xr[j];
+  const float mu = blockSum(sum, sh) / float(d);
+  float var = 0;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) {
+    const float c = xr[j] - mu;
+    var += c * c;
+  }
+  var = blockSum(var, sh) / float(d);
+  const float s = rsqrtf(var + eps);
+  if (threadIdx.x == 0) {
+    mean[r] = mu;
+    rstd[r] = s;
+  }
+  float* o = out + r * d;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) o[j] = (xr[j] - mu) * s * w[j] + b[j];
+}
+
+__global__ void lnBackwardDxKernel(float* dx, const float* dout, const float* x, const float* w, const float* mean,
+                                   const float* rstd, int64_t d, bool acc) {
+  __shared__ float sh[32];
+  const int64_t r = blockIdx.x;
+  const float* xr = x + r * d;
+  const float* g = dout + r * d;
+  const float m = mean[r], s = rstd[r];
+  float sg = 0, sgx = 0;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) {
+    const float gw = g[j] * w[j];
+    sg += gw;
+    sgx += gw * (xr[j] - m) * s;
+  }
+  sg = blockSum(sg, sh) / float(d);
+  sgx = blockSum(sgx, sh) / float(d);
+  float* o = dx + r * d;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) {
+    const float v = s * (g[j] * w[j] - sg - (xr[j] - m) * s * sgx);
+    o[j] = acc ? o[j] + v : v;
+  }
+}
+
+__global__ void lnDwPartialKernel(double* partials, const float* dout, const float* x, const float* mean,
+                                  const float* rstd, int64_t rows, int64_t d, int64_t rowBlocks) {
+  const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (c >= d) return;
+  const int64_t r0 = blockIdx.y * kRowsPerPartial, r1 = min(rows, r0 + kRowsPerPartial);
+  double aw = 0, ab = 0;
+  for (int64_t r = r0; r < r1; r++) {
+    const double g = dout[r * d + c];
+    aw += g * ((x[r * d + c] - mean[r]) * rstd[r]);
+    ab += g;
+  }
+  partials[blockIdx.y * d + c] = aw;
+  partials[(rowBlocks + blockIdx.y) * d + c] = ab;
+}
+
+// out[c] += sum over row blocks of partials[b * d + c], in block order.
+__global__ void partialFinalKernel(float* out, const double* partials, int64_t blocks, int64_t d) {
+  const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (c >= d) return;
+  double acc = 0;
+  for (int64_t b = 0; b < blocks; b++) acc += partials[b * d + c];
+  out[c] += static_cast<float>(acc);
+}
+
+int64_t rowBlocks(int64_t rows) { return (rows + kRowsPerPartial - 1) / kRowsPerPartial; }
+unsigned colGrid(int64_t d) { return static_cast<unsigned>((d + kThreads - 1) / kThreads); }
+
+}  // namespace
+
+int64_t normPartials(int64_t rows, int64_t d, int64_t columnsPerSum) { return rowBlocks(rows) * d * columnsPerSum; }
+
+void rmsnormForward(float* out, float* rstd, const float* x, const float* w, int64_t rows, int64_t d, float eps,
+                    cudaStream_t s) {
+  if (rows <= 0) return;
+  rmsForwardKernel<<<static_cast<unsigned>(rows), kThreads, 0, s>>>(out, rstd, x, w, d, eps);
+  checkLaunch("rmsnormForward");
+}
+
+void rmsnormBackward(float* dx, float* dw, const float* dout, const float* x, const float* w, const float* rstd,
+                     int64_t rows, int64_t d, bool accumulateDx, double* partials, cudaStream_t s) {
+  if (rows <= 0) return;
+  rmsBackwardDxKernel<<<static_cast<unsigned>(rows), kThreads, 0, s>>>(dx, dout, x, w, rstd, d, accumulateDx);
+  checkLaunch("rmsnormBackward");
+  const int64_t rb = rowBlocks(rows);
+  rmsDwPartialKernel<<<dim3(colGrid(d), static_cast<unsigned>(rb)), kThreads, 0, s>>>(partials, dout, x, rstd, rows, d);
+  checkLaunch("rmsnormBackward");
+  partialFinalKernel<<<colGrid(d), kThreads, 0, s>>>(dw, partials, rb, d);
+  checkLaunch("rmsnormBackward");
+}
+
+void layernormForward(float* out, float* mean, float* rstd, const float* x, const float* w, const float* b,
+                      int64_t rows, int64_t d, float eps, cudaStream_t s) {
+  if (rows <= 0) return;
+  lnForwardKernel<<<static_cast<unsigned>(rows), kThreads, 0, s>>>(out, mean, rstd, x, w, b, d, eps);
+  checkLaunch("layernormForward");
+}
+
+void layernormBackward(float* dx, float* dw, float* db, const float* dout, const float* x, const float* w,
+                       const float* mean, const float* rstd, int64_t rows, int64_t d, bool accumulateDx,
+                       double* partials, cudaStream_t s) {
+  if (rows <= 0) return;
+  lnBackwardDxKernel<<<static_cast<unsigned>(rows), kThreads, 0, s>>>(dx, dout, x, w, mean, rstd, d, accumulateDx);
+  checkLaunch("layernormBackward");
+  const int64_t rb = rowBlocks(rows);
+  lnDwPartialKernel<<<dim3(colGrid(d), static_cast<unsigned>(rb)), kThreads, 0, s>>>(partials, dout, x, mean, rstd,
+                                                                                     rows, d, rb);
+  checkLaunch("layernormBackward");
+  partialFinalKernel<<<colGrid(d), kThreads, 0, s>>>(dw, partials, rb, d);
+  partialFinalKernel<<<colGrid(d), kThreads, 0, s>>>(db, partials + rb * d, rb, d);
+  checkLaunch("layernormBackward");
+}
+
+}  // namespace cuda
+}  // namespace lmf

@@ -1,0 +1,159 @@
+// The attention prologue: per-head RMSNorm of q and k (QK-norm) then half-split RoPE, one warp per
+// (token, head), packing q|k into [N, (heads+kvHeads)*headDim]. The backward computes dx per (token, head);
+// the norm-weight gradients come from a second kernel that recomputes the un-rotated gradient per column
+// and sums fixed token blocks in order (deterministic, no atomics).
+#include "device.cuh"
+#include "kernels.cuh"
+
+namespace lmf {
+namespace cuda {
+
+namespace {
+
+constexpr int kWarpsPerBlock = 8;
+constexpr int64_t kTokensPerPartial = 64;
+
+__global__ void prepForwardKernel(float* out, float* rstd, const float* qkv, const float* qw, const float* kw,
+                                  const float* cosT, const float* sinT, QkPrepShape sh, float eps) {
+  const int64_t nh = sh.heads + sh.kvHeads, hd = sh.headDim;
+  const int64_t task = blockIdx.x * int64_t(kWarpsPerBlock) + threadIdx.x / kWarp;
+  if (task >= sh.n * nh) return;
+  const int lane = threadIdx.x % kWarp;
+  const int64_t t = task / nh, h = task % nh, p = t % sh.seq;
+  const float* x = qkv + t * sh.stride + h * hd;
+  float* o = out + task * hd;
+  const float* w = h < sh.heads ? qw : kw;
+  float r = 1.f;
+  if (w) {
+    float ss = 0;
+    for (int64_t i = lane; i < hd; i += kWarp) ss += x[i] * x[i];
+    ss = warpSum(ss);
+    r = rsqrtf(ss / float(hd) + eps);
+    if (rstd && lane == 0) rstd[task] = r;
+  } else if (rstd && lane == 0) {
+    rstd[task] = 1.f;
+  }
+  if (cosT) {
+    const int64_t half = hd / 2;
+    const float* cs = cosT + p * half;
+    const float* sn = sinT + p * half;
+    for (int64_t i = lane; i < half; i += kWarp) {
+      float y1 = x[i], y2 = x[i + half];
+      if (w) {
+        y1 *= r * w[i];
+        y2 *= r * w[i + half];
+      }
+      o[i] = y1 * cs[i] - y2 * sn[i];
+      o[i + half] = y2 * cs[i] + y1 * sn[i];
+    }
+  } else {
+    for (int64_t i = lane; i < hd; i += kWarp) o[i] = w ? x[i] * r * w[i] : x[i];
+  }
+}
+
+// The gradient with respect to the normalised (un-rotated) value at column i of (token t, head h).
+__device__ __forceinline__ float unrotated(const float* go, const float* cs, const float* sn, int64_t i, int64_t half) {
+  if (!cs) return go[i];
+  if (i < half) return go[i] * cs[i] + go[i + half] * sn[i];
+  const int64_t k = i - half;
+  return go[i] * cs[k] - go[k] * sn[k];
+}
+
+__global__ void prepBackwardKernel(float* dqkv, const float* dout, const float* qkv, const float* rstd, const float* qw,
+                                   const float* kw, const float* cosT, const float* sinT, QkPrepShape sh) {
+  const int64_t nh = sh.heads + sh.kvHeads, hd = sh.headDim, half = hd / 2;
+  const int64_t task = blockIdx.x * int64_t(kWarpsPerBlock) + threadIdx.x / kWarp;
+  if (task >= sh.n * nh) return;
+  const int lane = threadIdx.x % kWarp;
+  const int64_t t = task / nh, h = task % nh, p = t % sh.seq;
+  const float* go = dout + task * hd;
+  const float* x = qkv + t * sh.stride + h * hd;
+  float* dx = dqkv + t * sh.stride + h * hd;
+  const float* cs = cosT ? cosT + p * half : nullptr;
+  const float* sn = sinT ? sinT + p * half : nullptr;
+  const float* w = h < sh.heads ? qw : kw;
+  if (!w) {
+    for (int64_t i = lane; i < hd; i += kWarp) dx[i] = unrotated(go, cs, sn, i, half);
+    return;
+  }
+  const float r = rstd[task];
+  float dot = 0;
+  for (int64_t i = lane; i < hd; i += kWarp) dot += unrotated(go, cs, sn, i, half) * w[i] * x[i];
+  dot = warpSum(dot);
+  const float c = dot * r * r * r / float(hd);
+  // dx aliases nothing read by other lanes: each lane recomputes its own columns from dout.
+  for (int64_t i = lane; i < hd; i += kWarp) dx[i] = r * unrotated(go, cs, sn, i, half) * w[i] - x[i] * c;
+}
+
+// grid (token blocks), threads = columns (2 * hd: q weight columns then k weight columns).
+__global__ void prepDwPartialKernel(double* partials, const float* dout, const float* qkv, const float* rstd,
+                                    const float* cosT, const float* sinT, QkPrepShape sh) {
+  const int64_t nh = sh.heads + sh.kvHeads, hd = sh.headDim, half = hd / 2;
+  const int64_t col = blockIdx.y * int64_t(blockDim.x) + threadIdx.x;
+  if (col >= 2 * hd) return;
+  const bool isK = col >= hd;
+  const int64_t i = isK ? col - hd : col;
+  const int64_t h0 = isK ? sh.heads : 0, h1 = isK ? nh : sh.heads;
+  const int64_t t0 = blockIdx.x * kTokensPerPartial, t1 = min(sh.n, t0 + kTokensPerPartial);
+  double acc = 0;
+  for (int64_t t = t0; t < t1; t++) {
+    const int64_t p = t % sh.seq;
+    const float* cs = cosT ? cosT + p * half : nullptr;
+    const float* sn = sinT ? sinT + p * half : nullptr;
+    for (int64_t h = h0; h < h1; h++) {
+      const int64_t task = t * nh + h;
+      const float g = unrotated(dout + task * hd, cs, sn, i, half);
+      acc += double(g) * qkv[t * sh.stride + h * hd + i] * rstd[task];
+    }
+  }
+  partials[blockIdx.x * 2 * hd + col] = acc;
+}
+
+__global__ void prepDwFinalKernel(float* dqw, float* dkw, const double* partials, int64_t blocks, int64_t hd) {
+  const int64_t col = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (col >= 2 * hd) return;
+  double acc = 0;
+  for (int64_t b = 0; b < blocks; b++) acc += partials[b * 2 * hd + col];
+  if (col < hd) {
+    if (dqw) dqw[col] += static_cast<float>(acc);
+  } else if (dkw) {
+    dkw[col - hd] += static_cast<float>(acc);
+  }
+}
+
+unsigned warpGrid(int64_t tasks) { return static_cast<unsigned>((tasks + kWarpsPerBlock - 1) / kWarpsPerBlock); }
+
+}  // namespace
+
+void qkPrepForward(float* out, float* rstd, const float* qkv, const float* qw, const float* kw, const float* cosT,
+                   const float* sinT, const QkPrepShape& sh, float eps, cudaStream_t s) {
+  const int64_t tasks = sh.n * (sh.heads + sh.kvHeads);
+  if (tasks <= 0) return;
+  prepForwardKernel<<<warpGrid(tasks), kWarpsPerBlock * kWarp, 0, s>>>(out, rstd, qkv, qw, kw, cosT, sinT, sh, eps);
+  checkLaunch("qkPrepForward");
+}
+
+int64_t qkPrepPartials(const QkPrepShape& sh) {
+  return ((sh.n + kTokensPerPartial - 1) / kTokensPerPartial) * 2 * sh.headDim;
+}
+
+void qkPrepBackward(float* dqkv, float* dqw, float* dkw, const float* dout, const float* qkv, const float* rstd,
+                    const float* qw, const float* kw, const float* cosT, const float* sinT, const QkPrepShape& sh,
+                    double* partials, cudaStream_t s) {
+  const int64_t tasks = sh.n * (sh.heads + sh.kvHeads);
+  if (tasks <= 0) return;
+  prepBackwardKernel<<<warpGrid(tasks), kWarpsPerBlock * kWarp, 0, s>>>(dqkv, dout, qkv, rstd, qw, kw, cosT, sinT, sh);
+  checkLaunch("qkPrepBackward");
+  if (!qw && !kw) return;
+  const int64_t blocks = (sh.n + kTokensPerPartial - 1) / kTokensPerPartial;
+  const int threads = 128;
+  const unsigned colBlocks = static_cast<unsigned>((2 * sh.headDim + threads - 1) / threads);
+  prepDwPartialKernel<<<dim3(static_cast<unsigned>(blocks), colBlocks), threads, 0, s>>>(partials, dout, qkv, rstd,
+                                                                                         cosT, sinT, sh);
+  checkLaunch("qkPrepBackward");
+  prepDwFinalKernel<<<colBlocks, threads, 0, s>>>(dqw, dkw, partials, blocks, sh.headDim);
+  checkLaunch("qkPrepBackward");
+}
+
+}  // namespace cuda
+}  // namespace lmf
