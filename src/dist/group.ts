@@ -131,3 +131,14 @@ export function launcherWorldSize(env: NodeJS.ProcessEnv = process.env): number 
     (env.PMIX_RANK !== undefined ? pick(env.SLURM_STEP_NUM_TASKS) ?? pick(env.SLURM_NTASKS) : null)
   );
 }
+
+/** Rank 0's string on every rank (run directories, which embed rank 0's clock), through host reductions only. */
+export function agreeOnString(group: ProcessGroup, s: string): string {
+  if (group.size === 1) return s;
+  const len = Float64Array.of(group.rank === 0 ? s.length : 0);
+  group.allReduceHost(len, 'sum');
+  const codes = new Float64Array(len[0]!);
+  if (group.rank === 0) for (let i = 0; i < s.length; i++) codes[i] = s.charCodeAt(i);
+  group.allReduceHost(codes, 'sum');
+  return String.fromCharCode(...codes);
+}
