@@ -3,6 +3,7 @@
  * a GPU host, or N CPU ranks sharing the cores). Multi-node runs use mpirun/srun directly (docs/distributed.md).
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { constants } from 'node:os';
 
 /** mpirun's flags for N local ranks. Ranks run OpenMP teams, so no core binding; root needs an explicit opt-in. */
 export function localMpirunArgs(np: number, isRoot = typeof process.getuid === 'function' && process.getuid() === 0): string[] {
@@ -35,6 +36,6 @@ export async function relaunchUnderMpirun(np: number, script: string, args: read
   // Ctrl-C reaches mpirun through the process group; it forwards the signal to the ranks.
   return new Promise((resolve, reject) => {
     child.on('error', reject);
-    child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 + 1 : 1)));
+    child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0)));
   });
 }

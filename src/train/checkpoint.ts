@@ -37,6 +37,8 @@ export interface TrainState {
   config: unknown;
   /** Data-parallel ranks of the run that saved it (absent in single-process checkpoints of older versions). */
   worldSize?: number;
+  /** Whether the run sharded its optimizer state (ZeRO-1); a resume keeps the setting unless told otherwise. */
+  zero1?: boolean;
 }
 
 export function checkpointDir(runDir: string, step: number): string {

@@ -265,6 +265,7 @@ export class Trainer {
       tokensSeen: this.tokensSeen,
       config: this.tc,
       worldSize: this.group.size,
+      zero1: this.opt instanceof ZeroAdamW,
     }, this.tc.keep_checkpoints);
   }
 

@@ -13,7 +13,22 @@ import { Decoder } from '../../src/model/decoder.js';
 import { initWeights } from '../../src/model/init.js';
 import { validateModelConfig } from '../../src/config/schema.js';
 
-if (process.env.LMFORGE_DIST_WORKER === '1') main();
+
+function failOnLastRank(): void {
+  const be = new CpuBackend();
+  const g = createProcessGroup(be);
+  const buf = be.alloc('f32', 16);
+  g.allReduce({ buf, offset: 0 }, 16, 'sum');
+  if (g.rank === g.size - 1) throw new Error('injected failure on the last rank');
+  g.allReduce({ buf, offset: 0 }, 16, 'sum'); // never completes: the failing rank never joins
+  process.stdout.write('unreachable: the collective completed\n');
+}
+
+/** The tiny model of the ZeRO-1 check (the test compares its optimizer memory with lmforge plan). */
+export const WORKER_MODEL = {
+  family: 'qwen3', vocab_size: 61, hidden_size: 16, n_layer: 2, n_head: 2, n_kv_head: 1, head_dim: 8, ffn_hidden: 24,
+  rope_theta: 1e4, norm_eps: 1e-6, context_length: 16, qk_norm: true, tie_embeddings: false,
+};
 
 /** Deterministic values in [-1, 1) for (seed, i): every rank can compute every rank's inputs. */
 function rand(seed: number, n: number): Float32Array {
@@ -140,10 +155,7 @@ function main(): void {
   }
 
   // ZeRO-1 AdamW == replicated AdamW on a tiny model with different gradients per rank.
-  const cfg = validateModelConfig(
-    { family: 'qwen3', vocab_size: 61, hidden_size: 16, n_layer: 2, n_head: 2, n_kv_head: 1, head_dim: 8, ffn_hidden: 24, rope_theta: 1e4, norm_eps: 1e-6, context_length: 16, qk_norm: true, tie_embeddings: false },
-    'worker model',
-  );
+  const cfg = validateModelConfig(WORKER_MODEL, 'worker model');
   const a = new Decoder(be, cfg);
   const b = new Decoder(be, cfg);
   initWeights(a, { seed: 7, scaledResidual: true });
@@ -178,3 +190,8 @@ function main(): void {
   g.barrier();
   process.stdout.write(JSON.stringify({ rank: g.rank, size: P, kind: g.kind, errors, stateBytes }) + '\n');
 }
+
+// Last, so the module's constants exist when main runs.
+if (process.env.LMFORGE_DIST_WORKER === '1') main();
+// 'fail': a JavaScript exception on the last rank while the others wait in a collective: MPI_Abort must end the job.
+if (process.env.LMFORGE_DIST_WORKER === 'fail') failOnLastRank();

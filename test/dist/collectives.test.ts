@@ -8,6 +8,10 @@ import { mpirunArgs, SKIP_MPI } from './mpi-env.js';
 import { bucketRanges } from '../../src/dist/buckets.js';
 import { clipRanges, shardLayout } from '../../src/dist/shard.js';
 import { launcherWorldSize } from '../../src/dist/group.js';
+import { WORKER_MODEL } from './collectives-worker.js';
+import { plan } from '../../src/train/plan.js';
+import { getDevice } from '../../src/train/devices.js';
+import { validateModelConfig } from '../../src/config/schema.js';
 
 const WORKER = join(REPO_ROOT, 'dist', 'test', 'dist', 'collectives-worker.js');
 
@@ -42,9 +46,27 @@ for (const np of [2, 3]) {
       assert.equal(rep.stateBytes.zero, 8 * Math.ceil(rep.stateBytes.params / np));
       assert.equal(rep.stateBytes.replicated, 8 * rep.stateBytes.params);
     }
+    // lmforge plan's ZeRO-1 optimizer estimate (8 B/param / N) agrees with the measured allocation to the padding.
+    const p = plan({
+      modelName: 'worker', model: validateModelConfig(WORKER_MODEL, 'worker'), gpus: np, gpu: getDevice('h100'), hours: 1,
+      mfu: [0.4], seq: 16, microBatch: 1, gradBytes: 4,
+    });
+    assert.equal(p.params, reports[0]!.stateBytes.params, 'plan counts the parameters the engine allocates');
+    const predicted = p.memory.find((m) => m.scheme === 'zero1')!.optimizer;
+    assert.ok(Math.abs(predicted - reports[0]!.stateBytes.zero) <= 8, `plan ${predicted} vs measured ${reports[0]!.stateBytes.zero}`);
     assert.ok('gather' in reports[0]!.errors && 'zeroImportExport' in reports[0]!.errors);
   });
 }
+
+test('a JavaScript exception on one rank aborts the job instead of leaving the others waiting', { skip: SKIP_MPI }, () => {
+  const t0 = Date.now();
+  const r = spawnSync('mpirun', [...mpirunArgs(2), '-x', 'LMFORGE_DIST_WORKER=fail', process.execPath, WORKER], { encoding: 'utf8', timeout: 60_000 });
+  assert.notEqual(r.signal, 'SIGTERM', `the job hung until the test timeout (${Date.now() - t0} ms)`);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /rank 1 of 2 failed \(uncaught exception\): injected failure on the last rank/);
+  assert.match(r.stderr, /stopping all 2 ranks/);
+  assert.doesNotMatch(r.stdout, /unreachable/);
+});
 
 test('collectives at world size 1 need no MPI (no launcher in the environment)', () => {
   const env: NodeJS.ProcessEnv = { ...process.env, LMFORGE_DIST_WORKER: '1' };
