@@ -82,7 +82,10 @@ export async function run(argv: string[]): Promise<number> {
   say(`lmforge train: ${tc.model} (${(trainer.model.layout.total / 1e6).toFixed(2)}M parameters), ${trainer.be.describe()}`);
   if (group.size > 1) {
     say(`data parallel: ${group.describe()}; global batch ${tc.micro_batch} x ${tc.grad_accum} x ${group.size} ranks`);
-    say(`optimizer: ${trainer.opt.describe()}; state ${(trainer.opt.stateBytes() / 2 ** 20).toFixed(2)} MiB per rank`);
+  }
+  {
+    const mib = (b: number) => (b / 2 ** 20).toFixed(2);
+    say(`optimizer: ${trainer.opt.describe()}; AdamW state ${mib(trainer.opt.stateBytes())} MiB per rank (engine allocation ${mib(trainer.optimizerBytes)} MiB)`);
   }
   say(`run directory: ${trainer.runDir}`);
   await trainer.setup(Boolean(resume));

@@ -64,6 +64,8 @@ export class Trainer {
   readonly model: Decoder;
   readonly opt: TrainOptimizer;
   readonly group: ProcessGroup;
+  /** Engine memory the optimizer allocated on this rank (bytes). */
+  readonly optimizerBytes: number;
   readonly runDir: string;
   private train!: Loader;
   private val!: Loader;
@@ -86,7 +88,10 @@ export class Trainer {
       throw new Error(`seq ${tc.seq} exceeds the model's context_length ${modelCfg.context_length}; lower seq or raise model.context_length`);
     this.model = new Decoder(this.be, modelCfg);
     const adam = { lr: tc.lr, beta1: tc.beta1, beta2: tc.beta2, eps: tc.eps, weightDecay: tc.weight_decay, clip: tc.clip };
+    const allocatedBefore = this.be.allocatedBytes();
     this.opt = dist.zero1 ? new ZeroAdamW(this.be, this.model, this.group, adam) : new ReplicatedAdamW(this.be, this.model, this.group, adam);
+    // Measured by the engine's allocation counter: m, v and (ZeRO-1) the reduced-gradient slice.
+    this.optimizerBytes = this.be.allocatedBytes() - allocatedBefore;
     this.rng = new Rng(tc.seed);
   }
 
