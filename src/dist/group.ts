@@ -56,21 +56,6 @@ export function countsList(counts: RankCounts, size: number): number[] {
   return [...counts];
 }
 
-/** Element offset of each rank's slice. */
-export function displacements(counts: readonly number[]): number[] {
-  const out: number[] = [];
-  let o = 0;
-  for (const c of counts) {
-    out.push(o);
-    o += c;
-  }
-  return out;
-}
-
-export function shiftPtr(p: Ptr, by: number): Ptr {
-  return { buf: p.buf, offset: p.offset + by };
-}
-
 /** World size 1: every collective is the identity (or a copy between distinct buffers). No MPI is loaded. */
 export class SingleProcessGroup implements ProcessGroup {
   readonly kind = 'single' as const;
