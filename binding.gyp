@@ -1,4 +1,8 @@
 {
+  "variables": {
+    "lmforge_have_mpi": "<!(node scripts/detect-mpi.cjs have)",
+    "lmforge_have_nccl": "<!(node scripts/detect-mpi.cjs nccl)"
+  },
   "targets": [
     {
       "target_name": "lmforge_cpu",
@@ -8,6 +12,26 @@
       "cflags_cc": ["-O3", "-march=native", "-fopenmp", "-std=c++17", "-fno-math-errno"],
       "cflags_cc!": ["-fno-exceptions"],
       "libraries": ["<!@(pkg-config --libs openblas)", "-fopenmp", "-Wl,-rpath,<!(pkg-config --variable=libdir openblas)"]
+    },
+    {
+      "target_name": "lmforge_mpi",
+      "conditions": [
+        ["lmforge_have_mpi=='yes'", {
+          "sources": ["<!@(node -p \"require('fs').readdirSync('src/dist/native').filter(f => f.endsWith('.cc')).map(f => 'src/dist/native/' + f).join(' ')\")"],
+          "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "<!@(node scripts/detect-mpi.cjs cflags)"],
+          "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "OMPI_SKIP_MPICXX=1", "MPICH_SKIP_MPICXX=1"],
+          "cflags_cc": ["-O2", "-std=c++17"],
+          "cflags_cc!": ["-fno-exceptions"],
+          "libraries": ["<!@(node scripts/detect-mpi.cjs libs)", "-ldl"]
+        }, {
+          "type": "none"
+        }],
+        ["lmforge_have_mpi=='yes' and lmforge_have_nccl=='yes'", {
+          "defines": ["LMFORGE_HAVE_NCCL=1"],
+          "include_dirs": ["<!@(node scripts/detect-mpi.cjs ncclinc)"],
+          "libraries": ["<!@(node scripts/detect-mpi.cjs nccllibs)"]
+        }]
+      ]
     }
   ]
 }

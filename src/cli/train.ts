@@ -8,6 +8,9 @@ import { describeTable } from '../config/schema.js';
 import { defaultRunDir, resolveModelConfig, Trainer } from '../train/trainer.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { launcherWorldSize } from '../dist/group.js';
+import { relaunchUnderMpirun, withoutFlag } from '../dist/launch.js';
+import { latestCheckpoint } from '../train/checkpoint.js';
 
 const FLAGS: Record<string, FlagSpec> = {
   config: { type: 'string', help: 'training config file (JSON or YAML), e.g. config/cpu_tiny.yaml' },
@@ -15,6 +18,8 @@ const FLAGS: Record<string, FlagSpec> = {
   resume: { type: 'string', help: 'resume the run in this directory from its latest checkpoint (bit-exact)' },
   'run-dir': { type: 'string', help: 'run directory (default runs/<model>-<time>)' },
   quiet: { type: 'boolean', help: 'no progress bar' },
+  nproc: { type: 'number', help: 'data-parallel ranks on this host: reruns the command under mpirun -np N (or launch with mpirun/srun yourself)' },
+  zero1: { type: 'boolean', help: 'shard the AdamW moments over the ranks (ZeRO-1): optimizer memory per rank / N' },
   keys: { type: 'boolean', help: 'list every training config key with its default' },
   help: { type: 'boolean', help: 'show this help' },
 };
@@ -49,20 +54,49 @@ export async function run(argv: string[]): Promise<number> {
     if (flags['run-dir']) tc.run_dir = flags['run-dir'] as string;
   }
   const modelCfg = resolveModelConfig(tc);
+  const nproc = flags.nproc as number | undefined;
+  if (nproc !== undefined && launcherWorldSize() === null) {
+    // Fix the run directory here so every rank and the resume hint agree on it.
+    const runDir = tc.run_dir || defaultRunDir(tc);
+    const rest = withoutFlag(withoutFlag(argv, 'nproc'), 'run-dir');
+    const args = resume ? ['train', ...rest] : ['train', ...rest, '--run-dir', runDir];
+    const code = await relaunchUnderMpirun(nproc, process.argv[1]!, args);
+    if (code !== 0) {
+      const last = latestCheckpoint(runDir);
+      process.stderr.write(
+        `lmforge train: the ${nproc}-rank run stopped (mpirun exit code ${code}). ` +
+          (last ? `The last complete checkpoint is ${last}; continue with: lmforge train --resume ${runDir} --nproc ${nproc}\n` : 'No checkpoint was written.\n'),
+      );
+    }
+    return code;
+  }
   const runDir = tc.run_dir || defaultRunDir(tc);
   tc.run_dir = runDir;
-  const trainer = new Trainer(tc, modelCfg, runDir);
-  const quiet = flags.quiet === true;
+  const trainer = new Trainer(tc, modelCfg, runDir, { zero1: zero1Setting(flags.zero1 as boolean | undefined, resume) });
+  const { group } = trainer;
+  const lead = group.rank === 0;
+  const quiet = flags.quiet === true || !lead;
   const say = (s: string) => {
     if (!quiet) process.stderr.write(s + '\n');
   };
   say(`lmforge train: ${tc.model} (${(trainer.model.layout.total / 1e6).toFixed(2)}M parameters), ${trainer.be.describe()}`);
-  say(`run directory: ${runDir}`);
+  if (group.size > 1) {
+    say(`data parallel: ${group.describe()}; global batch ${tc.micro_batch} x ${tc.grad_accum} x ${group.size} ranks`);
+  }
+  {
+    const mib = (b: number) => (b / 2 ** 20).toFixed(2);
+    say(`optimizer: ${trainer.opt.describe()}; AdamW state ${mib(trainer.opt.stateBytes())} MiB per rank (engine allocation ${mib(trainer.optimizerBytes)} MiB)`);
+  }
+  say(`run directory: ${trainer.runDir}`);
   await trainer.setup(Boolean(resume));
-  say(`data: ${tc.data}; ${tc.steps} steps of ${tc.micro_batch} x ${tc.grad_accum} x ${tc.seq} tokens`);
+  say(`data: ${tc.data}; ${tc.steps} steps of ${tc.micro_batch} x ${tc.grad_accum} x ${tc.seq} tokens${group.size > 1 ? ` on each of ${group.size} ranks` : ''}`);
   const result = await trainer.run({ quiet });
+  if (!lead) {
+    trainer.dispose();
+    return 0;
+  }
   const { writeReport } = await import('./report.js');
-  const plots = writeReport(runDir);
+  const plots = writeReport(trainer.runDir);
   say(`plots: ${plots.join(', ')}`);
   if (result.firstValLoss !== null && result.lastValLoss !== null)
     say(`validation loss ${result.firstValLoss.toFixed(3)} -> ${result.lastValLoss.toFixed(3)}`);
@@ -72,4 +106,13 @@ export async function run(argv: string[]): Promise<number> {
   }
   trainer.dispose();
   return 0;
+}
+
+/** --zero1 as given, else (on --resume) what the run's latest checkpoint used. */
+function zero1Setting(flag: boolean | undefined, resume: string | undefined): boolean {
+  if (flag !== undefined) return flag;
+  const last = resume ? latestCheckpoint(resume) : null;
+  if (!last) return false;
+  const st = JSON.parse(readFileSync(join(last, 'state.json'), 'utf8')) as { zero1?: boolean };
+  return st.zero1 === true;
 }

@@ -21,6 +21,7 @@ interface NativeCpu {
   alloc(dtypeCode: Num, length: Num): Num;
   free(handle: Num): void;
   allocatedBytes(): Num;
+  address(h: Num, o: Num, n: Num): bigint;
   upload(h: Num, o: Num, src: Typed): void;
   download(h: Num, o: Num, into: Typed): void;
   fill(h: Num, o: Num, n: Num, value: Num): void;
@@ -125,6 +126,10 @@ export class CpuBackend implements Backend {
   }
   allocatedBytes(): number {
     return this.n.allocatedBytes();
+  }
+  /** Host address of elements [p.offset, p.offset + n) (bounds-checked), for the MPI collectives in src/dist. */
+  rawAddress(p: Ptr, n: number): bigint {
+    return this.n.address(p.buf.handle, p.offset, n);
   }
   upload(dst: Ptr, src: Typed): void {
     this.n.upload(dst.buf.handle, dst.offset, src);

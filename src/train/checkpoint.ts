@@ -2,7 +2,8 @@
  * Atomic checkpoints. Each is a directory `checkpoints/step-NNNNNNNN/` holding
  *   model.safetensors      the weights, Hugging Face names and layout (f32)
  *   config.json            the Hugging Face config (when the model is expressible in its family) + model_config.json
- *   optimizer.safetensors  AdamW moments m and v as flat f32 buffers in the parameter layout
+ *   optimizer.safetensors  AdamW moments m and v as flat f32 buffers in the parameter layout (unsharded: under
+ *                          ZeRO-1 the ranks' slices are gathered to rank 0 first, so any world size can resume)
  *   state.json             step, optimizer step, data-loader state, RNG state, the training config
  * It is written under a temporary name and renamed into place, and `checkpoints/latest` is replaced atomically
  * after it, so a kill at any moment leaves the previous checkpoint valid and `latest` pointing at a whole one.
@@ -14,7 +15,17 @@ import { readSafetensors, writeSafetensors, type TensorToWrite } from '../io/saf
 import { checkExportable, toHfConfig } from '../io/hf-config.js';
 import type { Decoder } from '../model/decoder.js';
 import { hfTensors, loadWeights, type TensorSource } from '../model/weights.js';
-import type { AdamW } from './adamw.js';
+
+/** AdamW moments in the unsharded flat parameter layout. */
+export interface OptimizerMoments {
+  m: Float32Array;
+  v: Float32Array;
+}
+
+/** Where loadCheckpoint puts the moments (a replicated or ZeRO-1 sharded optimizer takes its part). */
+export interface MomentSink {
+  importMoments(m: Float32Array, v: Float32Array, step: number): void;
+}
 
 export interface TrainState {
   step: number;
@@ -24,6 +35,10 @@ export interface TrainState {
   tokensSeen: number;
   /** Training config at the time of the checkpoint (JSON). */
   config: unknown;
+  /** Data-parallel ranks of the run that saved it (absent in single-process checkpoints of older versions). */
+  worldSize?: number;
+  /** Whether the run sharded its optimizer state (ZeRO-1); a resume keeps the setting unless told otherwise. */
+  zero1?: boolean;
 }
 
 export function checkpointDir(runDir: string, step: number): string {
@@ -65,7 +80,8 @@ function exportable(cfg: ModelConfig): boolean {
   }
 }
 
-export function saveCheckpoint(runDir: string, model: Decoder, opt: AdamW, state: TrainState, keep: number): string {
+/** Writes a checkpoint (on one process: under data parallelism rank 0 writes, after the moments were gathered). */
+export function saveCheckpoint(runDir: string, model: Decoder, moments: OptimizerMoments, state: TrainState, keep: number): string {
   const root = join(runDir, 'checkpoints');
   mkdirSync(root, { recursive: true });
   const final = checkpointDir(runDir, state.step);
@@ -74,10 +90,8 @@ export function saveCheckpoint(runDir: string, model: Decoder, opt: AdamW, state
   mkdirSync(tmp);
   writeModelDir(tmp, model);
   const n = model.layout.total;
-  const m = new Float32Array(n);
-  const v = new Float32Array(n);
-  model.be.download({ buf: opt.m, offset: 0 }, m);
-  model.be.download({ buf: opt.v, offset: 0 }, v);
+  const { m, v } = moments;
+  if (m.length !== n || v.length !== n) throw new Error(`internal: optimizer moments have ${m.length}/${v.length} values for ${n} parameters`);
   writeSafetensors(join(tmp, 'optimizer.safetensors'), [
     { name: 'adamw.m', dtype: 'F32', shape: [n], data: m },
     { name: 'adamw.v', dtype: 'F32', shape: [n], data: v },
@@ -122,7 +136,7 @@ export function safetensorsSource(path: string): TensorSource {
   };
 }
 
-export function loadCheckpoint(dir: string, model: Decoder, opt: AdamW | null): TrainState {
+export function loadCheckpoint(dir: string, model: Decoder, opt: MomentSink | null): TrainState {
   const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as TrainState;
   loadWeights(model, safetensorsSource(join(dir, 'model.safetensors')), join(dir, 'model.safetensors'));
   if (opt) {
@@ -131,9 +145,8 @@ export function loadCheckpoint(dir: string, model: Decoder, opt: AdamW | null): 
     const v = st.toFloat32('adamw.v');
     if (m.length !== model.layout.total)
       throw new Error(`${dir}: optimizer state has ${m.length} values but the model has ${model.layout.total} parameters; the checkpoint belongs to another model`);
-    model.be.upload({ buf: opt.m, offset: 0 }, m);
-    model.be.upload({ buf: opt.v, offset: 0 }, v);
-    opt.step = state.optimizerStep;
+    if (v.length !== m.length) throw new Error(`${dir}: optimizer.safetensors has ${m.length} m values but ${v.length} v values; the file is damaged`);
+    opt.importMoments(m, v, state.optimizerStep);
   }
   return state;
 }

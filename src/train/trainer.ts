@@ -3,6 +3,7 @@
  * periodic evaluation and atomic checkpoints, metrics to metrics.jsonl, progress on the terminal, bit-exact resume.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Backend } from '../engine/backend.js';
 import { createBackend } from '../engine/index.js';
@@ -14,7 +15,11 @@ import { Decoder } from '../model/decoder.js';
 import { initWeights } from '../model/init.js';
 import { loadWeights } from '../model/weights.js';
 import { flopsPerToken } from '../model/count.js';
-import { AdamW, clipCoefficient } from './adamw.js';
+import { clipCoefficient } from './adamw.js';
+import { createProcessGroup, type ProcessGroup } from '../dist/index.js';
+import { agreeOnString } from '../dist/group.js';
+import { ReplicatedAdamW, ZeroAdamW, type TrainOptimizer } from '../dist/optimizer.js';
+import type { LoaderState } from '../data/loader.js';
 import { Rng } from './rng.js';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint, safetensorsSource, type TrainState } from './checkpoint.js';
 import { lrAt } from './schedule.js';
@@ -40,6 +45,13 @@ export interface TrainHooks {
   quiet?: boolean;
 }
 
+/** Data parallelism: the process group (default: from the launcher's environment, world size 1 without one). */
+export interface DistOptions {
+  group?: ProcessGroup;
+  /** Shard the AdamW moments over the ranks (ZeRO-1). */
+  zero1?: boolean;
+}
+
 /** Resolves `model` + `model_overrides` to a validated model config. */
 export function resolveModelConfig(tc: TrainConfig): ModelConfig {
   // A run, checkpoint or imported model directory carries its own model_config.json.
@@ -52,40 +64,52 @@ export function resolveModelConfig(tc: TrainConfig): ModelConfig {
 export class Trainer {
   readonly be: Backend;
   readonly model: Decoder;
-  readonly opt: AdamW;
+  readonly opt: TrainOptimizer;
+  readonly group: ProcessGroup;
+  /** Engine memory the optimizer allocated on this rank (bytes). */
+  readonly optimizerBytes: number;
   readonly runDir: string;
   private train!: Loader;
   private val!: Loader;
   private rng: Rng;
   private step = 0;
   private tokensSeen = 0;
-  private metrics!: MetricsLog;
+  private metrics!: Pick<MetricsLog, 'train' | 'eval' | 'event' | 'close'>;
   private bytesPerToken = 0;
   /** Loader state at the start of the validation split: every evaluation reads the same batches. */
   private valStart: unknown = undefined;
 
-  constructor(readonly tc: TrainConfig, readonly modelCfg: ModelConfig, runDir: string) {
-    this.runDir = runDir;
+  constructor(readonly tc: TrainConfig, readonly modelCfg: ModelConfig, runDir: string, dist: DistOptions = {}) {
     this.be = createBackend(tc.device);
+    this.group = dist.group ?? createProcessGroup(this.be);
+    // Ranks on one host share its cores; rank 0's run directory (it embeds a timestamp) is everyone's.
     if (tc.threads > 0) this.be.setThreads(tc.threads);
+    else if (this.group.localSize > 1) this.be.setThreads(Math.max(1, Math.floor(availableParallelism() / this.group.localSize)));
+    this.runDir = agreeOnString(this.group, runDir);
     if (tc.seq > modelCfg.context_length)
       throw new Error(`seq ${tc.seq} exceeds the model's context_length ${modelCfg.context_length}; lower seq or raise model.context_length`);
     this.model = new Decoder(this.be, modelCfg);
-    this.opt = new AdamW(this.be, this.model, {
-      lr: tc.lr, beta1: tc.beta1, beta2: tc.beta2, eps: tc.eps, weightDecay: tc.weight_decay, clip: tc.clip,
-    });
+    const adam = { lr: tc.lr, beta1: tc.beta1, beta2: tc.beta2, eps: tc.eps, weightDecay: tc.weight_decay, clip: tc.clip };
+    const allocatedBefore = this.be.allocatedBytes();
+    this.opt = dist.zero1 ? new ZeroAdamW(this.be, this.model, this.group, adam) : new ReplicatedAdamW(this.be, this.model, this.group, adam);
+    // Measured by the engine's allocation counter: m, v and (ZeRO-1) the reduced-gradient slice.
+    this.optimizerBytes = this.be.allocatedBytes() - allocatedBefore;
     this.rng = new Rng(tc.seed);
   }
 
   /** Opens data, then initialises from scratch, from `init_from`, or from the run's latest checkpoint. */
   async setup(resume: boolean): Promise<void> {
     const tc = this.tc;
+    const { group } = this;
+    // Rank 0 prepares the bundled corpus once; the others wait, then find it ready.
+    if (tc.data === 'bundled' && group.rank === 0) await ensureBundledCorpus();
+    group.barrier();
     const dataDir = tc.data === 'bundled' ? await ensureBundledCorpus() : tc.data;
     const info = datasetInfo(dataDir);
     if (info.vocabSize > this.modelCfg.vocab_size)
       throw new Error(`data in ${dataDir} was tokenized with a vocabulary of ${info.vocabSize} but the model has ${this.modelCfg.vocab_size} rows; use a model with vocab_size >= ${info.vocabSize}`);
     this.bytesPerToken = info.bytesPerToken.val;
-    const common = { dir: dataDir, seq: tc.seq, batch: tc.micro_batch, rank: 0, worldSize: 1 };
+    const common = { dir: dataDir, seq: tc.seq, batch: tc.micro_batch, rank: group.rank, worldSize: group.size };
     this.train = await openLoader({ ...common, split: 'train', seed: tc.seed, order: 'random' });
     this.val = await openLoader({ ...common, split: 'val', seed: tc.seed, order: 'sequential' });
     mkdirSync(this.runDir, { recursive: true });
@@ -95,7 +119,7 @@ export class Trainer {
       const st: TrainState = loadCheckpoint(ckpt, this.model, this.opt);
       this.step = st.step;
       this.tokensSeen = st.tokensSeen;
-      this.train.restore(st.loader as never);
+      this.train.restore(this.loaderStateFor(st));
       this.rng = new Rng(st.rng);
     } else if (tc.init_from) {
       const src = openModelSource(tc.init_from);
@@ -104,9 +128,35 @@ export class Trainer {
     } else {
       initWeights(this.model, { seed: tc.seed, scaledResidual: tc.scaled_residual_init });
     }
-    this.metrics = new MetricsLog(this.runDir, ckpt ? { resumeStep: this.step } : {});
-    writeFileSync(join(this.runDir, 'train_config.json'), JSON.stringify(tc, null, 2) + '\n');
-    writeFileSync(join(this.runDir, 'model_config.json'), JSON.stringify(this.modelCfg, null, 2) + '\n');
+    // Every rank computed the same start; rank 0's copy makes that a guarantee.
+    if (group.size > 1) group.broadcast(this.model.paramPtr(0), this.model.layout.total, 0);
+    if (group.rank === 0) {
+      this.metrics = new MetricsLog(this.runDir, ckpt ? { resumeStep: this.step } : {});
+      writeFileSync(join(this.runDir, 'train_config.json'), JSON.stringify(tc, null, 2) + '\n');
+      writeFileSync(join(this.runDir, 'model_config.json'), JSON.stringify(this.modelCfg, null, 2) + '\n');
+    } else {
+      this.metrics = { train() {}, eval() {}, event() {}, close() {} };
+    }
+  }
+
+  /**
+   * This rank's loader position from a checkpoint. Same world size: the saved step (bit-exact resume). Another
+   * world size: the global position (windows consumed by all ranks) mapped onto the new split, with a warning.
+   */
+  private loaderStateFor(st: TrainState): LoaderState {
+    const saved = st.loader as LoaderState;
+    const { rank, size } = this.group;
+    const savedWorld = st.worldSize ?? saved.worldSize ?? 1;
+    if (savedWorld === size && saved.batch === this.tc.micro_batch) return { ...saved, rank, worldSize: size };
+    const consumed = saved.step * saved.batch * savedWorld;
+    const step = Math.floor(consumed / (this.tc.micro_batch * size));
+    if (rank === 0)
+      process.stderr.write(
+        `lmforge train: warning: the checkpoint was written by ${savedWorld} rank(s) x micro-batch ${saved.batch}, this run has ` +
+          `${size} x ${this.tc.micro_batch}; data continues at window ${step * this.tc.micro_batch * size} of the shuffled order ` +
+          `(saved position ${consumed}), and results match an uninterrupted run only up to floating-point reassociation\n`,
+      );
+    return { ...saved, rank, worldSize: size, batch: this.tc.micro_batch, step };
   }
 
   /** Mean loss over `eval_batches` validation batches (the validation order restarts each time). */
@@ -123,7 +173,9 @@ export class Trainer {
       count += ids.length;
     }
     sum = this.model.takeLoss();
-    return sum / count;
+    const totals = Float64Array.of(sum, count);
+    this.group.allReduceHost(totals, 'sum');
+    return totals[0]! / totals[1]!;
   }
 
 
@@ -131,10 +183,12 @@ export class Trainer {
     const tc = this.tc;
     const { model, opt } = this;
     this.valStart = this.val.state();
-    const tokensPerStep = tc.micro_batch * tc.seq * tc.grad_accum;
+    const { group } = this;
+    // Global batch: micro-batch x accumulation x ranks.
+    const tokensPerStep = tc.micro_batch * tc.seq * tc.grad_accum * group.size;
     const flopsTok = flopsPerToken(this.modelCfg, tc.seq).total;
     const peak = resolvePeak(tc.peak_flops > 0 ? tc.peak_flops : undefined, this.be.name === 'cuda' ? deviceFromName(this.be.describe()) : undefined) ?? 0;
-    const progress = hooks.quiet ? null : new Progress({ total: tc.steps, stream: process.stderr });
+    const progress = hooks.quiet || group.rank !== 0 ? null : new Progress({ total: tc.steps, stream: process.stderr });
     let firstVal: number | null = null;
     let lastVal: number | null = null;
     let lastLoss = NaN;
@@ -155,13 +209,16 @@ export class Trainer {
       });
       model.zeroGrads();
       model.resetLoss();
-      const count = tc.micro_batch * tc.seq * tc.grad_accum;
+      // Gradients of the loss sum scaled by 1 / (global token count): summed over ranks they are the global mean's.
+      const count = tokensPerStep;
       for (let micro = 0; micro < tc.grad_accum; micro++) {
         const { ids, targets } = splitWindows(this.train.next().tokens, tc.micro_batch, tc.seq);
         model.run(ids, targets, { batch: tc.micro_batch, seq: tc.seq, backward: true, gradScale: 1 / count });
       }
-      const loss = model.takeLoss() / count;
-      const norm = model.gradNorm();
+      const lossSum = Float64Array.of(model.takeLoss());
+      group.allReduceHost(lossSum, 'sum');
+      const loss = lossSum[0]! / count;
+      const norm = opt.reduceGradients();
       this.step += 1;
       this.tokensSeen += tokensPerStep;
       if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
@@ -204,14 +261,19 @@ export class Trainer {
     return { runDir: this.runDir, steps: this.step, firstValLoss: firstVal, lastValLoss: lastVal, lastTrainLoss: lastLoss };
   }
 
+  /** Collective (ZeRO-1 gathers the moments); rank 0 writes. Returns the checkpoint directory. */
   checkpoint(): string {
-    return saveCheckpoint(this.runDir, this.model, this.opt, {
+    const moments = this.opt.exportMoments();
+    if (this.group.rank !== 0 || !moments) return '';
+    return saveCheckpoint(this.runDir, this.model, moments, {
       step: this.step,
       optimizerStep: this.opt.step,
       loader: this.train.state(),
       rng: this.rng.state(),
       tokensSeen: this.tokensSeen,
       config: this.tc,
+      worldSize: this.group.size,
+      zero1: this.opt instanceof ZeroAdamW,
     }, this.tc.keep_checkpoints);
   }
 

@@ -159,6 +159,23 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
   }
 }
 
+// address(handle, off, n) -> BigInt: the raw address of elements [off, off+n) after a bounds check. The MPI/NCCL
+// addon (src/dist/native) takes buffers as addresses so collectives run on engine memory without copies; the
+// pointer stays valid until the buffer is freed, which JavaScript controls.
+Napi::Value Address(const Napi::CallbackInfo& info) {
+  try {
+    Args a(info, "address");
+    double h = a.num(0);
+    if (h < 0) a.fail("buffer is required");
+    const Buf& b = registryGet(static_cast<int64_t>(h), a.op(), "buffer");
+    void* p = a.raw(0, b.dtype, a.i64(2, "n"), "buffer");
+    return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(p)));
+  } catch (const std::exception& e) {
+    Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+}
+
 // fill(dst, off, n, value)
 void opFill(const Args& a) {
   double h = a.num(0);
@@ -219,6 +236,7 @@ void opScale(const Args& a) {
 
 void registerMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("alloc", Napi::Function::New(env, Alloc, "alloc"));
+  exports.Set("address", Napi::Function::New(env, Address, "address"));
   exports.Set("free", Napi::Function::New(
                           env,
                           [](const Napi::CallbackInfo& info) -> Napi::Value {
