@@ -21,7 +21,7 @@ import { agreeOnString } from '../dist/group.js';
 import { ReplicatedAdamW, ZeroAdamW, type TrainOptimizer } from '../dist/optimizer.js';
 import type { LoaderState } from '../data/loader.js';
 import { Rng } from './rng.js';
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint, safetensorsSource, type TrainState } from './checkpoint.js';
+import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainState } from './checkpoint.js';
 import { lrAt } from './schedule.js';
 import { MetricsLog } from './metrics.js';
 import { Progress } from '../cli/progress.js';

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { at } from '../../src/engine/backend.js';
 import {
-  both, BF16_TOL, cpu, cuda, errOf, FP32_TOL, freePairs, pair, randF32, randInts, readBoth, rng, skipReason,
+  both, BF16_TOL, cuda, errOf, FP32_TOL, freePairs, pair, randF32, randInts, readBoth, rng, skipReason,
   withPrecision, zerosPair,
 } from './harness.js';
 
