@@ -118,8 +118,12 @@ static Napi::Value SetThreads(const Napi::CallbackInfo& info) {
 static Napi::Value Threads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), g_threads); }
 
 static Napi::Value Describe(const Napi::CallbackInfo& info) {
-  std::string s = "cpu: " + std::to_string(g_threads) + " threads (OpenMP), OpenBLAS " + openblas_get_config() +
-                  ", " + std::to_string(std::thread::hardware_concurrency()) + " cores";
+  // openblas_get_config() reads "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH ..."; keep the name and version.
+  std::string cfg = openblas_get_config();
+  size_t cut = cfg.find(' ', cfg.find(' ') + 1);
+  std::string s = "cpu: " + std::to_string(g_threads) + " threads (OpenMP) of " +
+                  std::to_string(std::thread::hardware_concurrency()) + " cores, " + cfg.substr(0, cut) + " (" +
+                  openblas_get_corename() + " kernels)";
   return Napi::String::New(info.Env(), s);
 }
 
