@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { createRequire } from 'node:module';
-import { delimiter, dirname, join, resolve } from 'node:path';
+import { basename, delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const SKIP_MESSAGE = 'CUDA toolkit with cuBLAS not found: CUDA backend skipped';
@@ -66,12 +66,15 @@ export function findNodeInclude(env = process.env, exists = existsSync, execPath
   return candidates.find((d) => exists(join(d, 'node_api.h'))) ?? null;
 }
 
-/** Sources of the CUDA engine, split by compiler; gemm.cc is the one file that needs cublasLt.h. */
+/**
+ * Sources of the CUDA engine, split by compiler; gemm.cc is the one file that needs cublasLt.h. The Node-API
+ * plumbing shared with the CPU engine (../native/glue.cc) is compiled in too.
+ */
 export function listSources(dir) {
   const files = readdirSync(dir).sort();
   return {
     cu: files.filter((f) => f.endsWith('.cu')),
-    cc: files.filter((f) => f.endsWith('.cc')),
+    cc: [...files.filter((f) => f.endsWith('.cc')), join('..', 'native', 'glue.cc')],
     needsCublas: new Set(['gemm.cc']),
   };
 }
@@ -136,7 +139,7 @@ async function main(argv) {
       skipped.push(f);
       continue;
     }
-    const o = join(objDir, f.replace(/\.cc$/, '.o'));
+    const o = join(objDir, basename(f).replace(/\.cc$/, '.o'));
     objects.push(o);
     tasks.push(() => run('g++', ['-O2', '-std=c++17', '-fPIC', '-Wall', '-DNAPI_VERSION=8', '-DNAPI_DISABLE_CPP_EXCEPTIONS', ...ccIncs, '-c', join(srcDir, f), '-o', o]));
   }

@@ -28,7 +28,7 @@ build() {
   cblas=$(dirname "$(find /usr/include -name cblas.h 2>/dev/null | head -1)")
   mkdir -p build/Release
   g++ -O3 -march=native -fopenmp -std=c++17 -fno-math-errno -shared -fPIC -DNAPI_VERSION=8 -DNAPI_DISABLE_CPP_EXCEPTIONS \
-    -I"$LMFORGE_NODE_INCLUDE" -I"$napi" ${cblas:+-I"$cblas"} src/engine/cpu/*.cc -o build/Release/lmforge_cpu.node \
+    -I"$LMFORGE_NODE_INCLUDE" -I"$napi" ${cblas:+-I"$cblas"} src/engine/cpu/*.cc src/engine/native/*.cc -o build/Release/lmforge_cpu.node \
     -lopenblas >"$out/build-cpu.log" 2>&1 && log "CPU engine built" || log "CPU engine build FAILED (see build-cpu.log)"
   log "build the CUDA engine"
   ( time node scripts/build-cuda.mjs ) >"$out/build-cuda.log" 2>&1 && log "CUDA engine built" || log "CUDA engine build FAILED (see build-cuda.log)"

@@ -14,119 +14,44 @@
 namespace lmf {
 
 namespace {
-constexpr int64_t kSlotBits = 24;
-constexpr int64_t kSlotMask = (int64_t(1) << kSlotBits) - 1;
-constexpr uint32_t kMaxGeneration = (uint32_t(1) << 28) - 1;  // keeps handles far below 2^53
-std::vector<Buf> g_bufs;
-std::vector<int64_t> g_freeSlots;
-uint64_t g_bytes = 0;
-
-size_t allocBytes(const Buf& b) {
-  size_t bytes = static_cast<size_t>(b.length) * dtypeSize(b.dtype);
-  return (bytes + 63) / 64 * 64;
-}
-
 constexpr int64_t kParallelMin = kStreamParallelMin;
-}  // namespace
+// Large buffers are mapped pages: the kernel hands them out zeroed and untouched, so allocating costs nothing up
+// front and each page is first touched by the (parallel) op that writes it.
+constexpr size_t kMapMin = size_t(1) << 20;
 
-static void releaseMemory(const Buf& b) {
-  if (b.mapped) munmap(b.ptr, allocBytes(b));  // mapped buffers are >= 1 MB, so never the 0-byte case
+void releaseMemory(const Buf& b) {
+  if (b.mapped) munmap(b.ptr, b.bytes);
   else std::free(b.ptr);
 }
+}  // namespace
 
 int64_t registryAlloc(DType dtype, int64_t length) {
   Buf b;
   b.dtype = dtype;
   b.length = length;
-  size_t bytes = allocBytes(b);
-  if (bytes == 0) bytes = 64;
-  // Large buffers are mapped pages: the kernel hands them out zeroed and untouched, so allocating costs
-  // nothing up front and each page is first touched by the (parallel) op that writes it.
-  constexpr size_t kMapMin = size_t(1) << 20;
-  if (bytes >= kMapMin) {
-    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  b.bytes = std::max<size_t>(64, (static_cast<size_t>(length) * dtypeSize(dtype) + 63) / 64 * 64);
+  if (b.bytes >= kMapMin) {
+    void* p = mmap(nullptr, b.bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     b.ptr = p == MAP_FAILED ? nullptr : p;
     b.mapped = true;
   } else {
-    b.ptr = std::aligned_alloc(64, bytes);
-    if (b.ptr) std::memset(b.ptr, 0, bytes);
+    b.ptr = std::aligned_alloc(64, b.bytes);
+    if (b.ptr) std::memset(b.ptr, 0, b.bytes);
   }
   if (!b.ptr)
-    throw OpError("alloc: out of memory allocating " + std::to_string(bytes) + " bytes (" + std::to_string(length) +
+    throw OpError("alloc: out of memory allocating " + std::to_string(b.bytes) + " bytes (" + std::to_string(length) +
                   " " + dtypeName(dtype) + " elements): reduce the batch, sequence or model size");
-  b.live = true;
-  int64_t slot;
-  if (!g_freeSlots.empty()) {
-    slot = g_freeSlots.back();
-    g_freeSlots.pop_back();
-    b.generation = g_bufs[slot].generation + 1 > kMaxGeneration ? 0 : g_bufs[slot].generation + 1;
-    g_bufs[slot] = b;
-  } else {
-    if (static_cast<int64_t>(g_bufs.size()) > kSlotMask) {
-      releaseMemory(b);
-      throw OpError("alloc: more than 16M live buffers: free buffers that are no longer needed");
-    }
-    slot = static_cast<int64_t>(g_bufs.size());
-    g_bufs.push_back(b);
+  try {
+    return registryInsert(b);
+  } catch (...) {
+    releaseMemory(b);
+    throw;
   }
-  g_bytes += allocBytes(b);
-  return (static_cast<int64_t>(b.generation) << kSlotBits) | slot;
 }
 
-const Buf& registryGet(int64_t handle, const char* op, const char* what) {
-  int64_t slot = handle & kSlotMask;
-  uint32_t gen = static_cast<uint32_t>(handle >> kSlotBits);
-  if (handle < 0 || slot >= static_cast<int64_t>(g_bufs.size()) || g_bufs[slot].generation != gen)
-    throw OpError(std::string(op) + ": " + what + " has handle " + std::to_string(handle) +
-                  " which this backend never allocated");
-  const Buf& b = g_bufs[slot];
-  if (!b.live)
-    throw OpError(std::string(op) + ": " + what + " (handle " + std::to_string(handle) +
-                  ") was already freed: it is used after free()");
-  return b;
-}
-
-void registryFree(int64_t handle) {
-  const Buf& b = registryGet(handle, "free", "the buffer");
-  int64_t slot = handle & kSlotMask;
-  g_bytes -= allocBytes(b);
-  releaseMemory(g_bufs[slot]);
-  g_bufs[slot].ptr = nullptr;
-  g_bufs[slot].live = false;
-  g_freeSlots.push_back(slot);
-}
-
-uint64_t registryBytes() { return g_bytes; }
+void registryFree(int64_t handle) { releaseMemory(registryRemove(handle)); }
 
 namespace {
-
-DType dtypeFromCode(const Args& a, size_t i) {
-  int64_t c = a.i64(i, "dtype code");
-  if (c > 2) a.fail("unknown dtype code " + std::to_string(c));
-  return static_cast<DType>(c);
-}
-
-// The element count a typed array holds, after checking that its type matches the buffer's dtype.
-struct TypedView {
-  void* data;
-  int64_t length;
-};
-
-TypedView typedArg(const Napi::CallbackInfo& info, const Args& a, size_t i, DType want) {
-  if (i >= info.Length() || !info[i].IsTypedArray()) a.fail("expected a typed array");
-  Napi::TypedArray t = info[i].As<Napi::TypedArray>();
-  napi_typedarray_type ty = t.TypedArrayType();
-  DType got;
-  if (ty == napi_float32_array) got = DType::F32;
-  else if (ty == napi_float64_array) got = DType::F64;
-  else if (ty == napi_int32_array) got = DType::I32;
-  else a.fail("only Float32Array, Float64Array and Int32Array can be transferred");
-  if (got != want)
-    a.fail(std::string("the typed array holds ") + dtypeName(got) + " but the buffer is " + dtypeName(want) +
-           ": use the matching typed array");
-  Napi::ArrayBuffer ab = t.ArrayBuffer();
-  return {static_cast<char*>(ab.Data()) + t.ByteOffset(), static_cast<int64_t>(t.ElementLength())};
-}
 
 // Transfers need the CallbackInfo itself (for the typed array), so they are registered directly.
 Napi::Value Transfer(const Napi::CallbackInfo& info, bool upload) {
@@ -136,7 +61,7 @@ Napi::Value Transfer(const Napi::CallbackInfo& info, bool upload) {
     double h = a.num(0);
     if (h < 0) a.fail("the buffer is required");
     const Buf& b = registryGet(static_cast<int64_t>(h), op, "the buffer");
-    TypedView tv = typedArg(info, a, 2, b.dtype);
+    TypedView tv = typedArg(a, 2, b.dtype);
     void* p = a.raw(0, b.dtype, tv.length, "the buffer");
     size_t bytes = static_cast<size_t>(tv.length) * dtypeSize(b.dtype);
     if (upload) std::memcpy(p, tv.data, bytes);

@@ -11,81 +11,12 @@
 
 namespace lmf {
 
-const char* dtypeName(DType t) {
-  switch (t) {
-    case DType::F32: return "f32";
-    case DType::F64: return "f64";
-    case DType::I32: return "i32";
-  }
-  return "?";
-}
-
-size_t dtypeSize(DType t) { return t == DType::F64 ? 8 : 4; }
-
 void cudaCheck(cudaError_t e, const char* what) {
   if (e == cudaSuccess) return;
   std::string msg = std::string(what) + ": CUDA error: " + cudaGetErrorString(e);
   if (e == cudaErrorMemoryAllocation)
     msg += " (the GPU is out of memory: reduce the micro-batch, the sequence length or the model size)";
   throw OpError(msg);
-}
-
-void Args::fail(const std::string& msg) const { throw OpError(std::string(op_) + ": " + msg); }
-
-double Args::num(size_t i) const {
-  if (i >= info_.Length() || !info_[i].IsNumber()) fail("argument " + std::to_string(i) + " must be a number");
-  return info_[i].As<Napi::Number>().DoubleValue();
-}
-
-int64_t Args::i64(size_t i, const char* what) const {
-  double v = num(i);
-  if (!(v >= 0) || v != std::floor(v) || v > 9007199254740991.0)
-    fail(std::string(what) + " must be a non-negative integer, got " + std::to_string(v));
-  return static_cast<int64_t>(v);
-}
-
-bool Args::flag(size_t i) const {
-  if (i >= info_.Length() || !info_[i].IsBoolean()) fail("argument " + std::to_string(i) + " must be a boolean");
-  return info_[i].As<Napi::Boolean>().Value();
-}
-
-bool Args::isNull(size_t i) const { return num(i) < 0; }
-
-int64_t Args::avail(size_t i, const char* what) const {
-  double h = num(i);
-  if (h < 0) fail(std::string(what) + " is required but was null");
-  const Buf& b = registryGet(static_cast<int64_t>(h), op_, what);
-  int64_t off = i64(i + 1, "offset");
-  return off > b.length ? 0 : b.length - off;
-}
-
-void* Args::raw(size_t i, DType want, int64_t count, const char* what) const {
-  double h = num(i);
-  if (h < 0) fail(std::string(what) + " is required but was null");
-  const Buf& b = registryGet(static_cast<int64_t>(h), op_, what);
-  if (b.dtype != want)
-    fail(std::string(what) + " must be a " + dtypeName(want) + " buffer but is " + dtypeName(b.dtype));
-  int64_t off = i64(i + 1, "offset");
-  if (count < 0) fail(std::string(what) + ": negative element count (check the shape arguments)");
-  if (off + count > b.length)
-    fail(std::string(what) + " needs elements [" + std::to_string(off) + ", " + std::to_string(off + count) +
-         ") but its buffer has " + std::to_string(b.length) +
-         " elements: check the shape/stride arguments and the offset, or allocate a larger buffer");
-  return static_cast<char*>(b.ptr) + off * dtypeSize(b.dtype);
-}
-
-void registerOp(Napi::Env env, Napi::Object exports, const char* name, OpFn fn) {
-  exports.Set(name, Napi::Function::New(
-                        env,
-                        [fn, name](const Napi::CallbackInfo& info) -> Napi::Value {
-                          try {
-                            fn(Args(info, name));
-                          } catch (const std::exception& e) {
-                            Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
-                          }
-                          return info.Env().Undefined();
-                        },
-                        name));
 }
 
 // ---- engine state ----

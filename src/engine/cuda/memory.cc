@@ -1,5 +1,6 @@
 // Device buffers: the handle registry (stream-ordered cudaMallocAsync, zero-filled like the CPU engine),
 // transfers to and from JavaScript typed arrays, fill/copy and the elementwise add/scale.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -8,112 +9,37 @@
 
 namespace lmf {
 
-namespace {
-constexpr int64_t kSlotBits = 24;
-constexpr int64_t kSlotMask = (int64_t(1) << kSlotBits) - 1;
-constexpr uint32_t kMaxGeneration = (uint32_t(1) << 28) - 1;
-std::vector<Buf> g_bufs;
-std::vector<int64_t> g_freeSlots;
-uint64_t g_bytes = 0, g_peak = 0;
-
-size_t allocBytes(const Buf& b) {
-  size_t bytes = static_cast<size_t>(b.length) * dtypeSize(b.dtype);
-  return (bytes + 255) / 256 * 256;
-}
-}  // namespace
 
 int64_t registryAlloc(DType dtype, int64_t length) {
   Buf b;
   b.dtype = dtype;
   b.length = length;
-  size_t bytes = allocBytes(b);
-  if (bytes == 0) bytes = 256;
+  b.bytes = std::max<size_t>(256, (static_cast<size_t>(length) * dtypeSize(dtype) + 255) / 256 * 256);
   cudaStream_t s = stream();
-  cudaError_t e = cudaMallocAsync(&b.ptr, bytes, s);
+  cudaError_t e = cudaMallocAsync(&b.ptr, b.bytes, s);
   if (e != cudaSuccess) {
     cudaGetLastError();
     size_t freeB = 0, total = 0;
     cudaMemGetInfo(&freeB, &total);
-    throw OpError("alloc: out of GPU memory allocating " + std::to_string(bytes) + " bytes (" + std::to_string(length) +
+    throw OpError("alloc: out of GPU memory allocating " + std::to_string(b.bytes) + " bytes (" + std::to_string(length) +
                   " " + dtypeName(dtype) + " elements; " + std::to_string(freeB >> 20) + " MiB free of " +
                   std::to_string(total >> 20) + " MiB): reduce the micro-batch, sequence length or model size");
   }
-  cudaCheck(cudaMemsetAsync(b.ptr, 0, bytes, s), "alloc");
-  b.live = true;
-  int64_t slot;
-  if (!g_freeSlots.empty()) {
-    slot = g_freeSlots.back();
-    g_freeSlots.pop_back();
-    b.generation = g_bufs[slot].generation + 1 > kMaxGeneration ? 0 : g_bufs[slot].generation + 1;
-    g_bufs[slot] = b;
-  } else {
-    if (static_cast<int64_t>(g_bufs.size()) > kSlotMask) {
-      cudaFreeAsync(b.ptr, s);
-      throw OpError("alloc: more than 16M live buffers: free buffers that are no longer needed");
-    }
-    slot = static_cast<int64_t>(g_bufs.size());
-    g_bufs.push_back(b);
+  cudaCheck(cudaMemsetAsync(b.ptr, 0, b.bytes, s), "alloc");
+  try {
+    return registryInsert(b);
+  } catch (...) {
+    cudaFreeAsync(b.ptr, s);
+    throw;
   }
-  g_bytes += allocBytes(b);
-  if (g_bytes > g_peak) g_peak = g_bytes;
-  return (static_cast<int64_t>(b.generation) << kSlotBits) | slot;
-}
-
-const Buf& registryGet(int64_t handle, const char* op, const char* what) {
-  int64_t slot = handle & kSlotMask;
-  uint32_t gen = static_cast<uint32_t>(handle >> kSlotBits);
-  if (handle < 0 || slot >= static_cast<int64_t>(g_bufs.size()) || g_bufs[slot].generation != gen)
-    throw OpError(std::string(op) + ": " + what + " has handle " + std::to_string(handle) +
-                  " which this backend never allocated (a buffer of another backend?)");
-  const Buf& b = g_bufs[slot];
-  if (!b.live)
-    throw OpError(std::string(op) + ": " + what + " (handle " + std::to_string(handle) +
-                  ") was already freed: it is used after free()");
-  return b;
 }
 
 void registryFree(int64_t handle) {
-  const Buf& b = registryGet(handle, "free", "the buffer");
-  int64_t slot = handle & kSlotMask;
-  g_bytes -= allocBytes(b);
   // Stream-ordered: kernels already queued that use the buffer complete before the memory is reused.
-  cudaCheck(cudaFreeAsync(g_bufs[slot].ptr, stream()), "free");
-  g_bufs[slot].ptr = nullptr;
-  g_bufs[slot].live = false;
-  g_freeSlots.push_back(slot);
+  cudaCheck(cudaFreeAsync(registryRemove(handle).ptr, stream()), "free");
 }
-
-uint64_t registryBytes() { return g_bytes; }
-uint64_t registryPeakBytes() { return g_peak; }
 
 namespace {
-
-DType dtypeFromCode(const Args& a, size_t i) {
-  int64_t c = a.i64(i, "dtype code");
-  if (c > 2) a.fail("unknown dtype code " + std::to_string(c));
-  return static_cast<DType>(c);
-}
-
-struct TypedView {
-  void* data;
-  int64_t length;
-};
-
-TypedView typedArg(const Napi::CallbackInfo& info, const Args& a, size_t i, DType want) {
-  if (i >= info.Length() || !info[i].IsTypedArray()) a.fail("expected a typed array");
-  Napi::TypedArray t = info[i].As<Napi::TypedArray>();
-  napi_typedarray_type ty = t.TypedArrayType();
-  DType got;
-  if (ty == napi_float32_array) got = DType::F32;
-  else if (ty == napi_float64_array) got = DType::F64;
-  else if (ty == napi_int32_array) got = DType::I32;
-  else a.fail("only Float32Array, Float64Array and Int32Array can be transferred");
-  if (got != want)
-    a.fail(std::string("the typed array holds ") + dtypeName(got) + " but the buffer is " + dtypeName(want) +
-           ": use the matching typed array");
-  Napi::ArrayBuffer ab = t.ArrayBuffer();
-  return {static_cast<char*>(ab.Data()) + t.ByteOffset(), static_cast<int64_t>(t.ElementLength())};
-}
 
 // Pinned staging for uploads: a copy from pageable memory makes CUDA wait for the whole stream first, which
 // would stall the host at every micro-batch's token upload. Small uploads are copied into a pinned buffer
@@ -165,7 +91,7 @@ Napi::Value Transfer(const Napi::CallbackInfo& info, bool upload) {
     double h = a.num(0);
     if (h < 0) a.fail("the buffer is required");
     const Buf& b = registryGet(static_cast<int64_t>(h), op, "the buffer");
-    TypedView tv = typedArg(info, a, 2, b.dtype);
+    TypedView tv = typedArg(a, 2, b.dtype);
     void* p = a.raw(0, b.dtype, tv.length, "the buffer");
     size_t bytes = static_cast<size_t>(tv.length) * dtypeSize(b.dtype);
     if (upload) {
