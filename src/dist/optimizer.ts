@@ -14,7 +14,7 @@
 import type { Backend, DeviceBuffer, Ptr } from '../engine/backend.js';
 import type { Decoder } from '../model/decoder.js';
 import { decayRanges } from '../model/layout.js';
-import { AdamW, type AdamWConfig } from '../train/adamw.js';
+import { AdamW, adamwRanges, type AdamWConfig } from '../train/adamw.js';
 import { allReduceBuckets, DEFAULT_BUCKET_ELEMENTS } from './buckets.js';
 import type { ProcessGroup } from './group.js';
 import { clipRanges, shardLayout, type DecayRange, type Shard } from './shard.js';
@@ -136,18 +136,10 @@ export class ZeroAdamW implements TrainOptimizer {
 
   update(lr: number, gradScale: number): void {
     this.step += 1;
-    const { be, model } = this;
-    for (const r of this.ranges) {
-      be.adamw(model.paramPtr(r.offset), this.local(this.gradSlice, r.offset), this.local(this.m, r.offset), this.local(this.v, r.offset), r.size, {
-        lr,
-        beta1: this.cfg.beta1,
-        beta2: this.cfg.beta2,
-        eps: this.cfg.eps,
-        weightDecay: r.decay ? this.cfg.weightDecay : 0,
-        step: this.step,
-        gradScale,
-      });
-    }
+    const { model } = this;
+    adamwRanges(this.be, this.ranges, this.cfg, { lr, step: this.step, gradScale }, (o) => ({
+      param: model.paramPtr(o), grad: this.local(this.gradSlice, o), m: this.local(this.m, o), v: this.local(this.v, o),
+    }));
     // In place: this rank's updated slice already sits at its displacement in the parameter buffer.
     this.group.allGather(model.paramPtr(this.shard.start), model.paramPtr(0), this.shard.counts);
   }

@@ -3,7 +3,7 @@
  * dimensions only, bias-corrected moments, and global-norm clipping folded into the update as a gradient scale.
  * Moments live on the backend in buffers of the parameter layout.
  */
-import type { Backend, DeviceBuffer } from '../engine/backend.js';
+import type { Backend, DeviceBuffer, Ptr } from '../engine/backend.js';
 import { decayRanges } from '../model/layout.js';
 import type { Decoder } from '../model/decoder.js';
 
@@ -41,22 +41,32 @@ export class AdamW {
   /** Applies one update with the given learning rate; gradScale multiplies every gradient (clipping). */
   update(lr: number, gradScale: number): void {
     this.step += 1;
-    const { be, model } = this;
-    for (const r of this.ranges) {
-      be.adamw(model.paramPtr(r.offset), model.gradPtr(r.offset), { buf: this.m, offset: r.offset }, { buf: this.v, offset: r.offset }, r.size, {
-        lr,
-        beta1: this.cfg.beta1,
-        beta2: this.cfg.beta2,
-        eps: this.cfg.eps,
-        weightDecay: r.decay ? this.cfg.weightDecay : 0,
-        step: this.step,
-        gradScale,
-      });
-    }
+    const { model } = this;
+    adamwRanges(this.be, this.ranges, this.cfg, { lr, step: this.step, gradScale }, (o) => ({
+      param: model.paramPtr(o), grad: model.gradPtr(o), m: { buf: this.m, offset: o }, v: { buf: this.v, offset: o },
+    }));
   }
 
   dispose(): void {
     this.be.free(this.m);
     this.be.free(this.v);
+  }
+}
+
+/**
+ * One AdamW update over ranges of the flat parameter layout, each with its own decay setting. `at` maps a
+ * parameter offset to where that parameter, its gradient and its moments are (a full buffer, or a ZeRO-1 slice).
+ */
+export function adamwRanges(
+  be: Backend, ranges: readonly { offset: number; size: number; decay: boolean }[], cfg: AdamWConfig,
+  s: { lr: number; step: number; gradScale: number },
+  at: (offset: number) => { param: Ptr; grad: Ptr; m: Ptr; v: Ptr },
+): void {
+  for (const r of ranges) {
+    const p = at(r.offset);
+    be.adamw(p.param, p.grad, p.m, p.v, r.size, {
+      lr: s.lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: r.decay ? cfg.weightDecay : 0,
+      step: s.step, gradScale: s.gradScale,
+    });
   }
 }
