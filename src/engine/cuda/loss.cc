@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "../native/op_args.h"
 #include "common.h"
 #include "matmul.h"
 
@@ -26,16 +27,13 @@ int64_t chunkRows(int64_t n, int64_t vocab) {
 
 // headCrossEntropy(lossOut, h, w, targets, n, d, vocab, gradScale, dh, dw, logitsOut)
 void opHeadCrossEntropy(const Args& a) {
-  const int64_t n = a.i64(8, "n"), d = a.i64(9, "d"), V = a.i64(10, "vocab");
-  const float gradScale = static_cast<float>(a.num(11));
-  if (V == 0 || d == 0) a.fail("vocab and d must be positive");
-  double* lossOut = a.f64(0, 1, "lossOut");
-  const float* h = a.f32(2, n * d, "h");
-  const float* w = a.f32(4, V * d, "w");
-  const int32_t* targets = a.i32(6, n, "targets");
-  float* dh = a.f32OrNull(12, n * d, "dh");
-  float* dw = a.f32OrNull(14, V * d, "dw");
-  float* logitsOut = a.f32OrNull(16, n * V, "logitsOut");
+  const HeadCrossEntropyArgs args = decodeHeadCrossEntropy(a);
+  const int64_t n = args.n, d = args.d, V = args.vocab;
+  const float gradScale = args.gradScale;
+  double* lossOut = args.lossOut;
+  const float *h = args.h, *w = args.w;
+  const int32_t* targets = args.targets;
+  float *dh = args.dh, *dw = args.dw, *logitsOut = args.logitsOut;
   if (n == 0) return;
   const bool grads = dh || dw;
   const bool bf16 = precision() == Precision::BF16;

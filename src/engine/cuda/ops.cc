@@ -151,79 +151,50 @@ void opAttentionDecode(const Args& a) {
 
 // swigluForward(out, gu, rows, f)
 void opSwigluForward(const Args& a) {
-  int64_t rows = a.i64(4, "rows"), f = a.i64(5, "f");
-  float* out = a.f32(0, rows * f, "out");
-  const float* gu = a.f32(2, rows * 2 * f, "gu");
-  cuda::swigluForward(out, gu, rows, f, stream());
+  const SwigluForwardArgs p = decodeSwigluForward(a);
+  cuda::swigluForward(p.out, p.gu, p.rows, p.f, stream());
 }
 
 // swigluBackward(dgu, dout, gu, rows, f)
 void opSwigluBackward(const Args& a) {
-  int64_t rows = a.i64(6, "rows"), f = a.i64(7, "f");
-  float* dgu = a.f32(0, rows * 2 * f, "dgu");
-  const float* dout = a.f32(2, rows * f, "dout");
-  const float* gu = a.f32(4, rows * 2 * f, "gu");
-  cuda::swigluBackward(dgu, dout, gu, rows, f, stream());
-}
-
-int kindArg(const Args& a, size_t i) {
-  int64_t k = a.i64(i, "activation kind");
-  if (k > 2) a.fail("unknown activation kind " + std::to_string(k));
-  return static_cast<int>(k);
+  const SwigluBackwardArgs p = decodeSwigluBackward(a);
+  cuda::swigluBackward(p.dgu, p.dout, p.gu, p.rows, p.f, stream());
 }
 
 // activationForward(out, x, n, kind)
 void opActivationForward(const Args& a) {
-  int64_t n = a.i64(4, "n");
-  int kind = kindArg(a, 5);
-  float* out = a.f32(0, n, "out");
-  const float* x = a.f32(2, n, "x");
-  cuda::activationForward(out, x, n, kind, stream());
+  const ActivationForwardArgs p = decodeActivationForward(a);
+  cuda::activationForward(p.out, p.x, p.n, p.kind, stream());
 }
 
 // activationBackward(dx, dout, x, n, kind)
 void opActivationBackward(const Args& a) {
-  int64_t n = a.i64(6, "n");
-  int kind = kindArg(a, 7);
-  float* dx = a.f32(0, n, "dx");
-  const float* dout = a.f32(2, n, "dout");
-  const float* x = a.f32(4, n, "x");
-  cuda::activationBackward(dx, dout, x, n, kind, stream());
+  const ActivationBackwardArgs p = decodeActivationBackward(a);
+  cuda::activationBackward(p.dx, p.dout, p.x, p.n, p.kind, stream());
 }
 
 // ---- optimizer ----
 
 // sumSquares(out f64, x, n): out[0] += sum x^2 (fixed order).
 void opSumSquares(const Args& a) {
-  const int64_t n = a.i64(4, "n");
-  double* out = a.f64(0, 1, "out");
-  const float* x = a.f32(2, n, "x");
-  if (n == 0) return;
-  cuda::sumSquares(out, x, n, partials(cuda::reducePartials(n)), stream());
+  const SumSquaresArgs p = decodeSumSquares(a);
+  if (p.n == 0) return;
+  cuda::sumSquares(p.out, p.x, p.n, partials(cuda::reducePartials(p.n)), stream());
 }
 
 // adamw(param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, step, gradScale)
 void opAdamw(const Args& a) {
-  const int64_t n = a.i64(8, "n");
-  float* p = a.f32(0, n, "param");
-  const float* g = a.f32(2, n, "grad");
-  float* m = a.f32(4, n, "m");
-  float* v = a.f32(6, n, "v");
-  const double lr = a.num(9), b1 = a.num(10), b2 = a.num(11), eps = a.num(12), wd = a.num(13);
-  const double step = a.num(14), gs = a.num(15);
-  if (!(step >= 1) || step != std::floor(step)) a.fail("step must be a 1-based integer, got " + std::to_string(step));
-  if (!(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1)) a.fail("beta1 and beta2 must lie in [0, 1)");
-  const double bc1 = 1 - std::pow(b1, step), bc2 = 1 - std::pow(b2, step);
+  const AdamwArgs p = decodeAdamw(a);
   cuda::AdamWArgs h{};
-  h.decay = static_cast<float>(1 - lr * wd);
-  h.beta2 = static_cast<float>(b2);
-  h.oneMinusBeta1 = static_cast<float>(1 - b1);
-  h.oneMinusBeta2 = static_cast<float>(1 - b2);
-  h.eps = static_cast<float>(eps);
-  h.gradScale = static_cast<float>(gs);
-  h.stepSize = static_cast<float>(lr / bc1);
-  h.bc2Sqrt = static_cast<float>(std::sqrt(bc2));
-  cuda::adamw(p, g, m, v, n, h, stream());
+  h.decay = p.decay;
+  h.beta2 = static_cast<float>(p.beta2);
+  h.oneMinusBeta1 = static_cast<float>(1 - p.beta1);
+  h.oneMinusBeta2 = static_cast<float>(1 - p.beta2);
+  h.eps = static_cast<float>(p.eps);
+  h.gradScale = static_cast<float>(p.gradScale);
+  h.stepSize = p.stepSize;
+  h.bc2Sqrt = p.bc2Sqrt;
+  cuda::adamw(p.param, p.grad, p.m, p.v, p.n, h, stream());
 }
 
 }  // namespace
