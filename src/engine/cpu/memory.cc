@@ -58,15 +58,9 @@ namespace {
 Napi::Value Transfer(const Napi::CallbackInfo& info, bool upload) {
   const char* op = upload ? "upload" : "download";
   try {
-    Args a(info, op);
-    double h = a.num(0);
-    if (h < 0) a.fail("the buffer is required");
-    const Buf& b = registryGet(static_cast<int64_t>(h), op, "the buffer");
-    TypedView tv = typedArg(a, 2, b.dtype);
-    void* p = a.raw(0, b.dtype, tv.length, "the buffer");
-    size_t bytes = static_cast<size_t>(tv.length) * dtypeSize(b.dtype);
-    if (upload) std::memcpy(p, tv.data, bytes);
-    else std::memcpy(tv.data, p, bytes);
+    const TransferArgs t = decodeTransfer(Args(info, op));
+    if (upload) std::memcpy(t.buffer, t.host, t.bytes);
+    else std::memcpy(t.host, t.buffer, t.bytes);
   } catch (const std::exception& e) {
     Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
   }

@@ -88,18 +88,13 @@ void stagedUpload(void* dst, const void* src, size_t bytes) {
 Napi::Value Transfer(const Napi::CallbackInfo& info, bool upload) {
   const char* op = upload ? "upload" : "download";
   try {
-    Args a(info, op);
-    double h = a.num(0);
-    if (h < 0) a.fail("the buffer is required");
-    const Buf& b = registryGet(static_cast<int64_t>(h), op, "the buffer");
-    TypedView tv = typedArg(a, 2, b.dtype);
-    void* p = a.raw(0, b.dtype, tv.length, "the buffer");
-    size_t bytes = static_cast<size_t>(tv.length) * dtypeSize(b.dtype);
+    const TransferArgs t = decodeTransfer(Args(info, op));
+    const size_t bytes = t.bytes;
     if (upload) {
-      if (bytes && bytes <= kStagingMax) stagedUpload(p, tv.data, bytes);
-      else if (bytes) cudaCheck(cudaMemcpyAsync(p, tv.data, bytes, cudaMemcpyHostToDevice, stream()), op);
+      if (bytes && bytes <= kStagingMax) stagedUpload(t.buffer, t.host, bytes);
+      else if (bytes) cudaCheck(cudaMemcpyAsync(t.buffer, t.host, bytes, cudaMemcpyHostToDevice, stream()), op);
     } else {
-      if (bytes) cudaCheck(cudaMemcpyAsync(tv.data, p, bytes, cudaMemcpyDeviceToHost, stream()), op);
+      if (bytes) cudaCheck(cudaMemcpyAsync(t.host, t.buffer, bytes, cudaMemcpyDeviceToHost, stream()), op);
       syncStream(op);
     }
   } catch (const std::exception& e) {

@@ -355,6 +355,18 @@ AdamwArgs decodeAdamw(const Args& a) {
   return r;
 }
 
+TransferArgs decodeTransfer(const Args& a) {
+  double h = a.num(0);
+  if (h < 0) a.fail("the buffer is required");
+  const DType dtype = registryGet(static_cast<int64_t>(h), a.op(), "the buffer").dtype;
+  TypedView tv = typedArg(a, 2, dtype);
+  TransferArgs r{};
+  r.buffer = a.raw(0, dtype, tv.length, "the buffer");
+  r.host = tv.data;
+  r.bytes = static_cast<size_t>(tv.length) * dtypeSize(dtype);
+  return r;
+}
+
 FillArgs decodeFill(const Args& a) {
   FillArgs r{};
   double h = a.num(0);

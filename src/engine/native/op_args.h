@@ -281,6 +281,15 @@ AdamwArgs decodeAdamw(const Args& a);
 
 // ---- memory ----
 
+// upload(handle, off, typedArray) / download(handle, off, typedArray): the typed array's element type must be the
+// buffer's dtype, and its length (from the offset) must fit in the buffer.
+struct TransferArgs {
+  void* buffer;  // engine memory at the offset
+  void* host;    // the typed array's data
+  size_t bytes;
+};
+TransferArgs decodeTransfer(const Args& a);
+
 // fill(dst, off, n, value): any dtype; an i32 buffer only takes 32-bit integers.
 struct FillArgs {
   void* dst;
