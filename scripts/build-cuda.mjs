@@ -68,13 +68,14 @@ export function findNodeInclude(env = process.env, exists = existsSync, execPath
 
 /**
  * Sources of the CUDA engine, split by compiler; gemm.cc is the one file that needs cublasLt.h. The Node-API
- * plumbing shared with the CPU engine (../native/glue.cc) is compiled in too.
+ * plumbing and the op argument decoders shared with the CPU engine (../native/glue.cc, ../native/op_args.cc) are
+ * compiled in too.
  */
 export function listSources(dir) {
   const files = readdirSync(dir).sort();
   return {
     cu: files.filter((f) => f.endsWith('.cu')),
-    cc: [...files.filter((f) => f.endsWith('.cc')), join('..', 'native', 'glue.cc')],
+    cc: [...files.filter((f) => f.endsWith('.cc')), join('..', 'native', 'glue.cc'), join('..', 'native', 'op_args.cc')],
     needsCublas: new Set(['gemm.cc']),
   };
 }

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "../native/op_args.h"
 #include "common.h"
 #include "mathfn.h"
 
@@ -21,9 +22,10 @@ inline float sigmoid(float x) { return 1.0f / (1.0f + fastExp(-x)); }
 
 // swigluForward(out, gu, rows, f)
 void opSwigluForward(const Args& a) {
-  int64_t rows = a.i64(4, "rows"), f = a.i64(5, "f");
-  float* out = a.f32(0, rows * f, "out");
-  const float* gu = a.f32(2, rows * 2 * f, "gu");
+  const SwigluForwardArgs p = decodeSwigluForward(a);
+  const int64_t rows = p.rows, f = p.f;
+  float* out = p.out;
+  const float* gu = p.gu;
 #pragma omp parallel for schedule(static) if (rows * f > kParallelMin)
   for (int64_t r = 0; r < rows; r++) {
     const float* g = gu + r * 2 * f;
@@ -36,10 +38,10 @@ void opSwigluForward(const Args& a) {
 
 // swigluBackward(dgu, dout, gu, rows, f)
 void opSwigluBackward(const Args& a) {
-  int64_t rows = a.i64(6, "rows"), f = a.i64(7, "f");
-  float* dgu = a.f32(0, rows * 2 * f, "dgu");
-  const float* dout = a.f32(2, rows * f, "dout");
-  const float* gu = a.f32(4, rows * 2 * f, "gu");
+  const SwigluBackwardArgs p = decodeSwigluBackward(a);
+  const int64_t rows = p.rows, f = p.f;
+  float* dgu = p.dgu;
+  const float *dout = p.dout, *gu = p.gu;
 #pragma omp parallel for schedule(static) if (rows * f > kParallelMin)
   for (int64_t r = 0; r < rows; r++) {
     const float* g = gu + r * 2 * f;
@@ -57,20 +59,13 @@ void opSwigluBackward(const Args& a) {
   }
 }
 
-enum Kind { kGelu = 0, kGeluTanh = 1, kSilu = 2 };
-
-Kind kindArg(const Args& a, size_t i) {
-  int64_t k = a.i64(i, "activation kind");
-  if (k > 2) a.fail("unknown activation kind " + std::to_string(k));
-  return static_cast<Kind>(k);
-}
-
 // activationForward(out, x, n, kind)
 void opActivationForward(const Args& a) {
-  int64_t n = a.i64(4, "n");
-  Kind kind = kindArg(a, 5);
-  float* out = a.f32(0, n, "out");
-  const float* x = a.f32(2, n, "x");
+  const ActivationForwardArgs p = decodeActivationForward(a);
+  const int64_t n = p.n;
+  const ActivationKind kind = p.kind;
+  float* out = p.out;
+  const float* x = p.x;
   if (kind == kSilu) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
     for (int64_t i = 0; i < n; i++) out[i] = x[i] * sigmoid(x[i]);
@@ -88,11 +83,11 @@ void opActivationForward(const Args& a) {
 
 // activationBackward(dx, dout, x, n, kind)
 void opActivationBackward(const Args& a) {
-  int64_t n = a.i64(6, "n");
-  Kind kind = kindArg(a, 7);
-  float* dx = a.f32(0, n, "dx");
-  const float* dout = a.f32(2, n, "dout");
-  const float* x = a.f32(4, n, "x");
+  const ActivationBackwardArgs p = decodeActivationBackward(a);
+  const int64_t n = p.n;
+  const ActivationKind kind = p.kind;
+  float* dx = p.dx;
+  const float *dout = p.dout, *x = p.x;
   if (kind == kSilu) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
     for (int64_t i = 0; i < n; i++) {

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <vector>
 
+#include "../native/op_args.h"
 #include "common.h"
 #include "mathfn.h"
 
@@ -18,41 +19,21 @@ namespace {
 
 constexpr int64_t kRowBlock = 64;
 
-struct AttnShape {
-  int64_t sq, sk, sv, batch, seq, heads, kvHeads, hd;
-  float scale;
-  int64_t n() const { return batch * seq; }
-  int64_t od() const { return heads * hd; }  // packed width of out / dout
-};
-
-AttnShape readShape(const Args& a, size_t first) {
-  AttnShape s{a.i64(first, "q stride"), a.i64(first + 1, "k stride"), a.i64(first + 2, "v stride"),
-              a.i64(first + 3, "batch"), a.i64(first + 4, "seq"), a.i64(first + 5, "heads"),
-              a.i64(first + 6, "kvHeads"), a.i64(first + 7, "headDim"), static_cast<float>(a.num(first + 8))};
-  if (s.heads == 0 || s.kvHeads == 0 || s.hd == 0) a.fail("heads, kvHeads and headDim must be positive");
-  if (s.heads % s.kvHeads != 0)
-    a.fail("heads (" + std::to_string(s.heads) + ") must be a multiple of kvHeads (" + std::to_string(s.kvHeads) + ")");
-  if (s.sq < s.heads * s.hd) a.fail("the q stride is smaller than heads*headDim");
-  if (s.sk < s.kvHeads * s.hd) a.fail("the k stride is smaller than kvHeads*headDim");
-  if (s.sv < s.kvHeads * s.hd) a.fail("the v stride is smaller than kvHeads*headDim");
-  return s;
-}
+using AttnShape = AttentionShape;
 
 // Scaled scores of query rows [i0, i1) against keys [0, i1) into S (row stride ldS).
 inline void scores(const AttnShape& s, const float* Q, const float* K, int64_t i0, int64_t i1, float* S, int64_t ldS) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)(i1 - i0), (blasint)i1, (blasint)s.hd, s.scale,
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)(i1 - i0), (blasint)i1, (blasint)s.headDim, s.scale,
               Q + i0 * s.sq, (blasint)s.sq, K, (blasint)s.sk, 0.0f, S, (blasint)ldS);
 }
 
 // attentionForward(out, lse, q, k, v, sq, sk, sv, batch, seq, heads, kvHeads, headDim, scale)
 void opAttentionForward(const Args& a) {
-  AttnShape s = readShape(a, 10);
-  const int64_t n = s.n(), T = s.seq, hd = s.hd, group = s.heads / s.kvHeads;
-  float* out = a.f32(0, n * s.od(), "out");
-  float* lse = a.f32(2, s.batch * s.heads * T, "lse");
-  const float* q = a.f32(4, span2d(n, s.heads * hd, s.sq), "q");
-  const float* k = a.f32(6, span2d(n, s.kvHeads * hd, s.sk), "k");
-  const float* v = a.f32(8, span2d(n, s.kvHeads * hd, s.sv), "v");
+  const AttentionForwardArgs p = decodeAttentionForward(a);
+  const AttnShape& s = p.s;
+  const int64_t n = s.n(), T = s.seq, hd = s.headDim, group = s.heads / s.kvHeads;
+  float *out = p.out, *lse = p.lse;
+  const float *q = p.q, *k = p.k, *v = p.v;
   if (n == 0) return;
   const int64_t tasks = s.batch * s.heads;
 #pragma omp parallel
@@ -96,7 +77,7 @@ struct BackwardIn {
 
 void backwardHead(const AttnShape& s, const BackwardIn& in, int64_t b, int64_t h, float* dK, int64_t ldk, float* dV,
                   int64_t ldv, float* P, float* dS) {
-  const int64_t T = s.seq, hd = s.hd, od = s.od(), kh = h / (s.heads / s.kvHeads);
+  const int64_t T = s.seq, hd = s.headDim, od = s.od(), kh = h / (s.heads / s.kvHeads);
   const float* K = in.k + b * T * s.sk + kh * hd;
   const float* V = in.v + b * T * s.sv + kh * hd;
   const float* Q = in.q + b * T * s.sq + h * hd;
@@ -146,19 +127,18 @@ void zeroRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
 // dk/dv in order. With fewer groups than threads (small batch, MQA), each (batch, head) is a task with private
 // dk/dv partials, summed per group afterwards in head order. Both are deterministic for a given thread count.
 void opAttentionBackward(const Args& a) {
-  AttnShape s = readShape(a, 18);
-  const int64_t n = s.n(), T = s.seq, hd = s.hd, group = s.heads / s.kvHeads, od = s.od();
-  float* dq = a.f32(0, span2d(n, s.heads * hd, s.sq), "dq");
-  float* dk = a.f32(2, span2d(n, s.kvHeads * hd, s.sk), "dk");
-  float* dv = a.f32(4, span2d(n, s.kvHeads * hd, s.sv), "dv");
+  const AttentionBackwardArgs p = decodeAttentionBackward(a);
+  const AttnShape& s = p.s;
+  const int64_t n = s.n(), T = s.seq, hd = s.headDim, group = s.heads / s.kvHeads;
+  float *dk = p.dk, *dv = p.dv;
   BackwardIn in{};
-  in.dout = a.f32(6, n * od, "dout");
-  in.q = a.f32(8, span2d(n, s.heads * hd, s.sq), "q");
-  in.k = a.f32(10, span2d(n, s.kvHeads * hd, s.sk), "k");
-  in.v = a.f32(12, span2d(n, s.kvHeads * hd, s.sv), "v");
-  in.out = a.f32(14, n * od, "out");
-  in.lse = a.f32(16, s.batch * s.heads * T, "lse");
-  in.dq = dq;
+  in.dout = p.dout;
+  in.q = p.q;
+  in.k = p.k;
+  in.v = p.v;
+  in.out = p.out;
+  in.lse = p.lse;
+  in.dq = p.dq;
   if (n == 0) return;
   const int64_t groups = s.batch * s.kvHeads;
   const bool splitHeads = group > 1 && groups < omp_get_max_threads();

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "../native/op_args.h"
 #include "common.h"
 #include "mathfn.h"
 
@@ -14,17 +15,12 @@ namespace lmf {
 
 // attentionDecode(out, q, k, v, sq, sk, sv, n, past, heads, kvHeads, headDim, scale)
 static void opAttentionDecode(const Args& a) {
-  const int64_t sq = a.i64(8, "q stride"), sk = a.i64(9, "k stride"), sv = a.i64(10, "v stride");
-  const int64_t n = a.i64(11, "n"), past = a.i64(12, "past"), H = a.i64(13, "heads"), K = a.i64(14, "kvHeads");
-  const int64_t hd = a.i64(15, "headDim");
-  const float scale = static_cast<float>(a.num(16));
-  if (K == 0 || H % K != 0) a.fail("heads must be a multiple of kvHeads");
-  if (sq < H * hd || sk < K * hd || sv < K * hd) a.fail("a row stride is smaller than the heads it holds");
-  const int64_t total = past + n, group = H / K;
-  float* out = a.f32(0, n * H * hd, "out");
-  const float* q = a.f32(2, span2d(n, H * hd, sq), "q");
-  const float* k = a.f32(4, span2d(total, K * hd, sk), "k cache");
-  const float* v = a.f32(6, span2d(total, K * hd, sv), "v cache");
+  const AttentionDecodeArgs args = decodeAttentionDecode(a);
+  const int64_t sq = args.sq, sk = args.sk, sv = args.sv, n = args.n, past = args.past, H = args.heads;
+  const int64_t hd = args.headDim, total = args.total(), group = H / args.kvHeads;
+  const float scale = args.scale;
+  float* out = args.out;
+  const float *q = args.q, *k = args.k, *v = args.v;
   if (n == 0) return;
 #pragma omp parallel
   {

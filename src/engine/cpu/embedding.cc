@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "../native/op_args.h"
 #include "common.h"
 
 namespace lmf {
@@ -21,14 +22,13 @@ void checkIds(const Args& a, const int32_t* ids, int64_t n, int64_t vocab) {
 
 // embeddingForward(out, ids, table, n, d, accumulate)
 void opEmbeddingForward(const Args& a) {
-  int64_t n = a.i64(6, "n"), d = a.i64(7, "d");
-  bool acc = a.flag(8);
-  if (d == 0) a.fail("d must be positive");
-  float* out = a.f32(0, n * d, "out");
-  const int32_t* ids = a.i32(2, n, "ids");
-  int64_t vocab = a.avail(4, "table") / d;
-  const float* table = a.f32(4, vocab * d, "table");
-  checkIds(a, ids, n, vocab);
+  const EmbeddingForwardArgs p = decodeEmbeddingForward(a);
+  const int64_t n = p.n, d = p.d;
+  const bool acc = p.accumulate;
+  float* out = p.out;
+  const int32_t* ids = p.ids;
+  const float* table = p.table;
+  checkIds(a, ids, n, p.vocab);
 #pragma omp parallel for schedule(static) if (n * d > kStreamParallelMin)
   for (int64_t i = 0; i < n; i++) {
     const float* src = table + static_cast<int64_t>(ids[i]) * d;
@@ -45,13 +45,12 @@ void opEmbeddingForward(const Args& a) {
 // embeddingBackward(dtable, ids, dout, n, d): positions are grouped by id (stable sort), then each id's rows
 // are summed in position order by one thread. No atomics, and the result does not depend on the thread count.
 void opEmbeddingBackward(const Args& a) {
-  int64_t n = a.i64(6, "n"), d = a.i64(7, "d");
-  if (d == 0) a.fail("d must be positive");
-  const int32_t* ids = a.i32(2, n, "ids");
-  const float* dout = a.f32(4, n * d, "dout");
-  int64_t vocab = a.avail(0, "dtable") / d;
-  float* dt = a.f32(0, vocab * d, "dtable");
-  checkIds(a, ids, n, vocab);
+  const EmbeddingBackwardArgs p = decodeEmbeddingBackward(a);
+  const int64_t n = p.n, d = p.d;
+  const int32_t* ids = p.ids;
+  const float* dout = p.dout;
+  float* dt = p.dtable;
+  checkIds(a, ids, n, p.vocab);
   std::vector<int64_t> order(n);
   for (int64_t i = 0; i < n; i++) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [ids](int64_t x, int64_t y) { return ids[x] < ids[y]; });

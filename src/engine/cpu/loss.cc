@@ -9,14 +9,13 @@
 #include <cstdlib>
 #include <vector>
 
+#include "../native/op_args.h"
 #include "common.h"
 #include "mathfn.h"
 
 namespace lmf {
 
 namespace {
-
-constexpr int32_t kIgnore = -100;
 
 // The logits chunk (up to ~128 MB), kept between calls so its pages are not re-faulted every step. It is
 // engine scratch, not a buffer, so allocatedBytes() does not count it. JavaScript calls ops from one thread,
@@ -51,18 +50,15 @@ int64_t chunkRows(int64_t n, int64_t vocab) {
 
 // headCrossEntropy(lossOut, h, w, targets, n, d, vocab, gradScale, dh, dw, logitsOut)
 void opHeadCrossEntropy(const Args& a) {
-  const int64_t n = a.i64(8, "n"), d = a.i64(9, "d"), V = a.i64(10, "vocab");
-  const float gradScale = static_cast<float>(a.num(11));
-  if (V == 0 || d == 0) a.fail("vocab and d must be positive");
-  double* lossOut = a.f64(0, 1, "lossOut");
-  const float* h = a.f32(2, n * d, "h");
-  const float* w = a.f32(4, V * d, "w");
-  const int32_t* targets = a.i32(6, n, "targets");
-  float* dh = a.f32OrNull(12, n * d, "dh");
-  float* dw = a.f32OrNull(14, V * d, "dw");
-  float* logitsOut = a.f32OrNull(16, n * V, "logitsOut");
+  const HeadCrossEntropyArgs p = decodeHeadCrossEntropy(a);
+  const int64_t n = p.n, d = p.d, V = p.vocab;
+  const float gradScale = p.gradScale;
+  double* lossOut = p.lossOut;
+  const float *h = p.h, *w = p.w;
+  const int32_t* targets = p.targets;
+  float *dh = p.dh, *dw = p.dw, *logitsOut = p.logitsOut;
   for (int64_t i = 0; i < n; i++) {
-    if (targets[i] != kIgnore && (targets[i] < 0 || targets[i] >= V))
+    if (targets[i] != kIgnoreTarget && (targets[i] < 0 || targets[i] >= V))
       a.fail("target " + std::to_string(targets[i]) + " at row " + std::to_string(i) + " is outside the vocabulary of " +
              std::to_string(V) + " (use -100 to ignore a position)");
   }
@@ -81,7 +77,7 @@ void opHeadCrossEntropy(const Args& a) {
       float* row = L + i * V;
       if (logitsOut) std::copy(row, row + V, logitsOut + (r0 + i) * V);
       const int32_t t = targets[r0 + i];
-      if (t == kIgnore) {
+      if (t == kIgnoreTarget) {
         if (grads) std::fill(row, row + V, 0.0f);
         continue;
       }

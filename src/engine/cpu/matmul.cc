@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "../native/op_args.h"
 #include "common.h"
 
 namespace lmf {
@@ -13,23 +14,11 @@ namespace {
 
 // matmul(c, a, b, m, n, k, transA, transB, lda, ldb, ldc, accumulate, bias): ld 0 = packed width.
 void opMatmul(const Args& a) {
-  int64_t m = a.i64(6, "m"), n = a.i64(7, "n"), k = a.i64(8, "k");
-  bool ta = a.flag(9), tb = a.flag(10);
-  int64_t aCols = ta ? m : k, aRows = ta ? k : m;
-  int64_t bCols = tb ? k : n, bRows = tb ? n : k;
-  int64_t lda = a.i64(11, "lda"), ldb = a.i64(12, "ldb"), ldc = a.i64(13, "ldc");
-  if (lda == 0) lda = std::max<int64_t>(aCols, 1);
-  if (ldb == 0) ldb = std::max<int64_t>(bCols, 1);
-  if (ldc == 0) ldc = std::max<int64_t>(n, 1);
-  if (lda < aCols) a.fail("lda " + std::to_string(lda) + " is smaller than A's stored width " + std::to_string(aCols));
-  if (ldb < bCols) a.fail("ldb " + std::to_string(ldb) + " is smaller than B's stored width " + std::to_string(bCols));
-  if (ldc < n) a.fail("ldc " + std::to_string(ldc) + " is smaller than C's width n=" + std::to_string(n));
-  bool acc = a.flag(14);
-  float* C = a.f32(0, span2d(m, n, ldc), "C");
-  const float* A = a.f32(2, span2d(aRows, aCols, lda), "A");
-  const float* B = a.f32(4, span2d(bRows, bCols, ldb), "B");
-  const float* bias = a.f32OrNull(15, n, "bias");
-  if (bias && acc) a.fail("bias can only be used with accumulate false (add it once, not per micro-step)");
+  const MatmulArgs p = decodeMatmul(a);
+  const int64_t m = p.m, n = p.n, k = p.k, lda = p.lda, ldb = p.ldb, ldc = p.ldc;
+  const bool ta = p.transA, tb = p.transB, acc = p.accumulate;
+  float* C = p.C;
+  const float *A = p.A, *B = p.B, *bias = p.bias;
   if (m == 0 || n == 0) return;
   float beta = acc ? 1.0f : 0.0f;
   if (bias) {
@@ -48,11 +37,10 @@ void opMatmul(const Args& a) {
 
 // biasGrad(db, dy, rows, cols, ldy): db += column sums, in double, parallel over column blocks (deterministic).
 void opBiasGrad(const Args& a) {
-  int64_t rows = a.i64(4, "rows"), cols = a.i64(5, "cols"), ldy = a.i64(6, "ldy");
-  if (ldy == 0) ldy = cols;
-  if (ldy < cols) a.fail("ldy is smaller than cols");
-  float* db = a.f32(0, cols, "db");
-  const float* dy = a.f32(2, span2d(rows, cols, ldy), "dy");
+  const BiasGradArgs p = decodeBiasGrad(a);
+  const int64_t rows = p.rows, cols = p.cols, ldy = p.ldy;
+  float* db = p.db;
+  const float* dy = p.dy;
   constexpr int64_t kBlock = 64;
   int64_t blocks = (cols + kBlock - 1) / kBlock;
 #pragma omp parallel for schedule(static) if (rows * cols > kStreamParallelMin)

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "../native/op_args.h"
 #include "common.h"
 
 namespace lmf {
@@ -57,15 +58,9 @@ namespace {
 Napi::Value Transfer(const Napi::CallbackInfo& info, bool upload) {
   const char* op = upload ? "upload" : "download";
   try {
-    Args a(info, op);
-    double h = a.num(0);
-    if (h < 0) a.fail("the buffer is required");
-    const Buf& b = registryGet(static_cast<int64_t>(h), op, "the buffer");
-    TypedView tv = typedArg(a, 2, b.dtype);
-    void* p = a.raw(0, b.dtype, tv.length, "the buffer");
-    size_t bytes = static_cast<size_t>(tv.length) * dtypeSize(b.dtype);
-    if (upload) std::memcpy(p, tv.data, bytes);
-    else std::memcpy(tv.data, p, bytes);
+    const TransferArgs t = decodeTransfer(Args(info, op));
+    if (upload) std::memcpy(t.buffer, t.host, t.bytes);
+    else std::memcpy(t.host, t.buffer, t.bytes);
   } catch (const std::exception& e) {
     Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
   }
@@ -103,23 +98,20 @@ Napi::Value Address(const Napi::CallbackInfo& info) {
 
 // fill(dst, off, n, value)
 void opFill(const Args& a) {
-  double h = a.num(0);
-  if (h < 0) a.fail("dst is required");
-  const Buf& b = registryGet(static_cast<int64_t>(h), a.op(), "dst");
-  int64_t n = a.i64(2, "n");
-  double v = a.num(3);
-  void* p = a.raw(0, b.dtype, n, "dst");
-  if (b.dtype == DType::F32) {
+  const FillArgs args = decodeFill(a);
+  const int64_t n = args.n;
+  const double v = args.value;
+  void* p = args.dst;
+  if (args.dtype == DType::F32) {
     float* x = static_cast<float*>(p);
     float fv = static_cast<float>(v);
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
     for (int64_t i = 0; i < n; i++) x[i] = fv;
-  } else if (b.dtype == DType::F64) {
+  } else if (args.dtype == DType::F64) {
     double* x = static_cast<double*>(p);
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
     for (int64_t i = 0; i < n; i++) x[i] = v;
   } else {
-    if (v != std::floor(v) || v < -2147483648.0 || v > 2147483647.0) a.fail("an i32 buffer can only hold 32-bit integers");
     int32_t* x = static_cast<int32_t*>(p);
     int32_t iv = static_cast<int32_t>(v);
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
@@ -129,30 +121,26 @@ void opFill(const Args& a) {
 
 // copy(dst, off, src, off, n): same dtype; overlapping ranges behave like memmove.
 void opCopy(const Args& a) {
-  double h = a.num(0);
-  if (h < 0) a.fail("dst is required");
-  const Buf& b = registryGet(static_cast<int64_t>(h), a.op(), "dst");
-  int64_t n = a.i64(4, "n");
-  void* d = a.raw(0, b.dtype, n, "dst");
-  const void* s = a.raw(2, b.dtype, n, "src");
-  std::memmove(d, s, static_cast<size_t>(n) * dtypeSize(b.dtype));
+  const CopyArgs p = decodeCopy(a);
+  std::memmove(p.dst, p.src, p.bytes());
 }
 
 // add(out, a, b, n)
 void opAdd(const Args& a) {
-  int64_t n = a.i64(6, "n");
-  float* o = a.f32(0, n, "out");
-  const float* x = a.f32(2, n, "a");
-  const float* y = a.f32(4, n, "b");
+  const AddArgs p = decodeAdd(a);
+  const int64_t n = p.n;
+  float* o = p.out;
+  const float *x = p.a, *y = p.b;
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) o[i] = x[i] + y[i];
 }
 
 // scale(x, n, s)
 void opScale(const Args& a) {
-  int64_t n = a.i64(2, "n");
-  float* x = a.f32(0, n, "x");
-  float s = static_cast<float>(a.num(3));
+  const ScaleArgs p = decodeScale(a);
+  const int64_t n = p.n;
+  float* x = p.x;
+  const float s = p.s;
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) x[i] *= s;
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "../native/op_args.h"
 #include "common.h"
 #include "mathfn.h"
 
@@ -19,13 +20,13 @@ inline bool parallelRows(int64_t rows, int64_t d) { return rows > 1 && rows * d 
 
 // rmsnormForward(out, rstd, x, w, rows, d, eps)
 void opRmsnormForward(const Args& a) {
-  int64_t rows = a.i64(8, "rows"), d = a.i64(9, "d");
-  double eps = a.num(10);
-  float* out = a.f32(0, rows * d, "out");
-  float* rstd = a.f32(2, rows, "rstd");
-  const float* x = a.f32(4, rows * d, "x");
-  const float* w = a.f32(6, d, "w");
-  if (d == 0) a.fail("d must be positive");
+  const RmsnormForwardArgs p = decodeRmsnormForward(a);
+  const int64_t rows = p.rows, d = p.d;
+  const double eps = p.eps;
+  float* out = p.out;
+  float* rstd = p.rstd;
+  const float* x = p.x;
+  const float* w = p.w;
 #pragma omp parallel for schedule(static) if (parallelRows(rows, d))
   for (int64_t r = 0; r < rows; r++) {
     const float* xr = x + r * d;
@@ -40,14 +41,12 @@ void opRmsnormForward(const Args& a) {
 
 // rmsnormBackward(dx, dw, dout, x, w, rstd, rows, d, accumulateDx)
 void opRmsnormBackward(const Args& a) {
-  int64_t rows = a.i64(12, "rows"), d = a.i64(13, "d");
-  bool accDx = a.flag(14);
-  float* dx = a.f32(0, rows * d, "dx");
-  float* dw = a.f32(2, d, "dw");
-  const float* dout = a.f32(4, rows * d, "dout");
-  const float* x = a.f32(6, rows * d, "x");
-  const float* w = a.f32(8, d, "w");
-  const float* rstd = a.f32(10, rows, "rstd");
+  const RmsnormBackwardArgs p = decodeRmsnormBackward(a);
+  const int64_t rows = p.rows, d = p.d;
+  const bool accDx = p.accumulateDx;
+  float* dx = p.dx;
+  float* dw = p.dw;
+  const float *dout = p.dout, *x = p.x, *w = p.w, *rstd = p.rstd;
   const int64_t blocks = (d + kColBlock - 1) / kColBlock;
   // One region for both passes: a region start is the expensive part on a busy machine.
 #pragma omp parallel if (parallelRows(rows, d))
@@ -85,15 +84,11 @@ void opRmsnormBackward(const Args& a) {
 
 // layernormForward(out, mean, rstd, x, w, b, rows, d, eps)
 void opLayernormForward(const Args& a) {
-  int64_t rows = a.i64(12, "rows"), d = a.i64(13, "d");
-  double eps = a.num(14);
-  if (d == 0) a.fail("d must be positive");
-  float* out = a.f32(0, rows * d, "out");
-  float* mean = a.f32(2, rows, "mean");
-  float* rstd = a.f32(4, rows, "rstd");
-  const float* x = a.f32(6, rows * d, "x");
-  const float* w = a.f32(8, d, "w");
-  const float* bias = a.f32(10, d, "b");
+  const LayernormForwardArgs p = decodeLayernormForward(a);
+  const int64_t rows = p.rows, d = p.d;
+  const double eps = p.eps;
+  float *out = p.out, *mean = p.mean, *rstd = p.rstd;
+  const float *x = p.x, *w = p.w, *bias = p.b;
 #pragma omp parallel for schedule(static) if (parallelRows(rows, d))
   for (int64_t r = 0; r < rows; r++) {
     const float* xr = x + r * d;
@@ -113,17 +108,11 @@ void opLayernormForward(const Args& a) {
 
 // layernormBackward(dx, dw, db, dout, x, w, mean, rstd, rows, d, accumulateDx)
 void opLayernormBackward(const Args& a) {
-  int64_t rows = a.i64(16, "rows"), d = a.i64(17, "d");
-  bool accDx = a.flag(18);
-  if (d == 0) a.fail("d must be positive");
-  float* dx = a.f32(0, rows * d, "dx");
-  float* dw = a.f32(2, d, "dw");
-  float* db = a.f32(4, d, "db");
-  const float* dout = a.f32(6, rows * d, "dout");
-  const float* x = a.f32(8, rows * d, "x");
-  const float* w = a.f32(10, d, "w");
-  const float* mean = a.f32(12, rows, "mean");
-  const float* rstd = a.f32(14, rows, "rstd");
+  const LayernormBackwardArgs p = decodeLayernormBackward(a);
+  const int64_t rows = p.rows, d = p.d;
+  const bool accDx = p.accumulateDx;
+  float *dx = p.dx, *dw = p.dw, *db = p.db;
+  const float *dout = p.dout, *x = p.x, *w = p.w, *mean = p.mean, *rstd = p.rstd;
   const int64_t blocks = (d + kColBlock - 1) / kColBlock;
   // One region for both passes: a region start is the expensive part on a busy machine.
 #pragma omp parallel if (parallelRows(rows, d))

@@ -6,57 +6,27 @@
 #include <cmath>
 #include <vector>
 
+#include "../native/op_args.h"
 #include "common.h"
 
 namespace lmf {
 
 namespace {
 
-struct PrepShape {
-  int64_t n, seq, heads, kvHeads, hd, stride;
-  int64_t nh() const { return heads + kvHeads; }
-};
-
-PrepShape readShape(const Args& a, size_t first, int64_t stride) {
-  PrepShape s{a.i64(first, "n"), a.i64(first + 1, "seq"), a.i64(first + 2, "heads"), a.i64(first + 3, "kvHeads"),
-              a.i64(first + 4, "headDim"), stride};
-  if (s.seq == 0) a.fail("seq must be positive");
-  if (s.hd == 0) a.fail("headDim must be positive");
-  if (s.stride < s.nh() * s.hd)
-    a.fail("qkvStride " + std::to_string(s.stride) + " is smaller than the q and k columns (" +
-           std::to_string(s.nh() * s.hd) + ")");
-  return s;
-}
-
-struct Rope {
-  const float* cos = nullptr;
-  const float* sin = nullptr;
-};
-
-Rope readRope(const Args& a, size_t cosIdx, size_t sinIdx, const PrepShape& s) {
-  if (a.isNull(cosIdx) != a.isNull(sinIdx)) a.fail("cos and sin must be given together (or both null)");
-  if (a.isNull(cosIdx)) return {};
-  if (s.hd % 2 != 0) a.fail("RoPE needs an even headDim, got " + std::to_string(s.hd));
-  int64_t len = s.seq * (s.hd / 2);
-  return {a.f32(cosIdx, len, "cos"), a.f32(sinIdx, len, "sin")};
-}
-
 // qkPrepForward(out, rstd, qkv, qkvStride, qNormW, kNormW, cos, sin, n, seq, heads, kvHeads, headDim, eps)
 void opQkPrepForward(const Args& a) {
-  PrepShape s = readShape(a, 15, a.i64(6, "qkvStride"));
-  double eps = a.num(20);
-  const int64_t nh = s.nh(), hd = s.hd, half = hd / 2;
-  float* out = a.f32(0, s.n * nh * hd, "out");
-  const float* qkv = a.f32(4, span2d(s.n, nh * hd, s.stride), "qkv");
-  const float* qw = a.f32OrNull(7, hd, "qNormW");
-  const float* kw = a.f32OrNull(9, hd, "kNormW");
-  float* rstd = (qw || kw) ? a.f32(2, s.n * nh, "rstd") : nullptr;
-  Rope rope = readRope(a, 11, 13, s);
+  const QkPrepForwardArgs p = decodeQkPrepForward(a);
+  const QkPrepShape& s = p.s;
+  const double eps = p.eps;
+  const int64_t nh = s.nh(), hd = s.headDim, half = hd / 2;
+  float* out = p.out;
+  float* rstd = p.rstd;
+  const float *qkv = p.qkv, *qw = p.qNormW, *kw = p.kNormW;
 #pragma omp parallel for schedule(static) if (s.n * nh * hd > kComputeParallelMin)
   for (int64_t t = 0; t < s.n; t++) {
-    const int64_t p = t % s.seq;
-    const float* cs = rope.cos ? rope.cos + p * half : nullptr;
-    const float* sn = rope.sin ? rope.sin + p * half : nullptr;
+    const int64_t pos = t % s.seq;
+    const float* cs = p.cos ? p.cos + pos * half : nullptr;
+    const float* sn = p.sin ? p.sin + pos * half : nullptr;
     for (int64_t h = 0; h < nh; h++) {
       const float* x = qkv + t * s.stride + h * hd;
       float* o = out + (t * nh + h) * hd;
@@ -100,17 +70,12 @@ void opQkPrepForward(const Args& a) {
 // Norm-weight gradients are summed per fixed block of tokens, then the blocks in order: deterministic
 // for any thread count.
 void opQkPrepBackward(const Args& a) {
-  PrepShape s = readShape(a, 21, a.i64(2, "qkvStride"));
-  const int64_t nh = s.nh(), hd = s.hd, half = hd / 2;
-  float* dqkv = a.f32(0, span2d(s.n, nh * hd, s.stride), "dqkv");
-  const float* dout = a.f32(7, s.n * nh * hd, "dout");
-  const float* qkv = a.f32(9, span2d(s.n, nh * hd, s.stride), "qkv");
-  const float* qw = a.f32OrNull(13, hd, "qNormW");
-  const float* kw = a.f32OrNull(15, hd, "kNormW");
-  float* dqw = qw ? a.f32(3, hd, "dqNormW") : nullptr;
-  float* dkw = kw ? a.f32(5, hd, "dkNormW") : nullptr;
-  const float* rstd = (qw || kw) ? a.f32(11, s.n * nh, "rstd") : nullptr;
-  Rope rope = readRope(a, 17, 19, s);
+  const QkPrepBackwardArgs args = decodeQkPrepBackward(a);
+  const QkPrepShape& s = args.s;
+  const int64_t nh = s.nh(), hd = s.headDim, half = hd / 2;
+  float *dqkv = args.dqkv, *dqw = args.dqNormW, *dkw = args.dkNormW;
+  const float *dout = args.dout, *qkv = args.qkv, *rstd = args.rstd, *qw = args.qNormW, *kw = args.kNormW;
+  const float *ropeCos = args.cos, *ropeSin = args.sin;
   constexpr int64_t kTokBlock = 32;
   const int64_t blocks = (s.n + kTokBlock - 1) / kTokBlock;
   const bool needDw = qw || kw;
@@ -131,9 +96,9 @@ void opQkPrepBackward(const Args& a) {
           const bool isQ = h < s.heads;
           const float* w = isQ ? qw : kw;
           float* g = w ? dy.data() : dx;  // without a norm the un-rotated gradient is the answer
-          if (rope.cos) {
-            const float* cs = rope.cos + p * half;
-            const float* sn = rope.sin + p * half;
+          if (ropeCos) {
+            const float* cs = ropeCos + p * half;
+            const float* sn = ropeSin + p * half;
 #pragma omp simd
             for (int64_t i = 0; i < half; i++) {
               float g1 = go[i], g2 = go[i + half];

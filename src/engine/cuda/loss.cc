@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "../native/op_args.h"
 #include "common.h"
 #include "matmul.h"
 
@@ -26,18 +27,10 @@ int64_t chunkRows(int64_t n, int64_t vocab) {
 
 // headCrossEntropy(lossOut, h, w, targets, n, d, vocab, gradScale, dh, dw, logitsOut)
 void opHeadCrossEntropy(const Args& a) {
-  const int64_t n = a.i64(8, "n"), d = a.i64(9, "d"), V = a.i64(10, "vocab");
-  const float gradScale = static_cast<float>(a.num(11));
-  if (V == 0 || d == 0) a.fail("vocab and d must be positive");
-  double* lossOut = a.f64(0, 1, "lossOut");
-  const float* h = a.f32(2, n * d, "h");
-  const float* w = a.f32(4, V * d, "w");
-  const int32_t* targets = a.i32(6, n, "targets");
-  float* dh = a.f32OrNull(12, n * d, "dh");
-  float* dw = a.f32OrNull(14, V * d, "dw");
-  float* logitsOut = a.f32OrNull(16, n * V, "logitsOut");
+  const HeadCrossEntropyArgs args = decodeHeadCrossEntropy(a);
+  const int64_t n = args.n, d = args.d, V = args.vocab;
   if (n == 0) return;
-  const bool grads = dh || dw;
+  const bool grads = args.dh || args.dw;
   const bool bf16 = precision() == Precision::BF16;
   const int64_t R = chunkRows(n, V);
   auto* L = static_cast<float*>(scratch(kScratchLogits, size_t(R * V) * 4));
@@ -45,7 +38,7 @@ void opHeadCrossEntropy(const Args& a) {
   const cuda::bf16raw* wBf16 = nullptr;
   if (bf16) {
     auto* t = static_cast<cuda::bf16raw*>(scratch(kScratchHeadW, size_t(V * d) * 2));
-    convertBf16(t, w, V, d, d);
+    convertBf16(t, args.w, V, d, d);
     wBf16 = t;
   }
   for (int64_t r0 = 0; r0 < n; r0 += R) {
@@ -55,16 +48,16 @@ void opHeadCrossEntropy(const Args& a) {
     fwd.m = m;
     fwd.n = V;
     fwd.k = d;
-    fwd.a = h + r0 * d;
+    fwd.a = args.h + r0 * d;
     fwd.lda = d;
-    fwd.b = w;
+    fwd.b = args.w;
     fwd.ldb = d;
     fwd.bBf16 = wBf16;
     fwd.c = L;
     fwd.ldc = V;
     matmulF32(fwd);
-    cuda::crossEntropyChunk(L, rowLoss + r0, logitsOut ? logitsOut + r0 * V : nullptr, targets + r0, m, V, gradScale,
-                            grads, deviceErrorFlag(), stream());
+    cuda::crossEntropyChunk(L, rowLoss + r0, args.logitsOut ? args.logitsOut + r0 * V : nullptr, args.targets + r0, m,
+                            V, args.gradScale, grads, deviceErrorFlag(), stream());
     if (!grads) continue;
     // dlogits is the A operand of dh and the (transposed) A operand of dW: convert it once.
     const cuda::bf16raw* lBf16 = nullptr;
@@ -73,7 +66,7 @@ void opHeadCrossEntropy(const Args& a) {
       convertBf16(t, L, m, V, V);
       lBf16 = t;
     }
-    if (dh) {
+    if (args.dh) {
       MatmulF32 p;  // dh[m, d] = dL[m, V] · W[V, d]
       p.m = m;
       p.n = d;
@@ -81,14 +74,14 @@ void opHeadCrossEntropy(const Args& a) {
       p.a = L;
       p.lda = V;
       p.aBf16 = lBf16;
-      p.b = w;
+      p.b = args.w;
       p.ldb = d;
       p.bBf16 = wBf16;
-      p.c = dh + r0 * d;
+      p.c = args.dh + r0 * d;
       p.ldc = d;
       matmulF32(p);
     }
-    if (dw) {
+    if (args.dw) {
       MatmulF32 p;  // dW[V, d] += dL^T[V, m] · h[m, d]
       p.transA = true;
       p.m = V;
@@ -97,15 +90,15 @@ void opHeadCrossEntropy(const Args& a) {
       p.a = L;
       p.lda = V;
       p.aBf16 = lBf16;
-      p.b = h + r0 * d;
+      p.b = args.h + r0 * d;
       p.ldb = d;
-      p.c = dw;
+      p.c = args.dw;
       p.ldc = d;
       p.beta = 1.f;
       matmulF32(p);
     }
   }
-  cuda::sumF64(lossOut, rowLoss, n, stream());
+  cuda::sumF64(args.lossOut, rowLoss, n, stream());
 }
 
 }  // namespace

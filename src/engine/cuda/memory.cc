@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "../native/op_args.h"
 #include "common.h"
 
 namespace lmf {
@@ -87,18 +88,13 @@ void stagedUpload(void* dst, const void* src, size_t bytes) {
 Napi::Value Transfer(const Napi::CallbackInfo& info, bool upload) {
   const char* op = upload ? "upload" : "download";
   try {
-    Args a(info, op);
-    double h = a.num(0);
-    if (h < 0) a.fail("the buffer is required");
-    const Buf& b = registryGet(static_cast<int64_t>(h), op, "the buffer");
-    TypedView tv = typedArg(a, 2, b.dtype);
-    void* p = a.raw(0, b.dtype, tv.length, "the buffer");
-    size_t bytes = static_cast<size_t>(tv.length) * dtypeSize(b.dtype);
+    const TransferArgs t = decodeTransfer(Args(info, op));
+    const size_t bytes = t.bytes;
     if (upload) {
-      if (bytes && bytes <= kStagingMax) stagedUpload(p, tv.data, bytes);
-      else if (bytes) cudaCheck(cudaMemcpyAsync(p, tv.data, bytes, cudaMemcpyHostToDevice, stream()), op);
+      if (bytes && bytes <= kStagingMax) stagedUpload(t.buffer, t.host, bytes);
+      else if (bytes) cudaCheck(cudaMemcpyAsync(t.buffer, t.host, bytes, cudaMemcpyHostToDevice, stream()), op);
     } else {
-      if (bytes) cudaCheck(cudaMemcpyAsync(tv.data, p, bytes, cudaMemcpyDeviceToHost, stream()), op);
+      if (bytes) cudaCheck(cudaMemcpyAsync(t.host, t.buffer, bytes, cudaMemcpyDeviceToHost, stream()), op);
       syncStream(op);
     }
   } catch (const std::exception& e) {
@@ -121,18 +117,15 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
 
 // fill(dst, off, n, value)
 void opFill(const Args& a) {
-  double h = a.num(0);
-  if (h < 0) a.fail("dst is required");
-  const Buf& b = registryGet(static_cast<int64_t>(h), a.op(), "dst");
-  int64_t n = a.i64(2, "n");
-  double v = a.num(3);
-  void* p = a.raw(0, b.dtype, n, "dst");
-  if (b.dtype == DType::F32) {
+  const FillArgs args = decodeFill(a);
+  const int64_t n = args.n;
+  const double v = args.value;
+  void* p = args.dst;
+  if (args.dtype == DType::F32) {
     cuda::fillF32(static_cast<float*>(p), n, static_cast<float>(v), stream());
-  } else if (b.dtype == DType::F64) {
+  } else if (args.dtype == DType::F64) {
     cuda::fillF64(static_cast<double*>(p), n, v, stream());
   } else {
-    if (v != std::floor(v) || v < -2147483648.0 || v > 2147483647.0) a.fail("an i32 buffer can only hold 32-bit integers");
     cuda::fillI32(static_cast<int32_t*>(p), n, static_cast<int32_t>(v), stream());
   }
 }
@@ -140,13 +133,10 @@ void opFill(const Args& a) {
 // copy(dst, off, src, off, n): same dtype; overlapping ranges behave like memmove (cudaMemcpy on one
 // buffer region is not defined for overlap, so an overlapping copy goes through a scratch area).
 void opCopy(const Args& a) {
-  double h = a.num(0);
-  if (h < 0) a.fail("dst is required");
-  const Buf& b = registryGet(static_cast<int64_t>(h), a.op(), "dst");
-  int64_t n = a.i64(4, "n");
-  char* d = static_cast<char*>(a.raw(0, b.dtype, n, "dst"));
-  const char* s = static_cast<const char*>(a.raw(2, b.dtype, n, "src"));
-  size_t bytes = static_cast<size_t>(n) * dtypeSize(b.dtype);
+  const CopyArgs args = decodeCopy(a);
+  char* d = static_cast<char*>(args.dst);
+  const char* s = static_cast<const char*>(args.src);
+  const size_t bytes = args.bytes();
   if (!bytes || d == s) return;
   const bool overlap = d < s + bytes && s < d + bytes;
   if (overlap) {
@@ -159,17 +149,13 @@ void opCopy(const Args& a) {
 }
 
 void opAdd(const Args& a) {
-  int64_t n = a.i64(6, "n");
-  float* o = a.f32(0, n, "out");
-  const float* x = a.f32(2, n, "a");
-  const float* y = a.f32(4, n, "b");
-  cuda::addF32(o, x, y, n, stream());
+  const AddArgs p = decodeAdd(a);
+  cuda::addF32(p.out, p.a, p.b, p.n, stream());
 }
 
 void opScale(const Args& a) {
-  int64_t n = a.i64(2, "n");
-  float* x = a.f32(0, n, "x");
-  cuda::scaleF32(x, n, static_cast<float>(a.num(3)), stream());
+  const ScaleArgs p = decodeScale(a);
+  cuda::scaleF32(p.x, p.n, p.s, stream());
 }
 
 void opSynchronize(const Args& a) { syncStream(a.op()); }
