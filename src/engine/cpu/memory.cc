@@ -54,30 +54,12 @@ void registryFree(int64_t handle) { releaseMemory(registryRemove(handle)); }
 
 namespace {
 
-// Transfers need the CallbackInfo itself (for the typed array), so they are registered directly.
-Napi::Value Transfer(const Napi::CallbackInfo& info, bool upload) {
-  const char* op = upload ? "upload" : "download";
-  try {
-    const TransferArgs t = decodeTransfer(Args(info, op));
-    if (upload) std::memcpy(t.buffer, t.host, t.bytes);
-    else std::memcpy(t.host, t.buffer, t.bytes);
-  } catch (const std::exception& e) {
-    Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
-  }
-  return info.Env().Undefined();
+// Host memory on both sides: a plain copy.
+void transfer(void* buffer, void* host, size_t bytes, bool upload, const char*) {
+  if (upload) std::memcpy(buffer, host, bytes);
+  else std::memcpy(host, buffer, bytes);
 }
 
-Napi::Value Alloc(const Napi::CallbackInfo& info) {
-  try {
-    Args a(info, "alloc");
-    DType t = dtypeFromCode(a, 0);
-    int64_t n = a.i64(1, "length");
-    return Napi::Number::New(info.Env(), static_cast<double>(registryAlloc(t, n)));
-  } catch (const std::exception& e) {
-    Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
-    return info.Env().Undefined();
-  }
-}
 
 // address(handle, off, n) -> BigInt: the raw address of elements [off, off+n) after a bounds check. The MPI/NCCL
 // addon (src/dist/native) takes buffers as addresses so collectives run on engine memory without copies; the
@@ -148,30 +130,8 @@ void opScale(const Args& a) {
 }  // namespace
 
 void registerMemory(Napi::Env env, Napi::Object exports) {
-  exports.Set("alloc", Napi::Function::New(env, Alloc, "alloc"));
+  registerBufferOps(env, exports, transfer);
   exports.Set("address", Napi::Function::New(env, Address, "address"));
-  exports.Set("free", Napi::Function::New(
-                          env,
-                          [](const Napi::CallbackInfo& info) -> Napi::Value {
-                            try {
-                              Args a(info, "free");
-                              registryFree(static_cast<int64_t>(a.num(0)));
-                            } catch (const std::exception& e) {
-                              Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
-                            }
-                            return info.Env().Undefined();
-                          },
-                          "free"));
-  exports.Set("allocatedBytes", Napi::Function::New(
-                                    env,
-                                    [](const Napi::CallbackInfo& info) -> Napi::Value {
-                                      return Napi::Number::New(info.Env(), static_cast<double>(registryBytes()));
-                                    },
-                                    "allocatedBytes"));
-  exports.Set("upload", Napi::Function::New(
-                            env, [](const Napi::CallbackInfo& info) { return Transfer(info, true); }, "upload"));
-  exports.Set("download", Napi::Function::New(
-                              env, [](const Napi::CallbackInfo& info) { return Transfer(info, false); }, "download"));
   registerOp(env, exports, "fill", opFill);
   registerOp(env, exports, "copy", opCopy);
   registerOp(env, exports, "add", opAdd);

@@ -83,37 +83,18 @@ void stagedUpload(void* dst, const void* src, size_t bytes) {
   cudaCheck(cudaEventRecord(pick->done, stream()), "upload");
 }
 
-// Upload is queued in stream order; the typed array may be reused as soon as the call returns.
-// Download waits for all queued work: the only sync in a step.
-Napi::Value Transfer(const Napi::CallbackInfo& info, bool upload) {
-  const char* op = upload ? "upload" : "download";
-  try {
-    const TransferArgs t = decodeTransfer(Args(info, op));
-    const size_t bytes = t.bytes;
-    if (upload) {
-      if (bytes && bytes <= kStagingMax) stagedUpload(t.buffer, t.host, bytes);
-      else if (bytes) cudaCheck(cudaMemcpyAsync(t.buffer, t.host, bytes, cudaMemcpyHostToDevice, stream()), op);
-    } else {
-      if (bytes) cudaCheck(cudaMemcpyAsync(t.host, t.buffer, bytes, cudaMemcpyDeviceToHost, stream()), op);
-      syncStream(op);
-    }
-  } catch (const std::exception& e) {
-    Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
+// Uploads are queued (small ones through pinned staging); downloads wait for the stream, which is the engine's
+// only synchronisation point.
+void transfer(void* buffer, void* host, size_t bytes, bool upload, const char* op) {
+  if (upload) {
+    if (bytes && bytes <= kStagingMax) stagedUpload(buffer, host, bytes);
+    else if (bytes) cudaCheck(cudaMemcpyAsync(buffer, host, bytes, cudaMemcpyHostToDevice, stream()), op);
+  } else {
+    if (bytes) cudaCheck(cudaMemcpyAsync(host, buffer, bytes, cudaMemcpyDeviceToHost, stream()), op);
+    syncStream(op);
   }
-  return info.Env().Undefined();
 }
 
-Napi::Value Alloc(const Napi::CallbackInfo& info) {
-  try {
-    Args a(info, "alloc");
-    DType t = dtypeFromCode(a, 0);
-    int64_t n = a.i64(1, "length");
-    return Napi::Number::New(info.Env(), static_cast<double>(registryAlloc(t, n)));
-  } catch (const std::exception& e) {
-    Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
-    return info.Env().Undefined();
-  }
-}
 
 // fill(dst, off, n, value)
 void opFill(const Args& a) {
@@ -160,31 +141,10 @@ void opScale(const Args& a) {
 
 void opSynchronize(const Args& a) { syncStream(a.op()); }
 
-Napi::Value Free(const Napi::CallbackInfo& info) {
-  try {
-    Args a(info, "free");
-    registryFree(static_cast<int64_t>(a.num(0)));
-  } catch (const std::exception& e) {
-    Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
-  }
-  return info.Env().Undefined();
-}
-
 }  // namespace
 
 void registerMemory(Napi::Env env, Napi::Object exports) {
-  exports.Set("alloc", Napi::Function::New(env, Alloc, "alloc"));
-  exports.Set("free", Napi::Function::New(env, Free, "free"));
-  exports.Set("allocatedBytes", Napi::Function::New(
-                                    env,
-                                    [](const Napi::CallbackInfo& info) -> Napi::Value {
-                                      return Napi::Number::New(info.Env(), static_cast<double>(registryBytes()));
-                                    },
-                                    "allocatedBytes"));
-  exports.Set("upload", Napi::Function::New(
-                            env, [](const Napi::CallbackInfo& info) { return Transfer(info, true); }, "upload"));
-  exports.Set("download", Napi::Function::New(
-                              env, [](const Napi::CallbackInfo& info) { return Transfer(info, false); }, "download"));
+  registerBufferOps(env, exports, transfer);
   registerOp(env, exports, "fill", opFill);
   registerOp(env, exports, "copy", opCopy);
   registerOp(env, exports, "add", opAdd);

@@ -1,6 +1,8 @@
 // The Node-API plumbing both engines share: see glue.h.
 #include "glue.h"
 
+#include "op_args.h"
+
 #include <cmath>
 #include <vector>
 
@@ -150,6 +152,51 @@ DType dtypeFromCode(const Args& a, size_t i) {
   int64_t c = a.i64(i, "dtype code");
   if (c > 2) a.fail("unknown dtype code " + std::to_string(c));
   return static_cast<DType>(c);
+}
+
+namespace {
+TransferFn g_transfer = nullptr;
+
+Napi::Value Transfer(const Napi::CallbackInfo& info, bool upload) {
+  const char* op = upload ? "upload" : "download";
+  try {
+    const TransferArgs t = decodeTransfer(Args(info, op));
+    g_transfer(t.buffer, t.host, t.bytes, upload, op);
+  } catch (const std::exception& e) {
+    Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value Alloc(const Napi::CallbackInfo& info) {
+  try {
+    Args a(info, "alloc");
+    DType t = dtypeFromCode(a, 0);
+    int64_t n = a.i64(1, "length");
+    return Napi::Number::New(info.Env(), static_cast<double>(registryAlloc(t, n)));
+  } catch (const std::exception& e) {
+    Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+}
+
+void opFree(const Args& a) { registryFree(static_cast<int64_t>(a.num(0))); }
+}  // namespace
+
+void registerBufferOps(Napi::Env env, Napi::Object exports, TransferFn transfer) {
+  g_transfer = transfer;
+  exports.Set("alloc", Napi::Function::New(env, Alloc, "alloc"));
+  registerOp(env, exports, "free", opFree);
+  exports.Set("allocatedBytes", Napi::Function::New(
+                                    env,
+                                    [](const Napi::CallbackInfo& info) -> Napi::Value {
+                                      return Napi::Number::New(info.Env(), static_cast<double>(registryBytes()));
+                                    },
+                                    "allocatedBytes"));
+  exports.Set("upload", Napi::Function::New(
+                            env, [](const Napi::CallbackInfo& info) { return Transfer(info, true); }, "upload"));
+  exports.Set("download", Napi::Function::New(
+                              env, [](const Napi::CallbackInfo& info) { return Transfer(info, false); }, "download"));
 }
 
 }  // namespace lmf

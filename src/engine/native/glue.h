@@ -93,6 +93,11 @@ TypedView typedArg(const Args& a, size_t i, DType want);
 // The dtype whose code (the DType value) is argument i.
 DType dtypeFromCode(const Args& a, size_t i);
 
+// Registers alloc, free, allocatedBytes, upload and download. The engine supplies the copy between one of its
+// buffers and host memory (`upload` true: host -> buffer); download must have completed when it returns.
+using TransferFn = void (*)(void* buffer, void* host, size_t bytes, bool upload, const char* op);
+void registerBufferOps(Napi::Env env, Napi::Object exports, TransferFn transfer);
+
 // Registration of one op: decoding and validation errors become JavaScript Errors.
 using OpFn = void (*)(const Args&);
 void registerOp(Napi::Env env, Napi::Object exports, const char* name, OpFn fn);
