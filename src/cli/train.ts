@@ -72,7 +72,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   const runDir = tc.run_dir || defaultRunDir(tc);
   tc.run_dir = runDir;
-  const trainer = new Trainer(tc, modelCfg, runDir, { zero1: zero1Setting(flags.zero1 as boolean | undefined, resume) });
+  if (flags.zero1) tc.zero1 = true;
+  const trainer = new Trainer(tc, modelCfg, runDir, { zero1: tc.zero1 });
   const { group } = trainer;
   const lead = group.rank === 0;
   const quiet = flags.quiet === true || !lead;
@@ -108,11 +109,3 @@ export async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** --zero1 as given, else (on --resume) what the run's latest checkpoint used. */
-function zero1Setting(flag: boolean | undefined, resume: string | undefined): boolean {
-  if (flag !== undefined) return flag;
-  const last = resume ? latestCheckpoint(resume) : null;
-  if (!last) return false;
-  const st = JSON.parse(readFileSync(join(last, 'state.json'), 'utf8')) as { zero1?: boolean };
-  return st.zero1 === true;
-}

@@ -27,6 +27,7 @@ export const TRAIN_KEYS = {
   eps: { kind: 'number', min: 0, exclusiveMin: true, default: 1e-8, help: 'AdamW epsilon' },
   weight_decay: { kind: 'number', min: 0, default: 0.1, help: 'decoupled weight decay on tensors of 2+ dimensions' },
   clip: { kind: 'number', min: 0, default: 1.0, help: 'global gradient-norm clip (0 = off)' },
+  zero1: { kind: 'bool', default: false, help: 'shard the AdamW moments over data-parallel ranks (ZeRO-1); the --zero1 flag sets it' },
   seed: { kind: 'int', min: 0, default: 1337, help: 'seed for initialisation and data order' },
   scaled_residual_init: { kind: 'bool', default: true, help: 'scale residual projections\' init std by 1/sqrt(2 n_layer)' },
   eval_every: { kind: 'int', min: 0, default: 100, help: 'evaluate on the validation split every N steps (0 = only at the end)' },
