@@ -1,5 +1,10 @@
 #!/usr/bin/env node
-import { main } from '../dist/src/cli/main.js';
+import { availableParallelism } from 'node:os';
+
+// `prepare` encodes on libuv's thread pool (the tokenizer's async calls), which has 4 threads unless told
+// otherwise before first use; size it to the machine so --workers beyond 4 still scale.
+process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, availableParallelism()));
+const { main } = await import('../dist/src/cli/main.js');
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code ?? 0; },
   (err) => {
