@@ -4,6 +4,7 @@
  */
 import { parseArgs, usage, type FlagSpec } from './args.js';
 import { createBackend } from '../engine/index.js';
+import { CudaBackend } from '../engine/cuda.js';
 import { Decoder } from '../model/decoder.js';
 import { initWeights } from '../model/init.js';
 import { AdamW, ADAMW_DEFAULTS, clipCoefficient } from '../train/adamw.js';
@@ -11,6 +12,7 @@ import { Rng } from '../train/rng.js';
 import { getPreset, PRESET_BATCH } from '../config/presets.js';
 import { flopsPerToken } from '../model/count.js';
 import { median } from '../train/stats.js';
+import { deviceFromName, mfu } from '../train/devices.js';
 
 const FLAGS: Record<string, FlagSpec> = {
   preset: { type: 'string', help: 'model preset (e.g. cpu-small, cpu-realvocab, qwen3-0.6b)' },
@@ -62,6 +64,8 @@ export async function run(argv: string[]): Promise<number> {
   for (let i = 0; i < (flags.steps as number); i++) times.push(step());
   const med = median(times);
   const flops = flopsPerToken(cfg, seq).total;
+  // MFU where the device has a known dense bf16 peak (a GPU); on the CPU, GFLOP/s says it.
+  const peak = be.name === 'cuda' ? deviceFromName(be.describe())?.peakFlops : undefined;
   const result = {
     name,
     device: be.name,
@@ -76,9 +80,17 @@ export async function run(argv: string[]): Promise<number> {
     step_s_max: round(Math.max(...times), 4),
     tokens_per_s: round(N / med, 1),
     gflops_per_s: round((flops * N) / med / 1e9, 1),
+    mfu: peak ? round(mfu(N / med, flops, peak), 4) : null,
     activation_mib: round(model.activationBytes / 2 ** 20, 1),
+    // Everything the engine held at once (weights, gradients, AdamW state, activations, scratch buffers).
+    engine_peak_mib: round(be.peakAllocatedBytes() / 2 ** 20, 1),
     peak_rss_mib: round(process.resourceUsage().maxRSS / 1024, 1),
   };
+  if (be instanceof CudaBackend) {
+    // On the GPU the engine's scratch (GEMM workspace, logits chunks, bf16 operand copies) comes on top.
+    const m = be.memoryStats();
+    Object.assign(result, { gpu_scratch_mib: round(m.scratch / 2 ** 20, 1), gpu_pool_peak_mib: m.poolReservedPeak ? round(m.poolReservedPeak / 2 ** 20, 1) : null });
+  }
   process.stdout.write(JSON.stringify(result) + '\n');
   opt.dispose();
   model.dispose();

@@ -91,6 +91,8 @@ export interface Backend {
   free(buf: DeviceBuffer): void;
   /** Bytes currently allocated through this backend. */
   allocatedBytes(): number;
+  /** The most bytes ever allocated at once through this backend (the engine's own high-water mark). */
+  peakAllocatedBytes(): number;
   upload(dst: Ptr, src: Float32Array | Float64Array | Int32Array): void;
   /** Waits for queued work, then copies `into.length` elements from `src`. */
   download(src: Ptr, into: Float32Array | Float64Array | Int32Array): void;

@@ -15,6 +15,7 @@ export interface NativeOps {
   alloc(dtypeCode: Num, length: Num): Num;
   free(handle: Num): void;
   allocatedBytes(): Num;
+  peakAllocatedBytes(): Num;
   upload(h: Num, o: Num, src: Typed): void;
   download(h: Num, o: Num, into: Typed): void;
   /** Absent where every op completes before it returns (the CPU). */
@@ -92,6 +93,9 @@ export abstract class NativeBackend implements Backend {
   }
   allocatedBytes(): number {
     return this.n.allocatedBytes();
+  }
+  peakAllocatedBytes(): number {
+    return this.n.peakAllocatedBytes();
   }
   upload(dst: Ptr, src: Typed): void {
     this.n.upload(dst.buf.handle, dst.offset, src);

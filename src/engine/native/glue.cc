@@ -193,6 +193,12 @@ void registerBufferOps(Napi::Env env, Napi::Object exports, TransferFn transfer)
                                       return Napi::Number::New(info.Env(), static_cast<double>(registryBytes()));
                                     },
                                     "allocatedBytes"));
+  exports.Set("peakAllocatedBytes", Napi::Function::New(
+                                        env,
+                                        [](const Napi::CallbackInfo& info) -> Napi::Value {
+                                          return Napi::Number::New(info.Env(), static_cast<double>(registryPeakBytes()));
+                                        },
+                                        "peakAllocatedBytes"));
   exports.Set("upload", Napi::Function::New(
                             env, [](const Napi::CallbackInfo& info) { return Transfer(info, true); }, "upload"));
   exports.Set("download", Napi::Function::New(
