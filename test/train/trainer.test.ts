@@ -4,7 +4,7 @@
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
@@ -143,4 +143,27 @@ test('train verb: a wrong key is a clear error naming the key and a fix', () => 
   const r = spawnSync(process.execPath, [CLI, 'train', '--set', 'stpes=3'], { encoding: 'utf8' });
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /stpes.*steps/);
+});
+
+test('CLI: --resume continues a run from its saved config and reproduces the original metrics exactly', () => {
+  const run = join(root, 'cli-run');
+  const sets = [
+    'model=cpu-tiny', `data=${data}`, 'seq=16', 'micro_batch=2', 'steps=6', 'warmup_steps=2', 'eval_every=3',
+    'eval_batches=1', 'checkpoint_every=3', 'keep_checkpoints=3', 'sample_tokens=0', 'lr=3e-2',
+    'model.hidden_size=32', 'model.n_layer=1', 'model.n_head=2', 'model.n_kv_head=1', 'model.head_dim=16', 'model.ffn_hidden=64',
+  ];
+  let r = spawnSync(process.execPath, [CLI, 'train', '--quiet', '--run-dir', run, '--set', ...sets], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const full = readFileSync(join(run, 'metrics.jsonl'), 'utf8');
+  // Pretend the run died after its step-3 checkpoint: the later checkpoint never happened.
+  rmSync(join(run, 'checkpoints', 'step-00000006'), { recursive: true, force: true });
+  writeFileSync(join(run, 'checkpoints', 'latest'), 'step-00000003\n');
+  r = spawnSync(process.execPath, [CLI, 'train', '--quiet', '--resume', run], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const strip = (text: string) => text.trim().split('\n').map((l) => {
+    const o = JSON.parse(l);
+    delete o.step_s; delete o.tokens_per_s; delete o.gflops; delete o.mfu; delete o.time;
+    return JSON.stringify(o);
+  });
+  assert.deepEqual(strip(readFileSync(join(run, 'metrics.jsonl'), 'utf8')), strip(full));
 });
