@@ -356,8 +356,6 @@ type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const tableMatchesType: Same<TableConfig, ModelConfig> = true;
 void tableMatchesType;
 
-export const MODEL_KEY_NAMES = Object.keys(MODEL_KEYS) as (keyof ModelConfig)[];
-
 /** Cross-key rules; each message names the keys and the fix. */
 export function modelConfigProblems(c: ModelConfig, source: string): string[] {
   const p: string[] = [];

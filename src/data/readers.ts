@@ -26,8 +26,6 @@ export type SkipReason =
   | 'truncated'
   | 'unreadable';
 
-export const SKIP_REASONS: readonly SkipReason[] = ['invalid_utf8', 'empty', 'too_long', 'not_json', 'missing_field', 'truncated', 'unreadable'];
-
 export interface RawDoc {
   /** The document text (absent when skipped). */
   text?: string;

@@ -71,10 +71,6 @@ class Plan {
   }
 }
 
-export function activationElements(cfg: ModelConfig, batch: number, seq: number): number {
-  return planActivations(cfg, batch, seq).plan.size;
-}
-
 function planActivations(cfg: ModelConfig, batch: number, seq: number) {
   const N = batch * seq;
   const D = cfg.hidden_size;
