@@ -163,8 +163,7 @@ export class Trainer {
   evaluate(): number {
     const tc = this.tc;
     this.val.restore(this.valStart as never);
-    const { batch, seq } = { batch: tc.micro_batch, seq: tc.seq };
-    let sum = 0;
+    const { micro_batch: batch, seq } = tc;
     let count = 0;
     this.model.resetLoss();
     for (let i = 0; i < tc.eval_batches; i++) {
@@ -172,12 +171,10 @@ export class Trainer {
       this.model.run(ids, targets, { batch, seq, backward: false });
       count += ids.length;
     }
-    sum = this.model.takeLoss();
-    const totals = Float64Array.of(sum, count);
+    const totals = Float64Array.of(this.model.takeLoss(), count);
     this.group.allReduceHost(totals, 'sum');
     return totals[0]! / totals[1]!;
   }
-
 
   async run(hooks: TrainHooks = {}): Promise<TrainResult> {
     const tc = this.tc;
