@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "args.h"
 #include "nccl_ops.h"
 
 namespace lmf_mpi {
@@ -26,9 +27,9 @@ MPI_Comm g_comm = MPI_COMM_NULL;  // a duplicate of MPI_COMM_WORLD: our error ha
 int g_rank = 0;
 int g_size = 1;
 
-struct MpiError : std::runtime_error {
-  explicit MpiError(const std::string& m) : std::runtime_error(m) {}
-};
+using MpiError = lmf_dist::DistError;
+using lmf_dist::In;
+using lmf_dist::wrap;
 
 void check(int rc, const std::string& what) {
   if (rc == MPI_SUCCESS) return;
@@ -66,61 +67,28 @@ MPI_Op mpiOp(int code, const char* op) {
   throw MpiError(std::string(op) + ": unknown reduction code " + std::to_string(code));
 }
 
-// Decoding of JavaScript arguments.
-struct In {
-  const Napi::CallbackInfo& info;
-  const char* op;
-  [[noreturn]] void fail(const std::string& m) const { throw MpiError(std::string(op) + ": " + m); }
-  char* addr(size_t i) const {
-    if (i >= info.Length() || !info[i].IsBigInt()) fail("argument " + std::to_string(i) + " must be a BigInt address");
-    bool lossless = false;
-    uint64_t a = info[i].As<Napi::BigInt>().Uint64Value(&lossless);
-    if (!lossless) fail("address does not fit 64 bits");
-    return reinterpret_cast<char*>(static_cast<uintptr_t>(a));
-  }
-  int64_t count(size_t i) const {
-    if (i >= info.Length() || !info[i].IsNumber()) fail("argument " + std::to_string(i) + " must be a number");
-    double v = info[i].As<Napi::Number>().DoubleValue();
-    if (!(v >= 0) || v != static_cast<double>(static_cast<int64_t>(v))) fail("counts must be non-negative integers");
-    return static_cast<int64_t>(v);
-  }
-  int small(size_t i) const { return static_cast<int>(count(i)); }
-  // A per-rank count list for the v-variants: MPI takes int counts and int displacements.
-  std::vector<int> counts(size_t i, std::vector<int>* displs) const {
-    if (i >= info.Length() || !info[i].IsArray()) fail("argument " + std::to_string(i) + " must be an array of counts");
-    Napi::Array a = info[i].As<Napi::Array>();
-    if (static_cast<int>(a.Length()) != g_size)
-      fail("expected one count per rank (" + std::to_string(g_size) + "), got " + std::to_string(a.Length()));
-    std::vector<int> out(g_size);
-    int64_t off = 0;
-    if (displs) displs->resize(g_size);
-    for (int r = 0; r < g_size; r++) {
-      Napi::Value v = a.Get(static_cast<uint32_t>(r));
-      double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
-      if (!(d >= 0) || d > INT_MAX) fail("count for rank " + std::to_string(r) + " must be an integer in [0, 2^31)");
-      out[r] = static_cast<int>(d);
-      if (displs) {
-        if (off > INT_MAX)
-          fail("the buffer spans more than 2^31 elements, beyond MPI's int displacements; shard a smaller buffer");
-        (*displs)[r] = static_cast<int>(off);
-      }
-      off += out[r];
+// MPI's v-variants take int counts and int displacements.
+std::vector<int> intCounts(const In& a, size_t i, std::vector<int>* displs) {
+  std::vector<int64_t> c = a.counts(i, g_size);
+  std::vector<int> out(g_size);
+  if (displs) displs->resize(g_size);
+  int64_t off = 0;
+  for (int r = 0; r < g_size; r++) {
+    if (c[r] > INT_MAX) a.fail("count for rank " + std::to_string(r) + " must be below 2^31 (MPI counts are ints)");
+    out[r] = static_cast<int>(c[r]);
+    if (displs) {
+      if (off > INT_MAX)
+        a.fail("the buffer spans more than 2^31 elements, beyond MPI's int displacements; shard a smaller buffer");
+      (*displs)[r] = static_cast<int>(off);
     }
-    return out;
+    off += out[r];
   }
-};
+  return out;
+}
 
 // Large transfers go in pieces: MPI counts are ints.
 constexpr int64_t kPiece = int64_t(1) << 30;
 
-Napi::Value wrap(const Napi::CallbackInfo& info, const char* op, void (*fn)(const In&)) {
-  try {
-    fn(In{info, op});
-  } catch (const std::exception& e) {
-    Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
-  }
-  return info.Env().Undefined();
-}
 
 // Open MPI loads its transport plugins with dlopen and they resolve symbols of libmpi globally, but Node loads
 // addons (and so libmpi) with RTLD_LOCAL. Re-open the already loaded libmpi with RTLD_GLOBAL first.
@@ -208,7 +176,7 @@ void opReduceScatter(const In& a) {
   requireInit(a.op);
   char* in = a.addr(0);
   char* out = a.addr(1);
-  std::vector<int> counts = a.counts(2, nullptr);
+  std::vector<int> counts = intCounts(a, 2, nullptr);
   MPI_Datatype t = mpiType(a.small(3), a.op);
   bool equal = true;
   for (int c : counts) equal = equal && c == counts[0];
@@ -225,7 +193,7 @@ void opAllGather(const In& a) {
   char* in = a.addr(0);
   char* out = a.addr(1);
   std::vector<int> displs;
-  std::vector<int> counts = a.counts(2, &displs);
+  std::vector<int> counts = intCounts(a, 2, &displs);
   int dt = a.small(3);
   MPI_Datatype t = mpiType(dt, a.op);
   bool inPlace = in == out + static_cast<int64_t>(displs[g_rank]) * typeSize(dt);
@@ -241,7 +209,7 @@ void opGather(const In& a) {
   char* in = a.addr(0);
   char* out = a.addr(1);
   std::vector<int> displs;
-  std::vector<int> counts = a.counts(2, &displs);
+  std::vector<int> counts = intCounts(a, 2, &displs);
   MPI_Datatype t = mpiType(a.small(3), a.op);
   int root = a.small(4);
   if (root >= g_size) a.fail("root " + std::to_string(root) + " is not a rank");

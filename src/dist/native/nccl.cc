@@ -4,6 +4,8 @@
 // where NCCL headers exist, which the development machine lacks (see docs/distributed.md).
 #include "nccl_ops.h"
 
+#include "args.h"
+
 #ifndef LMFORGE_HAVE_NCCL
 
 namespace lmf_nccl {
@@ -37,9 +39,7 @@ namespace {
 
 ncclComm_t g_nccl = nullptr;
 
-struct NcclError : std::runtime_error {
-  explicit NcclError(const std::string& m) : std::runtime_error(m) {}
-};
+using NcclError = lmf_dist::DistError;
 
 void nc(ncclResult_t r, const char* what) {
   if (r == ncclSuccess) return;
@@ -52,32 +52,16 @@ void cu(cudaError_t e, const char* what) {
   throw NcclError(std::string(what) + " failed: " + cudaGetErrorString(e));
 }
 
-struct In {
-  const Napi::CallbackInfo& info;
-  const char* op;
-  [[noreturn]] void fail(const std::string& m) const { throw NcclError(std::string(op) + ": " + m); }
-  char* addr(size_t i) const {
-    if (i >= info.Length() || !info[i].IsBigInt()) fail("argument " + std::to_string(i) + " must be a BigInt address");
-    bool lossless = false;
-    uint64_t a = info[i].As<Napi::BigInt>().Uint64Value(&lossless);
-    return reinterpret_cast<char*>(static_cast<uintptr_t>(a));
-  }
-  cudaStream_t stream(size_t i) const { return reinterpret_cast<cudaStream_t>(addr(i)); }
-  size_t count(size_t i) const {
-    if (i >= info.Length() || !info[i].IsNumber()) fail("argument " + std::to_string(i) + " must be a number");
-    double v = info[i].As<Napi::Number>().DoubleValue();
-    if (!(v >= 0)) fail("counts must be non-negative");
-    return static_cast<size_t>(v);
-  }
-  std::vector<size_t> counts(size_t i) const {
-    if (i >= info.Length() || !info[i].IsArray()) fail("argument " + std::to_string(i) + " must be an array of counts");
-    Napi::Array a = info[i].As<Napi::Array>();
-    if (static_cast<int>(a.Length()) != lmf_mpi::g_size) fail("expected one count per rank");
-    std::vector<size_t> out(a.Length());
-    for (uint32_t r = 0; r < a.Length(); r++) out[r] = static_cast<size_t>(a.Get(r).As<Napi::Number>().DoubleValue());
-    return out;
-  }
-};
+using lmf_dist::In;
+using lmf_dist::wrap;
+
+cudaStream_t streamArg(const In& a, size_t i) { return reinterpret_cast<cudaStream_t>(a.addr(i)); }
+
+// Per-rank counts as NCCL takes them.
+std::vector<size_t> sizeCounts(const In& a, size_t i) {
+  std::vector<int64_t> c = a.counts(i, lmf_mpi::g_size);
+  return std::vector<size_t>(c.begin(), c.end());
+}
 
 ncclDataType_t type(int code, const In& a) {
   switch (code) {
@@ -96,7 +80,7 @@ void requireComm(const In& a) {
 
 // ncclInit(device): one communicator over all MPI ranks, on the given CUDA device.
 void opInit(const In& a) {
-  int device = static_cast<int>(a.count(0));
+  int device = a.small(0);
   cu(cudaSetDevice(device), "cudaSetDevice");
   ncclUniqueId id;
   if (lmf_mpi::g_rank == 0) nc(ncclGetUniqueId(&id), "ncclGetUniqueId");
@@ -107,17 +91,17 @@ void opInit(const In& a) {
 // ncclAllReduce(addr, n, dtype, op 0=sum 3=avg, stream)
 void opAllReduce(const In& a) {
   requireComm(a);
-  int op = static_cast<int>(a.count(3));
-  nc(ncclAllReduce(a.addr(0), a.addr(0), a.count(1), type(static_cast<int>(a.count(2)), a), op == 3 ? ncclAvg : ncclSum,
-                   g_nccl, a.stream(4)),
+  int op = a.small(3);
+  nc(ncclAllReduce(a.addr(0), a.addr(0), a.count(1), type(a.small(2), a), op == 3 ? ncclAvg : ncclSum,
+                   g_nccl, streamArg(a, 4)),
      "ncclAllReduce");
 }
 
 // ncclBroadcast(addr, n, dtype, root, stream)
 void opBroadcast(const In& a) {
   requireComm(a);
-  nc(ncclBroadcast(a.addr(0), a.addr(0), a.count(1), type(static_cast<int>(a.count(2)), a), static_cast<int>(a.count(3)),
-                   g_nccl, a.stream(4)),
+  nc(ncclBroadcast(a.addr(0), a.addr(0), a.count(1), type(a.small(2), a), a.small(3),
+                   g_nccl, streamArg(a, 4)),
      "ncclBroadcast");
 }
 
@@ -126,9 +110,9 @@ void opReduceScatter(const In& a) {
   requireComm(a);
   char* in = a.addr(0);
   char* out = a.addr(1);
-  std::vector<size_t> counts = a.counts(2);
-  int dt = static_cast<int>(a.count(3));
-  cudaStream_t s = a.stream(4);
+  std::vector<size_t> counts = sizeCounts(a, 2);
+  int dt = a.small(3);
+  cudaStream_t s = streamArg(a, 4);
   bool equal = true;
   for (size_t c : counts) equal = equal && c == counts[0];
   if (equal) {
@@ -149,9 +133,9 @@ void opAllGather(const In& a) {
   requireComm(a);
   char* in = a.addr(0);
   char* out = a.addr(1);
-  std::vector<size_t> counts = a.counts(2);
-  int dt = static_cast<int>(a.count(3));
-  cudaStream_t s = a.stream(4);
+  std::vector<size_t> counts = sizeCounts(a, 2);
+  int dt = a.small(3);
+  cudaStream_t s = streamArg(a, 4);
   bool equal = true;
   for (size_t c : counts) equal = equal && c == counts[0];
   if (equal) {
@@ -173,10 +157,10 @@ void opGather(const In& a) {
   requireComm(a);
   char* in = a.addr(0);
   char* out = a.addr(1);
-  std::vector<size_t> counts = a.counts(2);
-  int dt = static_cast<int>(a.count(3));
-  int root = static_cast<int>(a.count(4));
-  cudaStream_t s = a.stream(5);
+  std::vector<size_t> counts = sizeCounts(a, 2);
+  int dt = a.small(3);
+  int root = a.small(4);
+  cudaStream_t s = streamArg(a, 5);
   int me = lmf_mpi::g_rank;
   nc(ncclGroupStart(), "ncclGroupStart");
   if (me == root) {
@@ -195,14 +179,6 @@ void opGather(const In& a) {
   nc(ncclGroupEnd(), "ncclGroupEnd");
 }
 
-Napi::Value wrap(const Napi::CallbackInfo& info, const char* op, void (*fn)(const In&)) {
-  try {
-    fn(In{info, op});
-  } catch (const std::exception& e) {
-    Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
-  }
-  return info.Env().Undefined();
-}
 
 }  // namespace
 
