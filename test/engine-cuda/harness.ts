@@ -27,16 +27,7 @@ export interface Pair {
   length: number;
 }
 
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng } from '../engine/reference.js';
 
 export function randF32(r: () => number, n: number, scale = 1): Float32Array {
   const v = new Float32Array(n);
