@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const { compareGolden, goldenArgs, readGoldenCase, FP32_TOLERANCES, BF16_TOLERANCES } = await import(join(root, 'dist/src/train/golden.js'));
+const { compareGolden, goldenArgs, readGoldenCase, FP32_TOLERANCES, BF16_TOLERANCES } = await import(join(root, 'dist/src/parity/golden.js'));
 const arg = (n, d) => { const i = process.argv.indexOf(`--${n}`); return i > 0 ? process.argv[i + 1] : d; };
 const golden = arg('golden', join(root, '..', 'shared', 'golden'));
 const device = arg('device', 'cpu');

@@ -8,7 +8,7 @@ import type { DeviceBuffer, Ptr } from '../engine/backend.js';
 import type { Decoder } from './decoder.js';
 import { ropeTables } from './rope.js';
 import { shift } from './ptr.js';
-import { Rng } from '../train/rng.js';
+import { Rng } from './rng.js';
 
 export interface SamplingOptions {
   maxNewTokens: number;
