@@ -1,5 +1,4 @@
 /** Shared test plumbing: where the repository and the golden cases are, and the relative error the golden README uses. */
-import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -12,11 +11,7 @@ export const CLI = join(REPO_ROOT, 'bin', 'lmforge.js');
 
 /** ||a - b|| / ||b|| (L2), as the golden README defines it. */
 export { relErrL2 as relErr } from '../src/parity/golden.js';
-
-function casesIn(dir: string): [string, string][] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((d) => existsSync(join(dir, d, 'case.json'))).map((d) => [d, join(dir, d)]);
-}
+import { listGoldenCases } from '../src/parity/golden.js';
 
 /**
  * Every golden case to hold the code to, by name: the fixtures, plus any more cases under $LMFORGE_SHARED/golden
@@ -25,8 +20,7 @@ function casesIn(dir: string): [string, string][] {
  */
 export function goldenCases(): Map<string, string> {
   const shared = process.env.LMFORGE_SHARED ?? resolve(REPO_ROOT, '..', 'shared');
-  const extra = casesIn(join(shared, 'golden'));
-  return new Map([...casesIn(GOLDEN_FIXTURES), ...extra].sort(([a], [b]) => a.localeCompare(b)));
+  return listGoldenCases([GOLDEN_FIXTURES, join(shared, 'golden')]);
 }
 
 /** One golden case directory by name (the four public ones always exist). */

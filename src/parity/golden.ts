@@ -2,7 +2,7 @@
  * Comparison of a `forward-backward` output with a golden case from transformers (../shared/golden): the
  * tolerances of its README for float32 and for a bf16 GPU path, and a per-quantity report of the worst errors.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensors } from '../io/safetensors.js';
 
@@ -22,6 +22,19 @@ export interface GoldenCase {
   batch: number;
   seq: number;
   train: { steps: number; lr: number; betas: [number, number]; eps: number; weight_decay: number; clip: number };
+}
+
+/**
+ * Golden case directories by name, from several roots in order (a later root's case replaces an earlier one of the
+ * same name); a root that does not exist adds nothing.
+ */
+export function listGoldenCases(roots: readonly string[]): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const root of roots) {
+    if (!existsSync(root)) continue;
+    for (const d of readdirSync(root)) if (existsSync(join(root, d, 'case.json'))) found.set(d, join(root, d));
+  }
+  return new Map([...found].sort(([a], [b]) => a.localeCompare(b)));
 }
 
 export function readGoldenCase(dir: string): GoldenCase {
