@@ -12,7 +12,7 @@ import type { NormStats } from './norm.js';
 import { Plan, planBlockStream } from './activations.js';
 import { ropeTables } from './rope.js';
 import { shift } from './ptr.js';
-import { Rng } from '../train/rng.js';
+import { Rng } from './rng.js';
 
 export interface SamplingOptions {
   maxNewTokens: number;

@@ -5,17 +5,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createBackend } from '../../src/engine/index.js';
 import { Decoder } from '../../src/model/decoder.js';
 import { loadWeights } from '../../src/model/weights.js';
 import { argmax, KvGenerator } from '../../src/model/generate.js';
 import { initWeights } from '../../src/model/init.js';
-import { openModelSource } from '../../src/io/model-source.js';
+import { Rng } from '../../src/model/rng.js';
+import { openModelSource } from '../../src/io/model-dir.js';
 import { validateModelConfig } from '../../src/config/schema.js';
-import { Rng } from '../../src/train/rng.js';
-import { CLI, relErr, SHARED } from '../helpers.js';
+import { CLI, goldenCase, relErr } from '../helpers.js';
 
 const be = createBackend('cpu');
 
@@ -45,7 +44,7 @@ function checkKvAgainstFull(model: Decoder, prompt: number[], steps: number): vo
 
 for (const name of ['qwen3-tiny', 'qwen3-tiny-tied', 'llama-tiny', 'gpt2-tiny']) {
   test(`${name}: KV-cache greedy decoding equals full recomputation`, () => {
-    const src = openModelSource(join(SHARED, 'golden', name));
+    const src = openModelSource(goldenCase(name));
     const model = new Decoder(be, src.cfg);
     loadWeights(model, src.tensors, name);
     checkKvAgainstFull(model, [5, 17, 3, 99, 42], 12);
@@ -82,7 +81,7 @@ for (const [name, over] of Object.entries(PARTS)) {
 }
 
 test('generate verb: --prompt-ids --json prints only the new ids, greedy by default', () => {
-  const dir = join(SHARED, 'golden', 'llama-tiny');
+  const dir = goldenCase('llama-tiny');
   const run = () => spawnSync(process.execPath, [CLI, 'generate', '--model', dir, '--prompt-ids', '1,2,3', '--max-new-tokens', '6', '--json'], { encoding: 'utf8' });
   const r = run();
   assert.equal(r.status, 0, r.stderr);
@@ -100,7 +99,7 @@ test('generate verb: --prompt-ids --json prints only the new ids, greedy by defa
 });
 
 test('generate verb: a bad flag is a clear error', () => {
-  const r = spawnSync(process.execPath, [CLI, 'generate', '--model', join(SHARED, 'golden', 'llama-tiny'), '--prompt-ids', '1,x'], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [CLI, 'generate', '--model', goldenCase('llama-tiny'), '--prompt-ids', '1,x'], { encoding: 'utf8' });
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /'x' is not a token id/);
 });

@@ -62,7 +62,7 @@ void transfer(void* buffer, void* host, size_t bytes, bool upload, const char*) 
 
 
 // address(handle, off, n) -> BigInt: the raw address of elements [off, off+n) after a bounds check. The MPI/NCCL
-// addon (src/dist/native) takes buffers as addresses so collectives run on engine memory without copies; the
+// addon (src/parallel/native) takes buffers as addresses so collectives run on engine memory without copies; the
 // pointer stays valid until the buffer is freed, which JavaScript controls.
 Napi::Value Address(const Napi::CallbackInfo& info) {
   try {
