@@ -17,7 +17,7 @@
       "target_name": "lmforge_mpi",
       "conditions": [
         ["lmforge_have_mpi=='yes'", {
-          "sources": ["<!@(node -p \"require('fs').readdirSync('src/dist/native').filter(f => f.endsWith('.cc')).map(f => 'src/dist/native/' + f).join(' ')\")"],
+          "sources": ["<!@(node -p \"require('fs').readdirSync('src/parallel/native').filter(f => f.endsWith('.cc')).map(f => 'src/parallel/native/' + f).join(' ')\")"],
           "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "<!@(node scripts/detect-mpi.cjs cflags)"],
           "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "OMPI_SKIP_MPICXX=1", "MPICH_SKIP_MPICXX=1"],
           "cflags_cc": ["-O2", "-std=c++17"],

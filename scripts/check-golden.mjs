@@ -1,17 +1,20 @@
 #!/usr/bin/env node
 // Runs every golden case through `lmforge forward-backward` and prints the worst error per quantity against the
-// tolerances of ../shared/golden/README.md. Exit status 1 on any failure.
+// tolerances of test/fixtures/golden/README.md. Exit status 1 on any failure. Cases: test/fixtures/golden plus
+// $LMFORGE_SHARED/golden (default ../shared/golden) when present, or only --golden DIR.
 //   node scripts/check-golden.mjs [--golden DIR] [--device cpu|cuda] [--bf16] [-- extra forward-backward flags]
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const { compareGolden, goldenArgs, readGoldenCase, FP32_TOLERANCES, BF16_TOLERANCES } = await import(join(root, 'dist/src/train/golden.js'));
+const { compareGolden, goldenArgs, listGoldenCases, readGoldenCase, FP32_TOLERANCES, BF16_TOLERANCES } = await import(join(root, 'dist/src/parity/golden.js'));
 const arg = (n, d) => { const i = process.argv.indexOf(`--${n}`); return i > 0 ? process.argv[i + 1] : d; };
-const golden = arg('golden', join(root, '..', 'shared', 'golden'));
+const only = arg('golden', undefined);
+const shared = process.env.LMFORGE_SHARED ?? join(root, '..', 'shared');
+const cases = listGoldenCases(only ? [only] : [join(root, 'test', 'fixtures', 'golden'), join(shared, 'golden')]);
 const device = arg('device', 'cpu');
 const bf16 = process.argv.includes('--bf16');
 const extra = process.argv.includes('--') ? process.argv.slice(process.argv.indexOf('--') + 1) : [];
@@ -21,8 +24,8 @@ let failed = 0;
 const cols = ['logits', 'loss', 'grads', 'train.losses', 'train.grad_norms', 'train.final'];
 console.log(`| case | ${cols.join(' | ')} | result |`);
 console.log(`| --- | ${cols.map(() => '---').join(' | ')} | --- |`);
-for (const name of readdirSync(golden).filter((d) => existsSync(join(golden, d, 'case.json'))).sort()) {
-  const c = readGoldenCase(join(golden, name));
+for (const [name, dir] of cases) {
+  const c = readGoldenCase(dir);
   const out = join(tmp, `${name}.safetensors`);
   const r = spawnSync(process.execPath, [join(root, 'bin', 'lmforge.js'), ...goldenArgs(c, out), '--device', device, ...extra], { encoding: 'utf8' });
   if (r.status !== 0) {

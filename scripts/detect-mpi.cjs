@@ -1,4 +1,4 @@
-// Used by binding.gyp: prints MPI/NCCL build settings for the optional `lmforge_mpi` addon (src/dist/native).
+// Used by binding.gyp: prints MPI/NCCL build settings for the optional `lmforge_mpi` addon (src/parallel/native).
 //   node scripts/detect-mpi.cjs have      -> "yes" when `mpicc --showme` works, else "no" (and one line on stderr)
 //   node scripts/detect-mpi.cjs cflags    -> include dirs from `mpicc --showme:incdirs`
 //   node scripts/detect-mpi.cjs libs      -> linker flags from `mpicc --showme:link`

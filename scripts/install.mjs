@@ -36,7 +36,7 @@ function run(cmd, args) {
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 
-const cpuSources = ['binding.gyp', 'src/engine/cpu', 'src/engine/native', 'src/dist/native', 'scripts/detect-mpi.cjs'];
+const cpuSources = ['binding.gyp', 'src/engine/cpu', 'src/engine/native', 'src/parallel/native', 'scripts/detect-mpi.cjs'];
 if (upToDate('build/Release/lmforge_cpu.node', cpuSources)) {
   console.log('lmforge: native CPU engine is up to date (LMFORGE_REBUILD=1 forces a rebuild)');
 } else {

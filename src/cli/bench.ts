@@ -8,11 +8,11 @@ import { CudaBackend } from '../engine/cuda.js';
 import { Decoder } from '../model/decoder.js';
 import { initWeights } from '../model/init.js';
 import { AdamW, ADAMW_DEFAULTS, clipCoefficient } from '../train/adamw.js';
-import { Rng } from '../train/rng.js';
+import { Rng } from '../model/rng.js';
 import { getPreset, PRESET_BATCH } from '../config/presets.js';
 import { flopsPerToken } from '../model/count.js';
-import { median } from '../train/stats.js';
-import { deviceFromName, mfu } from '../train/devices.js';
+import { median } from '../report/stats.js';
+import { deviceFromName, mfu } from '../plan/devices.js';
 
 const FLAGS: Record<string, FlagSpec> = {
   preset: { type: 'string', help: 'model preset (e.g. cpu-small, cpu-realvocab, qwen3-0.6b)' },

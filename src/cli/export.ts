@@ -4,8 +4,8 @@
  * weights) plus the tokenizer files when the model uses the Qwen3 vocabulary.
  */
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
-import { openModelSource } from '../io/model-source.js';
-import { checkExportable } from '../io/hf-config.js';
+import { openModelSource } from '../io/model-dir.js';
+import { checkExportable } from '../config/hf-config.js';
 import { saveHfCheckpoint } from '../io/hf-checkpoint.js';
 import { hfShape } from '../model/weights.js';
 import { buildLayout } from '../model/layout.js';

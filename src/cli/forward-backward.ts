@@ -7,7 +7,7 @@ import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
 import { createBackend } from '../engine/index.js';
 import { openHfModel } from '../io/hf-checkpoint.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
-import { forwardBackward } from '../train/forward-backward.js';
+import { forwardBackward } from '../parity/forward-backward.js';
 
 const FLAGS: Record<string, FlagSpec> = {
   model: { type: 'string', help: 'Hugging Face model directory (config.json + safetensors)' },

@@ -8,7 +8,7 @@ import { createBackend } from '../engine/index.js';
 import { Decoder } from '../model/decoder.js';
 import { loadWeights } from '../model/weights.js';
 import { KvGenerator } from '../model/generate.js';
-import { openModelSource } from '../io/model-source.js';
+import { openModelSource } from '../io/model-dir.js';
 
 const FLAGS: Record<string, FlagSpec> = {
   model: { type: 'string', help: 'run directory, checkpoint, or Hugging Face model directory' },

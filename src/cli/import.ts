@@ -7,11 +7,10 @@
 import { mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
-import { openModelSource } from '../io/model-source.js';
+import { openModelSource, writeModelDir } from '../io/model-dir.js';
 import { createBackend } from '../engine/index.js';
 import { Decoder } from '../model/decoder.js';
-import { loadWeights } from '../model/weights.js';
-import { writeModelDir } from '../train/checkpoint.js';
+import { hfTensors, loadWeights } from '../model/weights.js';
 
 const FLAGS: Record<string, FlagSpec> = {
   out: { type: 'string', help: 'lmforge model directory to write' },
@@ -34,7 +33,7 @@ export async function run(argv: string[]): Promise<number> {
   const tmp = `${out}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
-  writeModelDir(tmp, model);
+  writeModelDir(tmp, model.cfg, hfTensors(model, 'params'));
   rmSync(out, { recursive: true, force: true });
   renameSync(tmp, out);
   process.stderr.write(

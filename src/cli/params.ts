@@ -1,7 +1,8 @@
 /** `lmforge params`: exact parameter counts, training FLOPs per token and training memory of one or more models. */
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
 import type { ModelConfig } from '../config/model.js';
-import { applyOverrides, loadModelConfigWithSource } from '../config/load.js';
+import { applyOverrides } from '../config/load.js';
+import { loadModelSpec } from '../io/model-dir.js';
 import { PRESETS, PRESET_ABOUT, PRESET_BATCH } from '../config/presets.js';
 import { MODEL_KEYS, configNotes, describeTable } from '../config/schema.js';
 import {
@@ -31,7 +32,7 @@ export interface ModelReport {
 }
 
 export function reportFor(spec: string, overrides: readonly string[], seqFlag: number | undefined): ModelReport {
-  const loaded = loadModelConfigWithSource(spec);
+  const loaded = loadModelSpec(spec);
   const config = applyOverrides(loaded.config, overrides, '--set');
   const seq = seqFlag ?? PRESET_BATCH[spec]?.seq ?? Math.min(config.context_length, 2048);
   if (!Number.isSafeInteger(seq) || seq < 1) throw new UsageError(`params: --seq must be a positive whole number, got ${seq}`);

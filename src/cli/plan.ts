@@ -5,8 +5,8 @@
  */
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
 import { getPreset, PRESET_BATCH } from '../config/presets.js';
-import { DEVICES, getDevice, type DeviceSpec } from '../train/devices.js';
-import { plan, formatPlan } from '../train/plan.js';
+import { DEVICES, getDevice, type DeviceSpec } from '../plan/devices.js';
+import { plan, formatPlan } from '../plan/plan.js';
 
 const FLAGS: Record<string, FlagSpec> = {
   model: { type: 'string', help: 'model preset (e.g. qwen3-0.6b, qwen3-custom-1.5b, gpt2)' },

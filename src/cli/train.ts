@@ -8,9 +8,10 @@ import { describeTable } from '../config/schema.js';
 import { defaultRunDir, resolveModelConfig, Trainer } from '../train/trainer.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { launcherWorldSize } from '../dist/group.js';
-import { relaunchUnderMpirun, withoutFlag } from '../dist/launch.js';
-import { latestCheckpoint } from '../train/checkpoint.js';
+import { launcherWorldSize } from '../parallel/group.js';
+import { relaunchUnderMpirun, withoutFlag } from '../parallel/launch.js';
+import { latestCheckpoint, RUN_FILES } from '../io/run-dir.js';
+import { Progress } from './train-progress.js';
 
 const FLAGS: Record<string, FlagSpec> = {
   config: { type: 'string', help: 'training config file (JSON or YAML), e.g. config/cpu_tiny.yaml' },
@@ -41,7 +42,7 @@ export async function run(argv: string[]): Promise<number> {
   let tc;
   if (resume) {
     // A resumed run continues with the config it was started with (plus any --set given now).
-    const saved = JSON.parse(readFileSync(join(resume, 'train_config.json'), 'utf8')) as Record<string, unknown>;
+    const saved = JSON.parse(readFileSync(join(resume, RUN_FILES.trainConfig), 'utf8')) as Record<string, unknown>;
     const { model_overrides: mo, ...rest } = saved;
     const savedSets = Object.entries(rest).map(([k, v]) => `${k}=${String(v)}`);
     const modelSets = Object.entries((mo ?? {}) as Record<string, unknown>).map(([k, v]) => `model.${k}=${String(v)}`);
@@ -91,12 +92,15 @@ export async function run(argv: string[]): Promise<number> {
   say(`run directory: ${trainer.runDir}`);
   await trainer.setup(Boolean(resume));
   say(`data: ${tc.data}; ${tc.steps} steps of ${tc.micro_batch} x ${tc.grad_accum} x ${tc.seq} tokens${group.size > 1 ? ` on each of ${group.size} ranks` : ''}`);
-  const result = await trainer.run({ quiet });
+  const progress = quiet ? null : new Progress({ total: tc.steps, stream: process.stderr });
+  const result = await trainer.run(
+    progress ? { onStep: (r) => progress.update(r), onLog: (line) => progress.log(line), onEnd: () => progress.done() } : {},
+  );
   if (!lead) {
     trainer.dispose();
     return 0;
   }
-  const { writeReport } = await import('./report.js');
+  const { writeReport } = await import('../report/run-plots.js');
   const plots = writeReport(trainer.runDir);
   say(`plots: ${plots.join(', ')}`);
   if (result.firstValLoss !== null && result.lastValLoss !== null)

@@ -1,6 +1,6 @@
 /**
  * Where a model config comes from: a preset name, our JSON/YAML file (optionally `preset: name` plus overrides),
- * or a Hugging Face directory / config.json. Also `key=value` overrides with the schema's coercion and checks.
+ * or a Hugging Face config.json (directories are read by src/io/model-dir.ts). Also `key=value` overrides with the schema's coercion and checks.
  * The file helpers are generic so the trainer can load its own table the same way.
  */
 import * as fs from 'node:fs';
@@ -9,7 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import type { ModelConfig } from './model.js';
 import { PRESETS, getPreset, isPreset } from './presets.js';
 import { ConfigError, MODEL_KEYS, nearestNames, parseOverrides, validateModelConfig } from './schema.js';
-import { fromHfConfig } from '../io/hf-config.js';
+import { fromHfConfig } from './hf-config.js';
 
 /** Parses a .json, .yaml or .yml file to a plain value; syntax errors name the file and the line. */
 export function readConfigFile(file: string): unknown {
@@ -53,7 +53,7 @@ function fromOwnRecord(raw: unknown, source: string): ModelConfig {
   return validateModelConfig(raw, source);
 }
 
-/** Loads a preset name, a config file (ours or HF's, told apart by `model_type`) or a HF model directory. */
+/** Loads a preset name or a config file (ours or HF's, told apart by `model_type`). */
 export function loadModelConfigWithSource(spec: string): LoadedModelConfig {
   if (isPreset(spec)) return { config: getPreset(spec), kind: 'preset', source: spec };
   let stat: fs.Stats | undefined;
@@ -65,12 +65,8 @@ export function loadModelConfigWithSource(spec: string): LoadedModelConfig {
       `'${spec}' is neither a preset nor an existing file or directory.` +
       (near.length ? ` Did you mean preset '${near[0]}'?` : '') + ` Presets: ${Object.keys(PRESETS).join(', ')}`);
   }
-  if (stat.isDirectory()) {
-    const file = path.join(spec, 'config.json');
-    if (!fs.existsSync(file))
-      throw new ConfigError(`${spec}: directory has no config.json; give a Hugging Face model directory, a config file or a preset`);
-    return { config: fromHfConfig(readConfigFile(file), file), kind: 'hf', source: file };
-  }
+  // Directories (runs, checkpoints, model directories) are io's knowledge: io/model-dir.ts loadModelSpec.
+  if (stat.isDirectory()) throw new ConfigError(`${spec}: is a directory; model directories are read by loadModelSpec (src/io/model-dir.ts)`);
   const raw = readConfigFile(spec);
   if (raw !== null && typeof raw === 'object' && !Array.isArray(raw) && 'model_type' in raw)
     return { config: fromHfConfig(raw, spec), kind: 'hf', source: spec };

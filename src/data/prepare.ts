@@ -29,7 +29,7 @@ import {
   isValDoc,
   writeJsonAtomic,
 } from './manifest.js';
-import { ProgressReporter } from './progress.js';
+import { ProgressReporter } from './prepare-progress.js';
 import { type InputFormat, type RawDoc, type SkipReason, type SourceDigest, type TextMode, detectFormat, readDocs } from './readers.js';
 import { SHARD_HEADER_BYTES, ShardWriter, readShardHeader, sha256File } from './shard.js';
 import { loadTokenizer } from './tokenizer.js';

@@ -56,7 +56,7 @@ export class CpuBackend extends NativeBackend {
   threads(): number {
     return this.cpu.threads();
   }
-  /** Host address of elements [p.offset, p.offset + n) (bounds-checked), for the MPI collectives in src/dist. */
+  /** Host address of elements [p.offset, p.offset + n) (bounds-checked), for the MPI collectives in src/parallel. */
   rawAddress(p: Ptr, n: number): bigint {
     return this.cpu.address(p.buf.handle, p.offset, n);
   }

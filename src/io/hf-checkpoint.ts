@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Family, ModelConfig } from '../config/model.js';
 import { nearestNames } from '../config/schema.js';
-import { fromHfConfig, toHfConfig } from './hf-config.js';
+import { fromHfConfig, toHfConfig } from '../config/hf-config.js';
+import type { TensorSource } from './tensor-source.js';
 import {
   SafetensorsError, readSafetensors, storedBytes, writeSafetensors,
   type SafetensorsDType, type SafetensorsFile, type TensorData,
@@ -245,14 +246,6 @@ export function saveHfCheckpoint(dir: string, cfg: ModelConfig, tensors: readonl
     if (e instanceof SafetensorsError) throw new CheckpointError(`saving ${dir}: ${e.message}`);
     throw e;
   }
-}
-
-/** Anything that hands out float32 tensors by Hugging Face name: a checkpoint folder, one safetensors file. */
-export interface TensorSource {
-  has(name: string): boolean;
-  shape(name: string): number[];
-  read(name: string): Float32Array;
-  names(): string[];
 }
 
 export interface HfModel {

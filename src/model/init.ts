@@ -3,7 +3,7 @@
  * on residual output projections (GPT-2 / nanoGPT); norm gains 1; biases 0. Same seed, same weights.
  */
 import type { Decoder } from './decoder.js';
-import { Rng } from '../train/rng.js';
+import { Rng } from './rng.js';
 
 export interface InitOptions {
   seed: number;

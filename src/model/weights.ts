@@ -5,9 +5,7 @@
 import type { Decoder } from './decoder.js';
 import type { ParamSpec } from './layout.js';
 
-import type { TensorSource } from '../io/hf-checkpoint.js';
-
-export type { TensorSource };
+import type { TensorSource } from '../io/tensor-source.js';
 
 export interface NamedTensor {
   name: string;

@@ -9,6 +9,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { RUN_FILES } from '../io/run-dir.js';
 
 export type MetricKind = 'train' | 'eval' | 'event';
 export type MetricValue = string | number | boolean | null;
@@ -62,7 +63,7 @@ export interface EventRecord extends MetricRecord {
 
 export class MetricsError extends Error {}
 
-export const METRICS_FILE = 'metrics.jsonl';
+export const METRICS_FILE = RUN_FILES.metrics;
 const KINDS: readonly string[] = ['train', 'eval', 'event'];
 
 export function metricsPath(runDir: string): string {
@@ -76,7 +77,7 @@ export interface ReadResult {
 }
 
 /** Parses metrics text: a malformed last line is a torn write and is dropped; a malformed earlier line is an error. */
-export function parseMetrics(text: string, source = METRICS_FILE): ReadResult {
+export function parseMetrics(text: string, source: string = METRICS_FILE): ReadResult {
   const lines = text.split('\n');
   // A complete file ends in '\n', so the final split piece is ''; anything else there is a torn write.
   const last = lines.pop() ?? '';

@@ -2,13 +2,12 @@
  * The training loop: micro-batches x gradient accumulation, LR schedule, AdamW with clipping, NaN/Inf guard,
  * periodic evaluation and atomic checkpoints, metrics to metrics.jsonl, progress on the terminal, bit-exact resume.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Backend } from '../engine/backend.js';
 import { createBackend } from '../engine/index.js';
 import type { ModelConfig } from '../config/model.js';
-import { loadModelConfig } from '../config/load.js';
 import { validateModelConfig } from '../config/schema.js';
 import type { TrainConfig } from '../config/train.js';
 import { Decoder } from '../model/decoder.js';
@@ -16,19 +15,19 @@ import { initWeights } from '../model/init.js';
 import { loadWeights } from '../model/weights.js';
 import { flopsPerToken } from '../model/count.js';
 import { clipCoefficient } from './adamw.js';
-import { createProcessGroup, type ProcessGroup } from '../dist/index.js';
-import { agreeOnString } from '../dist/group.js';
-import { ReplicatedAdamW, ZeroAdamW, type TrainOptimizer } from '../dist/optimizer.js';
+import { createProcessGroup, type ProcessGroup } from '../parallel/index.js';
+import { agreeOnString } from '../parallel/group.js';
+import { ReplicatedAdamW, ZeroAdamW, type TrainOptimizer } from './optimizer.js';
 import type { LoaderState } from '../data/loader.js';
-import { Rng } from './rng.js';
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainState } from './checkpoint.js';
+import { Rng } from '../model/rng.js';
+import { loadCheckpoint, saveCheckpoint, type TrainState } from './checkpoint.js';
 import { lrAt } from './schedule.js';
 import { MetricsLog } from './metrics.js';
-import { Progress } from '../cli/progress.js';
-import { deviceFromName, resolvePeak } from './devices.js';
+import { deviceFromName, resolvePeak } from '../plan/devices.js';
 import { openLoader, datasetInfo, type DataLoader as Loader } from '../data/loader.js';
 import { ensureBundledCorpus } from '../data/corpus.js';
-import { openModelSource } from '../io/model-source.js';
+import { loadModelSpec, openModelSource } from '../io/model-dir.js';
+import { latestCheckpoint, RUN_FILES } from '../io/run-dir.js';
 
 export interface TrainResult {
   runDir: string;
@@ -38,11 +37,28 @@ export interface TrainResult {
   lastTrainLoss: number;
 }
 
+/** One optimizer step's figures, as the progress display shows them. */
+export interface StepReport {
+  /** Steps completed. */
+  step: number;
+  loss: number;
+  lr: number;
+  tokensPerS: number;
+  /** In [0, 1], when the device's peak is known. */
+  mfu?: number;
+  /** Achieved GFLOP/s, shown when mfu is absent. */
+  gflops?: number;
+}
+
+/** How a caller follows a run (the CLI draws a progress bar from these); a run without hooks prints nothing. */
 export interface TrainHooks {
   /** Called after each optimizer step (tests use it to stop a run midway). */
   afterStep?(step: number, loss: number): void;
-  /** Quiet: no progress bar or prints (tests). */
-  quiet?: boolean;
+  onStep?(report: StepReport): void;
+  /** Lines worth showing a person: evaluations, skipped steps. */
+  onLog?(line: string): void;
+  /** The loop ended, normally or by an error. */
+  onEnd?(): void;
 }
 
 /** Data parallelism: the process group (default: from the launcher's environment, world size 1 without one). */
@@ -54,9 +70,7 @@ export interface DistOptions {
 
 /** Resolves `model` + `model_overrides` to a validated model config. */
 export function resolveModelConfig(tc: TrainConfig): ModelConfig {
-  // A run, checkpoint or imported model directory carries its own model_config.json.
-  const own = join(tc.model, 'model_config.json');
-  const base = existsSync(own) ? validateModelConfig(JSON.parse(readFileSync(own, 'utf8')), own) : loadModelConfig(tc.model);
+  const base = loadModelSpec(tc.model).config;
   if (Object.keys(tc.model_overrides).length === 0) return base;
   return validateModelConfig({ ...base, ...tc.model_overrides }, `${tc.model} with model overrides`);
 }
@@ -132,8 +146,8 @@ export class Trainer {
     if (group.size > 1) group.broadcast(this.model.paramPtr(0), this.model.layout.total, 0);
     if (group.rank === 0) {
       this.metrics = new MetricsLog(this.runDir, ckpt ? { resumeStep: this.step } : {});
-      writeFileSync(join(this.runDir, 'train_config.json'), JSON.stringify(tc, null, 2) + '\n');
-      writeFileSync(join(this.runDir, 'model_config.json'), JSON.stringify(this.modelCfg, null, 2) + '\n');
+      writeFileSync(join(this.runDir, RUN_FILES.trainConfig), JSON.stringify(tc, null, 2) + '\n');
+      writeFileSync(join(this.runDir, RUN_FILES.modelConfig), JSON.stringify(this.modelCfg, null, 2) + '\n');
     } else {
       this.metrics = { train() {}, eval() {}, event() {}, close() {} };
     }
@@ -185,7 +199,6 @@ export class Trainer {
     const tokensPerStep = tc.micro_batch * tc.seq * tc.grad_accum * group.size;
     const flopsTok = flopsPerToken(this.modelCfg, tc.seq).total;
     const peak = resolvePeak(tc.peak_flops > 0 ? tc.peak_flops : undefined, this.be.name === 'cuda' ? deviceFromName(this.be.describe()) : undefined) ?? 0;
-    const progress = hooks.quiet || group.rank !== 0 ? null : new Progress({ total: tc.steps, stream: process.stderr });
     let firstVal: number | null = null;
     let lastVal: number | null = null;
     let lastLoss = NaN;
@@ -194,66 +207,68 @@ export class Trainer {
       const loss = this.evaluate();
       const bpb = this.bytesPerToken > 0 ? loss / Math.LN2 / this.bytesPerToken : null;
       this.metrics.eval({ step: this.step, loss, ppl: Math.exp(loss), bpb: bpb ?? undefined });
-      progress?.log(`step ${this.step}: val loss ${loss.toFixed(4)}, ppl ${Math.exp(loss).toFixed(2)}${bpb !== null ? `, ${bpb.toFixed(3)} bits/byte` : ''}`);
+      hooks.onLog?.(`step ${this.step}: val loss ${loss.toFixed(4)}, ppl ${Math.exp(loss).toFixed(2)}${bpb !== null ? `, ${bpb.toFixed(3)} bits/byte` : ''}`);
       if (firstVal === null) firstVal = loss;
       lastVal = loss;
     };
-    if (this.step === 0) evalNow();
-    while (this.step < tc.steps) {
-      const t0 = performance.now();
-      const lr = lrAt(this.step, {
-        schedule: tc.schedule, lr: tc.lr, min_lr: tc.min_lr, warmup_steps: tc.warmup_steps, total_steps: tc.steps, decay_fraction: tc.decay_fraction,
-      });
-      model.zeroGrads();
-      model.resetLoss();
-      // Gradients of the loss sum scaled by 1 / (global token count): summed over ranks they are the global mean's.
-      const count = tokensPerStep;
-      for (let micro = 0; micro < tc.grad_accum; micro++) {
-        const { ids, targets } = splitWindows(this.train.next().tokens, tc.micro_batch, tc.seq);
-        model.run(ids, targets, { batch: tc.micro_batch, seq: tc.seq, backward: true, gradScale: 1 / count });
-      }
-      const lossSum = Float64Array.of(model.takeLoss());
-      group.allReduceHost(lossSum, 'sum');
-      const loss = lossSum[0]! / count;
-      const norm = opt.reduceGradients();
-      this.step += 1;
-      this.tokensSeen += tokensPerStep;
-      if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
-        bad += 1;
-        this.metrics.event(this.step, 'skipped_step', { loss: String(loss), grad_norm: String(norm) });
-        progress?.log(`step ${this.step}: loss ${loss} / grad norm ${norm} is not finite; update skipped (${bad}/${tc.max_bad_steps})`);
-        if (bad >= tc.max_bad_steps) {
-          progress?.done();
-          const last = latestCheckpoint(this.runDir);
-          throw new Error(
-            `${bad} consecutive steps had a NaN/Inf loss or gradient; stopping. ` +
-              (last ? `The last good checkpoint is ${last} (intact); resume from it with a lower lr or a stronger clip.` : 'No checkpoint was written yet; lower lr.'),
-          );
-        }
-        continue;
-      }
-      bad = 0;
-      opt.update(lr, clipCoefficient(norm, tc.clip));
-      lastLoss = loss;
-      const dt = (performance.now() - t0) / 1000;
-      const tokensPerS = tokensPerStep / dt;
-      const achieved = tokensPerS * flopsTok;
-      const mfu = peak > 0 ? achieved / peak : null;
-      if (this.step % tc.log_every === 0 || this.step === tc.steps)
-        this.metrics.train({
-          step: this.step, loss, lr, grad_norm: norm, tokens: this.tokensSeen, step_s: dt, tokens_per_s: tokensPerS,
-          gflops: achieved / 1e9, mfu: mfu ?? undefined,
+    try {
+      if (this.step === 0) evalNow();
+      while (this.step < tc.steps) {
+        const t0 = performance.now();
+        const lr = lrAt(this.step, {
+          schedule: tc.schedule, lr: tc.lr, min_lr: tc.min_lr, warmup_steps: tc.warmup_steps, total_steps: tc.steps, decay_fraction: tc.decay_fraction,
         });
-      progress?.update({ step: this.step, loss, lr, tokensPerS, mfu: mfu ?? undefined, gflops: achieved / 1e9 });
-      hooks.afterStep?.(this.step, loss);
-      if (tc.eval_every > 0 && this.step % tc.eval_every === 0 && this.step !== tc.steps) evalNow();
-      if (tc.checkpoint_every > 0 && this.step % tc.checkpoint_every === 0 && this.step !== tc.steps) this.checkpoint();
+        model.zeroGrads();
+        model.resetLoss();
+        // Gradients of the loss sum scaled by 1 / (global token count): summed over ranks they are the global mean's.
+        const count = tokensPerStep;
+        for (let micro = 0; micro < tc.grad_accum; micro++) {
+          const { ids, targets } = splitWindows(this.train.next().tokens, tc.micro_batch, tc.seq);
+          model.run(ids, targets, { batch: tc.micro_batch, seq: tc.seq, backward: true, gradScale: 1 / count });
+        }
+        const lossSum = Float64Array.of(model.takeLoss());
+        group.allReduceHost(lossSum, 'sum');
+        const loss = lossSum[0]! / count;
+        const norm = opt.reduceGradients();
+        this.step += 1;
+        this.tokensSeen += tokensPerStep;
+        if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
+          bad += 1;
+          this.metrics.event(this.step, 'skipped_step', { loss: String(loss), grad_norm: String(norm) });
+          hooks.onLog?.(`step ${this.step}: loss ${loss} / grad norm ${norm} is not finite; update skipped (${bad}/${tc.max_bad_steps})`);
+          if (bad >= tc.max_bad_steps) {
+            const last = latestCheckpoint(this.runDir);
+            throw new Error(
+              `${bad} consecutive steps had a NaN/Inf loss or gradient; stopping. ` +
+                (last ? `The last good checkpoint is ${last} (intact); resume from it with a lower lr or a stronger clip.` : 'No checkpoint was written yet; lower lr.'),
+            );
+          }
+          continue;
+        }
+        bad = 0;
+        opt.update(lr, clipCoefficient(norm, tc.clip));
+        lastLoss = loss;
+        const dt = (performance.now() - t0) / 1000;
+        const tokensPerS = tokensPerStep / dt;
+        const achieved = tokensPerS * flopsTok;
+        const mfu = peak > 0 ? achieved / peak : null;
+        if (this.step % tc.log_every === 0 || this.step === tc.steps)
+          this.metrics.train({
+            step: this.step, loss, lr, grad_norm: norm, tokens: this.tokensSeen, step_s: dt, tokens_per_s: tokensPerS,
+            gflops: achieved / 1e9, mfu: mfu ?? undefined,
+          });
+        hooks.onStep?.({ step: this.step, loss, lr, tokensPerS, mfu: mfu ?? undefined, gflops: achieved / 1e9 });
+        hooks.afterStep?.(this.step, loss);
+        if (tc.eval_every > 0 && this.step % tc.eval_every === 0 && this.step !== tc.steps) evalNow();
+        if (tc.checkpoint_every > 0 && this.step % tc.checkpoint_every === 0 && this.step !== tc.steps) this.checkpoint();
+      }
+      if (this.step === tc.steps) {
+        evalNow();
+        this.checkpoint();
+      }
+    } finally {
+      hooks.onEnd?.();
     }
-    if (this.step === tc.steps) {
-      evalNow();
-      this.checkpoint();
-    }
-    progress?.done();
     this.metrics.close();
     return { runDir: this.runDir, steps: this.step, firstValLoss: firstVal, lastValLoss: lastVal, lastTrainLoss: lastLoss };
   }

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { applyOverrides, loadModelConfig, loadModelConfigWithSource, readConfigFile } from '../../src/config/load.js';
 import { getPreset } from '../../src/config/presets.js';
 import { ConfigError } from '../../src/config/schema.js';
+import { GOLDEN_FIXTURES } from '../helpers.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lmforge-load-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -36,14 +37,12 @@ test('our JSON and YAML files, with and without a base preset', () => {
   throwsMsg(() => readConfigFile(path.join(tmp, 'absent.json')), /cannot read \(ENOENT\)/);
 });
 
-test('Hugging Face directory and config.json', () => {
-  const dir = '/work/shared/golden/qwen3-tiny';
-  const d = loadModelConfigWithSource(dir);
-  assert.equal(d.kind, 'hf');
-  assert.equal(d.config.head_dim, 32);
-  assert.deepEqual(loadModelConfig(`${dir}/config.json`), d.config);
-  fs.mkdirSync(path.join(tmp, 'empty'));
-  throwsMsg(() => loadModelConfig(path.join(tmp, 'empty')), /directory has no config\.json/);
+test('a Hugging Face config.json file', () => {
+  const c = loadModelConfigWithSource(path.join(GOLDEN_FIXTURES, 'qwen3-tiny', 'config.json'));
+  assert.equal(c.kind, 'hf');
+  assert.equal(c.config.head_dim, 32);
+  assert.equal(c.config.qk_norm, true);
+  throwsMsg(() => loadModelConfig(GOLDEN_FIXTURES), /is a directory; model directories are read by loadModelSpec/);
 });
 
 test('overrides', () => {

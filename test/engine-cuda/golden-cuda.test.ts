@@ -5,16 +5,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { readSafetensors } from '../../src/io/safetensors.js';
-import { relErr, REPO_ROOT, SHARED } from '../helpers.js';
+import { goldenCases, relErr, REPO_ROOT } from '../helpers.js';
 import { skipReason } from './harness.js';
 
-const GOLDEN = join(SHARED, 'golden');
-const cases = existsSync(GOLDEN) ? readdirSync(GOLDEN).filter((d) => existsSync(join(GOLDEN, d, 'case.json'))) : [];
+const cases = goldenCases();
 
 interface Tolerances {
   logits: number;
@@ -29,10 +28,9 @@ const TOL: Record<'bf16' | 'fp32', Tolerances> = {
 };
 
 for (const precision of ['bf16', 'fp32'] as const) {
-  for (const name of cases) {
+  for (const [name, dir] of cases) {
     test(`golden ${name} on CUDA (${precision})`, { skip: skipReason }, () => {
       const tol = TOL[precision];
-      const dir = join(GOLDEN, name);
       const c = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8'));
       const out = join(mkdtempSync(join(tmpdir(), 'lmf-golden-cuda-')), 'out.safetensors');
       const t = c.train;

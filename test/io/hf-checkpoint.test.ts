@@ -3,11 +3,12 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { GOLDEN_FIXTURES } from '../helpers.js';
 import { CheckpointError, INDEX_FILE, openHfCheckpoint, openHfModel, planShards, saveHfCheckpoint, type TensorOut } from '../../src/io/hf-checkpoint.js';
 import { bf16ToF32, f32ToBf16, readSafetensors } from '../../src/io/safetensors.js';
-import { fromHfConfig } from '../../src/io/hf-config.js';
+import { fromHfConfig } from '../../src/config/hf-config.js';
 
-const GOLDEN = '/work/shared/golden';
+const GOLDEN = GOLDEN_FIXTURES;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lmforge-ckpt-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
 const throwsMsg = (f: () => unknown, re: RegExp) =>

@@ -3,11 +3,12 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { GOLDEN_FIXTURES } from '../helpers.js';
 import {
   SafetensorsError, bf16ToF32, f16BitsToNumber, f16ToF32, f32ToBf16, f32ToF16, readSafetensors, writeSafetensors,
 } from '../../src/io/safetensors.js';
 
-const GOLDEN = '/work/shared/golden';
+const GOLDEN = GOLDEN_FIXTURES;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lmforge-st-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
 let fileNo = 0;

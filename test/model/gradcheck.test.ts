@@ -10,7 +10,7 @@ import { createBackend } from '../../src/engine/index.js';
 import { Decoder } from '../../src/model/decoder.js';
 import { initWeights } from '../../src/model/init.js';
 import { validateModelConfig } from '../../src/config/schema.js';
-import { Rng } from '../../src/train/rng.js';
+import { Rng } from '../../src/model/rng.js';
 
 const be = createBackend('cpu');
 

@@ -7,12 +7,12 @@ import { tmpdir } from 'node:os';
 import { createBackend } from '../../src/engine/index.js';
 import { Decoder } from '../../src/model/decoder.js';
 import { loadWeights } from '../../src/model/weights.js';
-import { openModelSource } from '../../src/io/model-source.js';
+import { openModelSource } from '../../src/io/model-dir.js';
 import { readSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
-import { SHARED } from '../helpers.js';
+import { goldenCase } from '../helpers.js';
 
 const be = createBackend('cpu');
-const golden = (n: string) => join(SHARED, 'golden', n);
+const golden = goldenCase;
 
 /** Copies a golden model directory, rewriting its safetensors through `edit`. */
 function variant(name: string, edit: (t: { name: string; dtype: 'F32'; shape: number[]; data: Float32Array }[]) => typeof t): string {

@@ -11,9 +11,9 @@ import { spawnSync } from 'node:child_process';
 import { prepare } from '../../src/data/prepare.js';
 import { loadTrainConfig, type TrainConfig } from '../../src/config/train.js';
 import { resolveModelConfig, Trainer } from '../../src/train/trainer.js';
-import { latestCheckpoint } from '../../src/train/checkpoint.js';
+import { latestCheckpoint } from '../../src/io/run-dir.js';
 import { readMetrics } from '../../src/train/metrics.js';
-import { openModelSource } from '../../src/io/model-source.js';
+import { openModelSource } from '../../src/io/model-dir.js';
 import { createBackend } from '../../src/engine/index.js';
 import { Decoder } from '../../src/model/decoder.js';
 import { loadWeights } from '../../src/model/weights.js';
@@ -49,7 +49,6 @@ async function train(tc: TrainConfig, resume: boolean, stopAfter?: number): Prom
   const t = new Trainer(tc, resolveModelConfig(tc), tc.run_dir);
   await t.setup(resume);
   await t.run({
-    quiet: true,
     afterStep: (step) => {
       if (stopAfter !== undefined && step === stopAfter) throw new Error('simulated kill');
     },
@@ -96,8 +95,7 @@ test('NaN weights: steps are skipped, then the run stops with the last good chec
   const spec = t.model.layout.params[1]!;
   await assert.rejects(
     t.run({
-      quiet: true,
-      afterStep: (step) => {
+        afterStep: (step) => {
         if (step === 4) t.model.setParam(spec, new Float32Array(spec.size).fill(NaN));
       },
     }),

@@ -59,7 +59,7 @@ namespace {
 
 
 // address(handle, off, n) -> BigInt: the raw address of elements [off, off+n) after a bounds check. The MPI/NCCL
-// addon (src/dist/native) takes buffers as addresses so collectives run on engine memory without copies; the
+// addon (src/parallel/native) takes buffers as addresses so collectives run on engine memory without copies; the
 // pointer stays valid until the buffer is freed, which JavaScript controls. A CPU-only call (it returns a value),
 // so it is not in the op table.
 Napi::Value Address(const Napi::CallbackInfo& info) {

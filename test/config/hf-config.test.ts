@@ -1,0 +1,123 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { ConfigError } from '../../src/config/schema.js';
+import { getPreset } from '../../src/config/presets.js';
+import { checkExportable, exportProblems, fromHfConfig, toHfConfig } from '../../src/config/hf-config.js';
+import type { ModelConfig } from '../../src/config/model.js';
+import { GOLDEN_FIXTURES } from '../helpers.js';
+
+const GOLDEN = GOLDEN_FIXTURES;
+const golden = (name: string): Record<string, unknown> => JSON.parse(fs.readFileSync(`${GOLDEN}/${name}/config.json`, 'utf8'));
+const throwsMsg = (f: () => unknown, re: RegExp) =>
+  assert.throws(f, (e: unknown) => (e instanceof ConfigError && re.test(e.message)) || assert.fail(String(e)));
+
+test('golden qwen3-tiny (GQA, head_dim 32 != hidden/heads, untied)', () => {
+  const c = fromHfConfig(golden('qwen3-tiny'), 'qwen3-tiny/config.json');
+  const want: ModelConfig = {
+    family: 'qwen3', vocab_size: 384, hidden_size: 64, n_layer: 2, n_head: 4, n_kv_head: 2, head_dim: 32, ffn: 'swiglu',
+    ffn_hidden: 160, activation: 'silu', norm: 'rmsnorm', norm_position: 'pre', norm_eps: 1e-6, positions: 'rope',
+    rope_theta: 1e6, context_length: 128, qk_norm: true, attention_bias: false, mlp_bias: false, tie_embeddings: false,
+    init_std: 0.02,
+  };
+  assert.deepEqual(c, want);
+});
+
+test('golden qwen3-tiny-tied (MQA, tied)', () => {
+  const c = fromHfConfig(golden('qwen3-tiny-tied'), 'x');
+  assert.deepEqual([c.n_head, c.n_kv_head, c.head_dim, c.tie_embeddings, c.qk_norm], [4, 1, 16, true, true]);
+});
+
+test('golden llama-tiny (theta 5e5 from rope_parameters, untied, no QK-norm)', () => {
+  const c = fromHfConfig(golden('llama-tiny'), 'x');
+  assert.deepEqual(
+    [c.family, c.vocab_size, c.hidden_size, c.n_layer, c.n_head, c.n_kv_head, c.head_dim, c.ffn_hidden, c.norm_eps, c.rope_theta, c.context_length, c.qk_norm, c.tie_embeddings, c.mlp_bias],
+    ['llama', 320, 64, 2, 4, 2, 16, 176, 1e-5, 5e5, 128, false, false, false]);
+});
+
+test('golden gpt2-tiny (n_inner null => 4x, gelu_new => gelu_tanh, tied, learned positions)', () => {
+  const c = fromHfConfig(golden('gpt2-tiny'), 'x');
+  assert.deepEqual(
+    [c.family, c.vocab_size, c.hidden_size, c.n_layer, c.n_head, c.n_kv_head, c.head_dim, c.ffn, c.ffn_hidden, c.activation, c.norm, c.norm_eps, c.positions, c.context_length, c.attention_bias, c.mlp_bias, c.tie_embeddings],
+    ['gpt2', 320, 64, 2, 4, 4, 16, 'mlp', 256, 'gelu_tanh', 'layernorm', 1e-5, 'learned', 64, true, true, true]);
+});
+
+// Keys whose exported value legitimately differs from what save_pretrained wrote for the golden cases.
+const IGNORED = new Set(['transformers_version', 'use_cache', 'bos_token_id', 'eos_token_id', 'max_window_layers',
+  'summary_activation', 'summary_first_dropout', 'summary_proj_to_labels', 'summary_type', 'summary_use_proj']);
+
+for (const name of ['qwen3-tiny', 'qwen3-tiny-tied', 'llama-tiny', 'gpt2-tiny']) {
+  test(`toHfConfig reproduces every architectural key of golden ${name}`, () => {
+    const g = golden(name);
+    const out = toHfConfig(fromHfConfig(g, name));
+    for (const [k, v] of Object.entries(g)) {
+      if (IGNORED.has(k)) continue;
+      if (k === 'activation_function' || k === 'hidden_act') {
+        // gelu_new and gelu_pytorch_tanh are the same function; silu stays silu.
+        assert.equal(fromHfConfig({ ...g, [k]: out[k] }, name).activation, fromHfConfig(g, name).activation);
+        continue;
+      }
+      if (k === 'n_inner' && v === null) { assert.equal(out[k], 4 * Number(g['n_embd'])); continue; }
+      assert.deepEqual(out[k], v, `${name}: ${k}`);
+    }
+    assert.equal(out['dtype'], 'float32');
+    assert.ok(Array.isArray(out['architectures']));
+    // And the export reads back to the same ModelConfig.
+    assert.deepEqual(fromHfConfig(out, 'roundtrip'), fromHfConfig(g, name));
+  });
+}
+
+test('presets export with the released ids and architectures', () => {
+  const q = toHfConfig(getPreset('qwen3-0.6b'));
+  assert.deepEqual([q['architectures'], q['bos_token_id'], q['eos_token_id'], q['head_dim'], q['tie_word_embeddings'], q['rope_theta']],
+    [['Qwen3ForCausalLM'], 151643, 151645, 128, true, 1e6]);
+  assert.deepEqual(q['rope_parameters'], { rope_theta: 1e6, rope_type: 'default' });
+  assert.equal((q['layer_types'] as string[]).length, 28);
+  const g = toHfConfig(getPreset('gpt2'), { dtype: 'bfloat16' });
+  assert.deepEqual([g['architectures'], g['n_inner'], g['activation_function'], g['eos_token_id'], g['dtype']],
+    [['GPT2LMHeadModel'], 3072, 'gelu_new', 50256, 'bfloat16']);
+  const l = toHfConfig(getPreset('llama3-1.5b'));
+  assert.deepEqual([l['architectures'], l['num_key_value_heads'], l['mlp_bias'], l['bos_token_id']], [['LlamaForCausalLM'], 8, false, 1]);
+  for (const p of ['qwen3-0.6b', 'qwen3-8b', 'gpt2-xl', 'llama2-1.36b', 'cpu-tiny', 'cpu-small'])
+    assert.deepEqual(fromHfConfig(toHfConfig(getPreset(p)), p), getPreset(p), p);
+});
+
+test('checkExportable names each incompatibility and its fix', () => {
+  const q = getPreset('cpu-tiny');
+  assert.deepEqual(exportProblems(q), []);
+  throwsMsg(() => checkExportable(q, 'llama'), /qk_norm is true but Llama has no QK-norm; export as qwen3/);
+  throwsMsg(() => checkExportable({ ...q, qk_norm: false }), /Qwen3 always has QK-norm; export as llama/);
+  throwsMsg(() => checkExportable({ ...q, norm_position: 'post' }), /norm_position 'post' has no Hugging Face equivalent/);
+  throwsMsg(() => checkExportable(q, 'gpt2'), /6 problems|problems/);
+  const g = getPreset('gpt2');
+  throwsMsg(() => checkExportable({ ...g, attention_bias: false }), /GPT-2 projections always have biases/);
+  throwsMsg(() => checkExportable({ ...g, positions: 'rope' }), /GPT-2 has learned positions/);
+  throwsMsg(() => toHfConfig({ ...g, n_kv_head: 4 }), /GPT-2 has no GQA/);
+  throwsMsg(() => checkExportable({ ...getPreset('llama2-1.36b'), n_head: 7, n_kv_head: 7 }), /not divisible by n_head 7, which LlamaConfig rejects/);
+  assert.deepEqual(exportProblems({ ...getPreset('qwen3-0.6b'), activation: 'gelu_tanh' }), []);
+  assert.equal(toHfConfig({ ...getPreset('qwen3-0.6b'), activation: 'gelu_tanh' })['hidden_act'], 'gelu_pytorch_tanh');
+});
+
+test('reading refuses what the engine does not implement, and unsupported model types', () => {
+  const q = golden('qwen3-tiny');
+  throwsMsg(() => fromHfConfig({ ...q, model_type: 'mistral' }, 'c.json'), /c\.json: model_type "mistral" is not supported; supported: qwen3, llama, gpt2/);
+  throwsMsg(() => fromHfConfig({ ...q, model_type: undefined }, 'c.json'), /model_type undefined is not supported/);
+  throwsMsg(() => fromHfConfig({ ...q, use_sliding_window: true }, 'c'), /sliding-window attention is not supported/);
+  throwsMsg(() => fromHfConfig({ ...q, rope_parameters: { rope_type: 'yarn', rope_theta: 1e6, factor: 4 } }, 'c'), /rope_type 'yarn' \(RoPE scaling\) is not supported/);
+  throwsMsg(() => fromHfConfig({ ...q, rope_theta: 10000 }, 'c'), /disagrees with rope_parameters/);
+  throwsMsg(() => fromHfConfig({ ...q, hidden_act: 'relu' }, 'c'), /hidden_act 'relu' is not supported/);
+  throwsMsg(() => fromHfConfig({ ...q, num_hidden_layers: '2' }, 'c'), /'num_hidden_layers' must be a whole number/);
+  throwsMsg(() => fromHfConfig({ ...q, num_key_value_heads: 3 }, 'c'), /n_head 4 is not a multiple of n_kv_head 3/);
+  throwsMsg(() => fromHfConfig({ ...golden('gpt2-tiny'), scale_attn_by_inverse_layer_idx: true }, 'c'), /scale_attn_by_inverse_layer_idx/);
+  throwsMsg(() => fromHfConfig([], 'c'), /must be a JSON object/);
+});
+
+test('transformers 4 spellings and class defaults', () => {
+  // transformers 4: rope_theta only, no head_dim for llama (=> hidden / heads), Qwen3 head_dim default 128.
+  const l = fromHfConfig({ model_type: 'llama', hidden_size: 256, num_attention_heads: 4, num_hidden_layers: 2, rope_theta: 5e5, vocab_size: 1000, intermediate_size: 512 }, 'x');
+  assert.deepEqual([l.head_dim, l.n_kv_head, l.rope_theta, l.norm_eps, l.tie_embeddings, l.context_length], [64, 4, 5e5, 1e-6, false, 2048]);
+  const q = fromHfConfig({ model_type: 'qwen3', hidden_size: 256, num_attention_heads: 4, num_key_value_heads: 2, num_hidden_layers: 2 }, 'x');
+  assert.deepEqual([q.head_dim, q.vocab_size, q.rope_theta, q.tie_embeddings, q.qk_norm], [128, 151936, 10000, false, true]);
+  const g = fromHfConfig({ model_type: 'gpt2' }, 'x');
+  assert.deepEqual(g, getPreset('gpt2'));
+});

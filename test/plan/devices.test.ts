@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEVICES, getDevice, deviceFromName, resolvePeak, mfu, achievedGflops } from '../../src/plan/devices.js';
+
+test('dense bf16 peaks and memory as the datasheets give them', () => {
+  assert.equal(getDevice('b200').peakFlops, 2.25e15); // 4.5e15 is the 2:4 sparse figure
+  assert.equal(getDevice('H100').peakFlops, 989e12);
+  assert.equal(getDevice('h200').peakFlops, 989e12);
+  assert.equal(getDevice('h100-pcie').peakFlops, 756e12);
+  assert.equal(getDevice('a100').peakFlops, 312e12);
+  assert.equal(getDevice('l40s').peakFlops, 362e12);
+  assert.equal(getDevice('rtx4090').peakFlops, 165e12);
+  assert.equal(getDevice('b200').memoryBytes, 180e9);
+  assert.equal(getDevice('h200').memoryBytes, 141e9);
+  assert.equal(getDevice('h100').memoryBytes, 80e9);
+  assert.equal(getDevice('a100').memoryBytes, 80e9);
+  for (const [k, d] of Object.entries(DEVICES)) assert.equal(k, d.name);
+  assert.throws(() => getDevice('tpu'), /unknown GPU 'tpu'. Known: b200, .*--peak/);
+  assert.throws(() => getDevice('toString'), /unknown GPU/);
+});
+
+test('driver names map to table entries', () => {
+  assert.equal(deviceFromName('NVIDIA H100 80GB HBM3')?.name, 'h100');
+  assert.equal(deviceFromName('NVIDIA H100 PCIe')?.name, 'h100-pcie');
+  assert.equal(deviceFromName('NVIDIA H200')?.name, 'h200');
+  assert.equal(deviceFromName('NVIDIA B200')?.name, 'b200');
+  assert.equal(deviceFromName('NVIDIA A100-SXM4-80GB')?.name, 'a100');
+  assert.equal(deviceFromName('NVIDIA A100-PCIE-40GB')?.name, 'a100-40gb');
+  assert.equal(deviceFromName('NVIDIA GeForce RTX 4090')?.name, 'rtx4090');
+  assert.equal(deviceFromName('NVIDIA GeForce RTX 3090'), undefined);
+});
+
+test('peak override and MFU arithmetic', () => {
+  assert.equal(resolvePeak(undefined, DEVICES.h100), 989e12);
+  assert.equal(resolvePeak(undefined, undefined), undefined); // CPU: report GFLOP/s
+  assert.equal(resolvePeak(5e14, DEVICES.h100), 5e14);
+  assert.equal(resolvePeak('4e14', DEVICES.h100), 4e14);
+  assert.equal(resolvePeak('a100', DEVICES.h100), 312e12);
+  assert.throws(() => resolvePeak(-1), /positive/);
+  // 400,000 tokens/s x 3.6e9 FLOP/token = 1.44e15 FLOP/s over 8 x 2.25e15 = 18e15 -> 8%.
+  assert.ok(Math.abs(mfu(400_000, 3.6e9, 8 * 2.25e15) - 0.08) < 1e-15);
+  assert.equal(achievedGflops(1000, 2e9), 2000);
+});
