@@ -1,47 +1,16 @@
 /**
  * NativeBackend: the `Backend` ops marshalled to a Node-API engine. Both engines (CPU: src/engine/cpu/*.cc,
  * CUDA: src/engine/cuda/*) export the same ops, whose arguments are listed once, in the op table
- * (src/engine/native/op_table.h, mirrored in op-table.ts). Each op here names its arguments; `call` passes them
- * in the table's order, each buffer as a (handle, offset) pair. The engine checks dtypes and bounds and throws a
+ * (src/engine/native/op_table.h, generated into op-table.ts with a marshaller per op). Each op here names its
+ * arguments; `call` passes them in the table's order, each buffer as a (handle, offset) pair. The engine checks dtypes and bounds and throws a
  * JavaScript Error on misuse. The subclasses add what differs: loading, threads, precision, raw addresses for
  * collectives.
  */
 import type { AdamWHyper, AttentionShape, Backend, DeviceBuffer, DType, MatmulOptions, Ptr, QkvStrides } from './backend.js';
-import { OP_TABLE } from './op-table.js';
+import { MARSHAL, OP_TABLE } from './op-table.js';
+import type { NativeOp, Num, OpArgs, OpName, OpTable, Positional, Typed } from './op-types.js';
 
-export type Num = number;
-export type Typed = Float32Array | Float64Array | Int32Array;
-
-type OpTable = typeof OP_TABLE;
-/** The ops of the table. */
-export type OpName = keyof OpTable;
-type ArgKind = OpTable[OpName][number][1];
-
-/** What each kind of argument is in TypeScript: 'opt' buffers may be null. */
-interface ArgValue {
-  buf: Ptr;
-  opt: Ptr | null;
-  int: number;
-  num: number;
-  flag: boolean;
-  host: Typed;
-}
-
-/** An op's arguments by name, typed by their kinds. */
-export type OpArgs<O extends OpName> = { [E in OpTable[O][number] as E[0]]: ArgValue[E[1]] };
-
-/** The numbers one argument of a kind becomes in the call: a buffer is its handle (-1 when absent) and offset. */
-type Slots<K> = K extends 'buf' | 'opt'
-  ? [handle: number, offset: number]
-  : K extends 'int' | 'num'
-    ? [number]
-    : K extends 'flag'
-      ? [boolean]
-      : [Typed];
-type Positional<L> = L extends readonly [readonly [string, infer K], ...infer Rest] ? [...Slots<K>, ...Positional<Rest>] : [];
-
-/** An op as the addon exports it: the arguments in the table's order. */
-export type NativeOp<O extends OpName> = (...args: Positional<OpTable[O]>) => void;
+export type { NativeOp, Num, OpArgs, OpName, Typed } from './op-types.js';
 
 /** The functions both engines' addons export: the table's ops, and the buffer calls outside the table. */
 export type NativeOps = { [O in OpName]: NativeOp<O> } & {
@@ -79,21 +48,9 @@ export function checkOpTable(engine: string, table: unknown): void {
   }
 }
 
-/** The op's arguments, by name, as the positional values the addon takes. */
+/** The op's arguments, by name, as the positional values the addon takes (op-table.ts's marshaller). */
 export function marshal<O extends OpName>(op: O, args: OpArgs<O>): Positional<OpTable[O]> {
-  const named = args as Record<string, unknown>;
-  const out: (number | boolean | Typed)[] = [];
-  for (const [name, kind] of OP_TABLE[op] as readonly (readonly [string, ArgKind])[]) {
-    const v = named[name];
-    if (v === undefined) throw new TypeError(`${op}: argument '${name}' is missing`);
-    if (kind === 'buf' || kind === 'opt') {
-      const p = v as Ptr | null;
-      out.push(p ? p.buf.handle : -1, p ? p.offset : 0);
-    } else {
-      out.push(v as number | boolean | Typed);
-    }
-  }
-  return out as Positional<OpTable[O]>;
+  return (MARSHAL[op] as (named: OpArgs<O>) => Positional<OpTable[O]>)(args);
 }
 
 export abstract class NativeBackend implements Backend {
@@ -108,7 +65,7 @@ export abstract class NativeBackend implements Backend {
    * op's own arguments win over any same-named extra field they carry.
    */
   private call<O extends OpName>(op: O, args: OpArgs<O>): void {
-    (this.n[op] as (...values: Positional<OpTable[O]>) => void)(...marshal(op, args));
+    (this.n[op] as NativeOp<O>)(...marshal(op, args));
   }
 
   describe(): string {
