@@ -1,9 +1,9 @@
 /**
- * `lmforge bench --preset NAME [--steps N] [--threads N] [--device cpu|cuda|auto]`: full training steps
+ * `lmforge bench --preset NAME [--steps N] [--threads N] [--device cpu|cuda|cuda-interpret|auto]`: full training steps
  * (forward, backward, clip, AdamW) on random tokens; prints one JSON line with the median step time and spread.
  */
 import { parseArgs, usage, type FlagSpec } from './args.js';
-import { createBackend } from '../engine/index.js';
+import { createBackend, DEVICE_NAMES, parseDevice } from '../engine/index.js';
 import { CudaBackend } from '../engine/cuda.js';
 import { Decoder } from '../model/decoder.js';
 import { initWeights } from '../model/init.js';
@@ -18,7 +18,7 @@ const FLAGS: Record<string, FlagSpec> = {
   preset: { type: 'string', help: 'model preset (e.g. cpu-small, cpu-realvocab, qwen3-0.6b)' },
   steps: { type: 'number', help: 'timed steps after one warm-up step', default: 5 },
   threads: { type: 'number', help: 'CPU threads (default: all cores)' },
-  device: { type: 'string', help: 'cpu | cuda | auto', default: 'cpu' },
+  device: { type: 'string', help: DEVICE_NAMES.join(' | ') + ' (cuda-interpret: the CUDA kernels on the CPU, slow)', default: 'cpu' },
   batch: { type: 'number', help: 'micro-batch (default: the preset\'s benchmark batch)' },
   seq: { type: 'number', help: 'sequence length (default: the preset\'s benchmark length)' },
   seed: { type: 'number', help: 'seed for weights and tokens', default: 0 },
@@ -36,7 +36,7 @@ export async function run(argv: string[]): Promise<number> {
   const shape = PRESET_BATCH[name] ?? { batch: 4, seq: Math.min(512, cfg.context_length) };
   const batch = (flags.batch as number | undefined) ?? shape.batch;
   const seq = (flags.seq as number | undefined) ?? shape.seq;
-  const be = createBackend(flags.device as 'cpu' | 'cuda' | 'auto');
+  const be = createBackend(parseDevice(flags.device as string));
   if (flags.threads !== undefined) be.setThreads(flags.threads as number);
   const model = new Decoder(be, cfg);
   initWeights(model, { seed: flags.seed as number, scaledResidual: false });

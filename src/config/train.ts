@@ -11,7 +11,7 @@ export const TRAIN_KEYS = {
   init_from: { kind: 'string', default: '', help: 'start from these weights (Hugging Face directory or run directory); empty = random init' },
   data: { kind: 'string', default: 'bundled', help: "prepared data directory (lmforge prepare), or 'bundled' for the bundled English corpus" },
   run_dir: { kind: 'string', default: '', help: 'where checkpoints, metrics and plots go (default runs/<model>-<time>)' },
-  device: { kind: 'enum', values: ['cpu', 'cuda', 'auto'] as const, default: 'cpu', help: 'compute backend' },
+  device: { kind: 'enum', values: ['cpu', 'cuda', 'cuda-interpret', 'auto'] as const, default: 'cpu', help: 'compute backend (cuda-interpret: the CUDA kernels on the CPU, for tests)' },
   threads: { kind: 'int', min: 0, default: 0, help: 'CPU threads (0 = all cores)' },
   seq: { kind: 'int', min: 2, default: 128, help: 'tokens per sequence' },
   micro_batch: { kind: 'int', min: 1, default: 8, help: 'sequences per forward/backward' },

@@ -1,7 +1,7 @@
 /**
- * Golden parity through `lmforge forward-backward --device cuda` (see ../shared/golden/README.md): in bf16 mode
- * at the bf16 tolerances (2e-2 on logits and gradients, 1e-2 on losses), and with LMFORGE_CUDA_PRECISION=fp32 at
- * the fp32 tolerances. Skipped where there is no CUDA device or built engine.
+ * Golden parity through `lmforge forward-backward --device cuda` (or cuda-interpret where there is no GPU; see
+ * harness.ts and ../shared/golden/README.md): in bf16 mode at the bf16 tolerances (2e-2 on logits and gradients,
+ * 1e-2 on losses), and with LMFORGE_CUDA_PRECISION=fp32 at the fp32 tolerances.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { readSafetensors } from '../../src/io/safetensors.js';
 import { goldenCases, relErr, REPO_ROOT } from '../helpers.js';
-import { skipReason } from './harness.js';
+import { device, skipReason } from './harness.js';
 
 const cases = goldenCases();
 
@@ -29,18 +29,18 @@ const TOL: Record<'bf16' | 'fp32', Tolerances> = {
 
 for (const precision of ['bf16', 'fp32'] as const) {
   for (const [name, dir] of cases) {
-    test(`golden ${name} on CUDA (${precision})`, { skip: skipReason }, () => {
+    test(`golden ${name} on ${device} (${precision})`, { skip: skipReason }, () => {
       const tol = TOL[precision];
       const c = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8'));
       const out = join(mkdtempSync(join(tmpdir(), 'lmf-golden-cuda-')), 'out.safetensors');
       const t = c.train;
       const r = spawnSync(process.execPath, [
-        join(REPO_ROOT, 'bin', 'lmforge.js'), 'forward-backward', '--device', 'cuda', '--model', dir,
+        join(REPO_ROOT, 'bin', 'lmforge.js'), 'forward-backward', '--device', device, '--model', dir,
         '--batch', join(dir, 'batch.safetensors'), '--out', out,
         '--train-steps', String(t.steps), '--lr', String(t.lr), '--beta1', String(t.betas[0]), '--beta2', String(t.betas[1]),
         '--eps', String(t.eps), '--weight-decay', String(t.weight_decay), '--clip', String(t.clip),
       ], { encoding: 'utf8', env: { ...process.env, LMFORGE_CUDA_PRECISION: precision } });
-      assert.equal(r.status, 0, `forward-backward --device cuda failed: ${r.stderr}`);
+      assert.equal(r.status, 0, `forward-backward --device ${device} failed: ${r.stderr}`);
       const got = readSafetensors(out);
       const exp = readSafetensors(join(dir, 'expected.safetensors'));
       const problems: string[] = [];
