@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -137,6 +138,7 @@ struct Scheduler {
   // Mutation for tests: a __syncthreads site (file basename, line) that does nothing.
   std::string skipFile;
   int skipLine = -1;
+  Schedule schedule = Schedule::kWarps;
   uint64_t switches = 0;
 };
 
@@ -395,12 +397,31 @@ bool runBlock(const std::function<void()>& body, dim3 block, size_t dynamicBytes
     return false;
   }
   try {
+    const int warps = static_cast<int>(S.warps.size());
     while (S.live > 0 && !S.faulted) {
       bool ran = false;
-      for (int i = 0; i < n && !S.faulted; i++) {
-        if (S.fibers[i].state == kRunnable) {
-          switchTo(S.fibers[i]);
-          ran = true;
+      if (S.schedule == Schedule::kLockstep) {
+        // Every runnable thread advances to its next barrier or warp operation, in thread order.
+        for (int i = 0; i < n && !S.faulted; i++) {
+          if (S.fibers[i].state == kRunnable) {
+            switchTo(S.fibers[i]);
+            ran = true;
+          }
+        }
+      } else {
+        // One warp at a time runs as far as it can (to a __syncthreads or its end) before the next one starts:
+        // a missing barrier between warps then shows, one direction per warp order.
+        for (int k = 0; k < warps && !S.faulted; k++) {
+          const int w = S.schedule == Schedule::kWarps ? k : warps - 1 - k;
+          for (bool any = true; any && !S.faulted;) {
+            any = false;
+            for (int i = w * 32; i < std::min(n, w * 32 + 32) && !S.faulted; i++) {
+              if (S.fibers[i].state == kRunnable) {
+                switchTo(S.fibers[i]);
+                any = ran = true;
+              }
+            }
+          }
         }
       }
       if (!ran && S.live > 0 && !S.faulted) deadlock();
@@ -456,6 +477,8 @@ bool runGuarded(const std::function<void()>& task, std::string& faultOut) {
 }
 
 uint64_t fiberSwitches() { return S.switches; }
+
+void setSchedule(Schedule s) { S.schedule = s; }
 
 void setSkipSync(const std::string& site) {
   const size_t colon = site.rfind(':');

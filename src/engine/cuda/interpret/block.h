@@ -17,4 +17,10 @@ uint64_t fiberSwitches();
 // "file.cu:line" makes that __syncthreads do nothing; "" restores every barrier.
 void setSkipSync(const std::string& site);
 
+// The order threads of a block run in between barriers (all deterministic):
+//   kWarps (default): each warp in turn runs as far as it can; kWarpsReverse: the same from the last warp;
+//   kLockstep: every thread advances one barrier or warp operation at a time, in thread order.
+enum class Schedule { kWarps, kWarpsReverse, kLockstep };
+void setSchedule(Schedule s);
+
 }  // namespace lmf_interp

@@ -92,7 +92,10 @@ struct Runtime {
   Stats stats;
   int currentDevice = 0;
   bool executing = false;  // an operation of a stream is running (it may use memory whose free is queued after it)
-  Runtime() { legacy.legacy = true; }
+  Runtime() {
+    legacy.legacy = true;
+    if (const char* v = std::getenv("LMFORGE_CUDA_INTERPRET_SCHEDULE")) lmf_interp::setOption("schedule", v);
+  }
 };
 
 Runtime& R() {
@@ -883,6 +886,7 @@ void resetStats() { R().stats = Stats{}; }
 void setOption(const char* name, const char* value) {
   const std::string n(name ? name : ""), v(value ? value : "");
   if (n == "skip-sync") setSkipSync(v);
+  if (n == "schedule") setSchedule(v == "lockstep" ? Schedule::kLockstep : v == "warps-reverse" ? Schedule::kWarpsReverse : Schedule::kWarps);
 }
 
 const char* lastFaultDetail() { return R().sticky != cudaSuccess ? R().detail.c_str() : ""; }

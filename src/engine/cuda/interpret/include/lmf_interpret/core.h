@@ -8,7 +8,8 @@
 //     queries) behave as on a GPU;
 //   - a kernel runs its blocks one after another, in order; the threads of a block are fibers on one OS thread,
 //     switched only at __syncthreads and warp-collective operations (shuffles, votes, __syncwarp, the tensor-core
-//     models of ptx.cuh), which are barriers of their warp;
+//     models of ptx.cuh), which are barriers of their warp; by default one warp runs as far as it can before the
+//     next starts, so a barrier missing between warps changes the results;
 //   - shared memory (dynamic, and static in non-template functions) is poisoned with NaN bytes at each block's
 //     start; device allocations are poisoned too and end at an inaccessible page, so reading uninitialised or
 //     out-of-bounds memory shows up as NaN or as an illegal-address fault;
@@ -121,7 +122,9 @@ struct Stats {
 };
 Stats stats();
 void resetStats();
-// Options: "skip-sync" = "file.cu:line" drops that __syncthreads (a mutation for tests; "" restores it).
+// Options: "skip-sync" = "file.cu:line" drops that __syncthreads (a mutation for tests; "" restores it);
+// "schedule" = "warps" (default), "warps-reverse" or "lockstep": the order a block's threads run in between
+// barriers (also from LMFORGE_CUDA_INTERPRET_SCHEDULE).
 void setOption(const char* name, const char* value);
 // The detail of the last fault (which kernel, block, thread and why), or "".
 const char* lastFaultDetail();
