@@ -1,5 +1,6 @@
 /**
- * A run's plots: RUN/plots/{loss,lr,throughput,grad_norm}.png from RUN/metrics.jsonl. `lmforge report` draws
+ * A run's plots: RUN/plots/{loss,lr,throughput,grad_norm}.png from RUN/metrics.jsonl, and tasks.png when the run
+ * scored downstream tasks (eval_tasks). `lmforge report` draws
  * them on demand, and `lmforge train` when a run ends.
  */
 import * as fs from 'node:fs';
@@ -56,6 +57,23 @@ function withTrend(name: string, points: Point[], color: Rgb, pale: Rgb): Series
   ];
 }
 
+/** Downstream-task accuracies (eval records with a `task`, src/eval): one series per task and metric. */
+function taskSeries(records: MetricRecord[]): Series[] {
+  const palette: Rgb[] = [BLUE, ORANGE, GREEN, RED, PURPLE, [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]];
+  const byName = new Map<string, Point[]>();
+  for (const r of records) {
+    if (r.kind !== 'eval' || typeof r.task !== 'string') continue;
+    for (const metric of ['acc', 'acc_norm']) {
+      const v = r[metric];
+      if (typeof v !== 'number') continue;
+      const name = `${r.task} ${metric}`;
+      if (!byName.has(name)) byName.set(name, []);
+      byName.get(name)!.push([r.step, v]);
+    }
+  }
+  return [...byName].map(([name, points], i) => ({ name, points, color: palette[i % palette.length]!, width: 1.5, markers: true }));
+}
+
 const fmtRate = (x: number): string =>
   x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : x >= 1e4 ? `${(x / 1e3).toFixed(1)}k` : x.toFixed(0);
 
@@ -64,7 +82,7 @@ export interface ReportOptions {
   outDir?: string;
 }
 
-/** Draws the four plots; returns the files written. */
+/** Draws the plots; returns the files written. */
 export function writeReport(runDir: string, opts: ReportOptions = {}): string[] {
   const { records } = readMetricsDetailed(runDir);
   const outDir = opts.outDir ?? path.join(runDir, RUN_FILES.plots);
@@ -98,6 +116,8 @@ export function writeReport(runDir: string, opts: ReportOptions = {}): string[] 
     ['throughput', { title: tputTitle, series: withTrend('tokens/s', tps, PURPLE, LIGHT_PURPLE), xLabel: 'step', yLabel: 'tokens/s', yFromZero: true }],
     ['grad_norm', { title: `${name}: gradient norm`, series: [{ name: 'grad norm', points: gn, color: RED, width: 1.2 }], xLabel: 'step', yLabel: 'global L2 norm', logY: gnLog }],
   ];
+  const tasks = taskSeries(records);
+  if (tasks.length) plots.push(['tasks', { title: `${name}: downstream tasks`, series: tasks, xLabel: 'step', yLabel: 'accuracy', yFromZero: true }]);
   const written: string[] = [];
   for (const [file, p] of plots) {
     const dest = path.join(outDir, `${file}.png`);
