@@ -211,6 +211,10 @@ export abstract class NativeBackend implements Backend {
     this.call('headCrossEntropy', args);
   }
 
+  headLogprob(args: { logprobOut: Ptr; argmaxOut: Ptr; h: Ptr; w: Ptr; targets: Ptr; n: number; d: number; vocab: number }): void {
+    this.call('headLogprob', args);
+  }
+
   // ---- optimizer ----
   sumSquares(out: Ptr, x: Ptr, n: number): void {
     this.call('sumSquares', { out, x, n });

@@ -67,6 +67,10 @@ export const OP_TABLE = {
     ['lossOut', 'buf'], ['h', 'buf'], ['w', 'buf'], ['targets', 'buf'], ['n', 'int'], ['d', 'int'], ['vocab', 'int'],
     ['gradScale', 'num'], ['dh', 'opt'], ['dw', 'opt'], ['logitsOut', 'opt'],
   ],
+  headLogprob: [
+    ['logprobOut', 'buf'], ['argmaxOut', 'buf'], ['h', 'buf'], ['w', 'buf'], ['targets', 'buf'], ['n', 'int'],
+    ['d', 'int'], ['vocab', 'int'],
+  ],
   sumSquares: [['out', 'buf'], ['x', 'buf'], ['n', 'int']],
   adamw: [
     ['param', 'buf'], ['grad', 'buf'], ['m', 'buf'], ['v', 'buf'], ['n', 'int'], ['lr', 'num'], ['beta1', 'num'],

@@ -10,7 +10,7 @@
  * - 'host': the full logits of the batch are downloaded and reduced here in float64 (log-softmax over the
  *   whole row). The reference the tests hold the engine path to; costly for large vocabularies.
  */
-import type { Decoder } from '../model/decoder.js';
+import type { Decoder, TargetScores } from '../model/decoder.js';
 import { IGNORE_INDEX } from '../model/decoder.js';
 import type { TokenRequest } from './requests.js';
 
@@ -33,11 +33,6 @@ export interface ScoreOptions {
   onProgress?(done: number, total: number): void;
 }
 
-/** Per-position results of one forward: log P(target) and the argmax token, at rows whose target is counted. */
-export interface PositionScores {
-  logprob: Float64Array;
-  argmax: Int32Array;
-}
 
 interface Row {
   request: number;
@@ -84,7 +79,7 @@ export function scoreRequests(model: Decoder, requests: readonly TokenRequest[],
       const first = row.input.length - row.target.length;
       for (let j = 0; j < row.target.length; j++) targets[b * seq + first + j] = row.target[j]!;
     }
-    const s = hostScores(model, ids, targets, batch, seq); // TODO(engine op): model.scoreTargets when method is 'engine'
+    const s = method === 'engine' ? model.scoreTargets(ids, targets, batch, seq) : hostScores(model, ids, targets, batch, seq);
     for (let b = 0; b < batch; b++) {
       const row = rows[order[start + b]!]!;
       const first = b * seq + row.input.length - row.target.length;
@@ -104,7 +99,7 @@ export function scoreRequests(model: Decoder, requests: readonly TokenRequest[],
 }
 
 /** The reference: full logits to the host, log-softmax in float64 at every counted position. */
-export function hostScores(model: Decoder, ids: Int32Array, targets: Int32Array, batch: number, seq: number): PositionScores {
+export function hostScores(model: Decoder, ids: Int32Array, targets: Int32Array, batch: number, seq: number): TargetScores {
   const V = model.cfg.vocab_size;
   const N = batch * seq;
   const logits = new Float32Array(N * V);

@@ -62,7 +62,7 @@ function assertClose(got: Scored[], want: Scored[], what: string): void {
   });
 }
 
-const METHODS: ScoreMethod[] = ['host'];
+const METHODS: ScoreMethod[] = ['engine', 'host'];
 
 for (const name of ['qwen3-tiny', 'gpt2-tiny']) {
   test(`${name}: batched log-likelihoods equal the float64 reference (padding, sorting, several batch sizes, left truncation)`, () => {

@@ -90,6 +90,10 @@ void activationBackward(float* dx, const float* dout, const float* x, int64_t n,
 // ignored targets); `logitsCopy` (optional) receives the raw logits first. Bad targets set *errorFlag.
 void crossEntropyChunk(float* logits, double* rowLoss, float* logitsCopy, const int32_t* targets, int64_t m,
                        int64_t vocab, float gradScale, bool grads, int* errorFlag, cudaStream_t s);
+// For rows [0, m) of the logits chunk: logprob[i] = log softmax(row)[target], argmax[i] = the row's first
+// maximum; ignored rows get 0 and -1. Bad targets set *errorFlag.
+void logprobChunk(const float* logits, double* logprob, int32_t* argmax, const int32_t* targets, int64_t m,
+                  int64_t vocab, int* errorFlag, cudaStream_t s);
 
 // ---- optim.cu ----
 // The coefficients are the ones the shared reader derived (the CPU engine uses the same).

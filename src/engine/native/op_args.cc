@@ -167,6 +167,10 @@ void HeadCrossEntropyArgs::check(const Args&) {
   if (vocab == 0 || d == 0) fail("vocab and d must be positive");
 }
 
+void HeadLogprobArgs::check(const Args&) {
+  if (vocab == 0 || d == 0) fail("vocab and d must be positive");
+}
+
 void SumSquaresArgs::check(const Args&) {}
 
 // The step's coefficients are derived here in double and rounded once to float, so both engines use the same values.

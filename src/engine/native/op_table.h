@@ -39,7 +39,7 @@
   SHAPED(attentionDecode, AttentionDecodeArgs, AttentionShape)                                \
   OP(swigluForward, SwigluForwardArgs) OP(swigluBackward, SwigluBackwardArgs)                 \
   OP(activationForward, ActivationForwardArgs) OP(activationBackward, ActivationBackwardArgs) \
-  OP(headCrossEntropy, HeadCrossEntropyArgs)                                                  \
+  OP(headCrossEntropy, HeadCrossEntropyArgs) OP(headLogprob, HeadLogprobArgs)                 \
   OP(sumSquares, SumSquaresArgs) OP(adamw, AdamwArgs)
 
 // ---- memory: transfers (the typed array's type must be the buffer's dtype), fill, copy, elementwise ----
@@ -131,6 +131,12 @@
   X(BUF, lossOut, double, 1) X(BUF, h, const float, n * d) X(BUF, w, const float, vocab * d)                 \
   X(BUF, targets, const int32_t, n) X(INT, n) X(INT, d) X(INT, vocab) X(NUM, gradScale)                      \
   X(OPT, dh, float, n * d) X(OPT, dw, float, vocab * d) X(OPT, logitsOut, float, n * vocab)
+
+// ---- the output head scored per row (evaluation): logprobOut[i] = log softmax(h[i] W^T)[targets[i]] and
+// argmaxOut[i] = the row's first maximum; rows with target -100 get 0 and -1 ----
+#define LMF_ARGS_headLogprob(X)                                                                                \
+  X(BUF, logprobOut, double, n) X(BUF, argmaxOut, int32_t, n) X(BUF, h, const float, n * d)                  \
+  X(BUF, w, const float, vocab * d) X(BUF, targets, const int32_t, n) X(INT, n) X(INT, d) X(INT, vocab)
 
 // ---- optimizer: out[0] += sum x^2; one AdamW step with the gradient scaled by gradScale (clipping) ----
 #define LMF_ARGS_sumSquares(X) X(BUF, out, double, 1) X(BUF, x, const float, n) X(INT, n)
