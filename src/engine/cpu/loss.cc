@@ -115,6 +115,7 @@ void op::headCrossEntropy(const HeadCrossEntropyArgs& p) {
 
 // Rows are scored in the same chunks as the loss. Per row: one pass for the maximum and its first index, one for
 // the sum of exponentials (float blocks, double total, as the loss), then logprob = logit[t] - max - log(sum).
+// A row of only -inf or NaN has no maximum: its argmax is 0 (the harness's models never produce one).
 void op::headLogprob(const HeadLogprobArgs& p) {
   const int64_t n = p.n, d = p.d, V = p.vocab;
   checkTargets(p, p.targets, n, V);
@@ -135,10 +136,21 @@ void op::headLogprob(const HeadLogprobArgs& p) {
         p.argmaxOut[r0 + i] = -1;
         continue;
       }
-      int64_t best = 0;
-      for (int64_t j = 1; j < V; j++)
-        if (row[j] > row[best]) best = j;
-      const float mx = row[best];
+      // The maximum by vectorised blocks (the first block holding it wins), then its first index in that block.
+      float mx = -INFINITY;
+      int64_t block = 0;
+      for (int64_t b = 0; b < V; b += 256) {
+        const int64_t e = std::min<int64_t>(b + 256, V);
+        float bm = -INFINITY;
+#pragma omp simd reduction(max : bm)
+        for (int64_t j = b; j < e; j++) bm = std::max(bm, row[j]);
+        if (bm > mx) {
+          mx = bm;
+          block = b;
+        }
+      }
+      int64_t best = block;
+      while (best + 1 < V && row[best] != mx) best++;
       const double sum = expShiftSum(row, nullptr, V, mx);
       p.logprobOut[r0 + i] = static_cast<double>(row[t]) - static_cast<double>(mx) - std::log(sum);
       p.argmaxOut[r0 + i] = static_cast<int32_t>(best);
