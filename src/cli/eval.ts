@@ -9,7 +9,7 @@ import { Decoder } from '../model/decoder.js';
 import { loadWeights } from '../model/weights.js';
 import { openModelSource } from '../io/model-dir.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { prepareTask, scoreTask, type TaskResult } from '../eval/evaluate.js';
+import { loadExamples, scoreTask, tokenizeTask, type TaskResult } from '../eval/evaluate.js';
 import { TASKS } from '../eval/tasks/index.js';
 import type { ScoreMethod } from '../eval/loglikelihood.js';
 
@@ -31,9 +31,14 @@ const FLAGS: Record<string, FlagSpec> = {
 const SYNOPSIS = '--model RUN|DIR --task NAME --data FILE [--limit N] [--json] [--details FILE]';
 
 export async function run(argv: string[]): Promise<number> {
+  return runEval(argv, (text) => process.stdout.write(text));
+}
+
+/** The verb with its output sent to `print` (tests run it in-process). */
+export async function runEval(argv: string[], print: (text: string) => void): Promise<number> {
   const { flags, positionals } = parseArgs('eval', argv, FLAGS);
   if (flags.help) {
-    process.stdout.write(usage('eval', SYNOPSIS, FLAGS) + '\n');
+    print(usage('eval', SYNOPSIS, FLAGS) + '\n');
     return 0;
   }
   if (positionals.length) throw new UsageError(`eval: unexpected argument '${positionals[0]}'`);
@@ -50,14 +55,14 @@ export async function run(argv: string[]): Promise<number> {
   const src = openModelSource(flags.model as string);
   let prepared;
   try {
-    // Data problems surface before the model is loaded.
-    const needsText = TASKS.get(spec.task)?.text ?? true;
+    // Data problems surface before the tokenizer and the model are loaded.
+    const loaded = await loadExamples(spec);
     let tok = null;
-    if (needsText) {
+    if (loaded.task.text) {
       const { loadTokenizer } = await import('../data/tokenizer.js');
       tok = loadTokenizer((flags.tokenizer as string | undefined) ?? src.tokenizer ?? undefined);
     }
-    prepared = await prepareTask(spec, tok);
+    prepared = await tokenizeTask(spec, loaded, tok);
   } catch (e) {
     src.close();
     throw e;
@@ -76,7 +81,7 @@ export async function run(argv: string[]): Promise<number> {
     });
     if (progress) process.stderr.write('\r\x1b[K');
     if (flags.details !== undefined) writeFileAtomic(flags.details as string, result.details.map((d) => JSON.stringify(d) + '\n').join(''));
-    process.stdout.write(flags.json ? JSON.stringify(resultJson(result)) + '\n' : formatTable(result));
+    print(flags.json ? JSON.stringify(resultJson(result)) + '\n' : formatTable(result));
   } finally {
     model.dispose();
   }

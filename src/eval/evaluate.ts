@@ -54,7 +54,12 @@ export async function loadExamples(spec: TaskSpec): Promise<{ task: TaskDef; exa
 
 /** Reads, parses and tokenizes (text tasks need `tokenizer`). */
 export async function prepareTask(spec: TaskSpec, tokenizer: TextTokenizer | null): Promise<PreparedTask> {
-  const { task, examples } = await loadExamples(spec);
+  return tokenizeTask(spec, await loadExamples(spec), tokenizer);
+}
+
+/** Tokenizes parsed examples (so a caller can check the data before it loads a tokenizer). */
+export async function tokenizeTask(spec: TaskSpec, loaded: { task: TaskDef; examples: Example[] }, tokenizer: TextTokenizer | null): Promise<PreparedTask> {
+  const { task, examples } = loaded;
   const perExample = await tokenizeExamples(examples, task.text ? tokenizer : null);
   return { task, spec, examples, requests: perExample.flat() };
 }

@@ -8,6 +8,7 @@ import { createBackend } from '../../src/engine/index.js';
 import { hfTensors } from '../../src/model/weights.js';
 import { writeModelDir } from '../../src/io/model-dir.js';
 import { CLI, goldenCase } from '../helpers.js';
+import { runEval } from '../../src/cli/eval.js';
 import { fixture, jsonlRows, qwen3VocabModel, tempDir } from '../eval/helpers.js';
 
 function lmforge(...args: string[]): { code: number; stdout: string; stderr: string } {
@@ -43,7 +44,14 @@ test('mc-tokens on a golden model: --json gives one object, --details one line p
   assert.equal(out.metrics.acc!.value, hits / 3);
 });
 
-test('every text task runs on its fixture and prints the table', () => {
+/** The verb in this process (one tokenizer load for every task), its output returned. */
+async function lmforgeHere(...args: string[]): Promise<string> {
+  let out = '';
+  assert.equal(await runEval(args, (t) => (out += t)), 0);
+  return out;
+}
+
+test('every text task runs on its fixture and prints the table', async () => {
   const model = qwen3VocabModelDir();
   for (const [task, file, metrics] of [
     ['hellaswag', 'hellaswag.jsonl', ['acc', 'acc_norm']],
@@ -54,25 +62,23 @@ test('every text task runs on its fixture and prints the table', () => {
     ['lambada_openai', 'lambada_openai.jsonl', ['perplexity', 'acc']],
     ['mc', 'mc.jsonl', ['acc', 'acc_norm']],
   ] as const) {
-    const r = lmforge('--model', model, '--task', task, '--data', fixture(file));
-    assert.equal(r.code, 0, `${task}: ${r.stderr}`);
-    const rows = r.stdout.trim().split('\n');
+    const stdout = await lmforgeHere('--model', model, '--task', task, '--data', fixture(file));
+    const rows = stdout.trim().split('\n');
     assert.match(rows[0]!, /^task\s+metric\s+value\s+stderr\s+n$/);
     const n = jsonlRows(fixture(file)).length;
-    metrics.forEach((m, i) => assert.match(rows[1 + i]!, new RegExp(`^${task}\\s+${m}\\s+[0-9.]+\\s+[0-9.]+\\s+${n}$`), r.stdout));
+    metrics.forEach((m, i) => assert.match(rows[1 + i]!, new RegExp(`^${task}\\s+${m}\\s+[0-9.]+\\s+[0-9.]+\\s+${n}$`), stdout));
     assert.match(rows[rows.length - 1]!, new RegExp(`^\\(${n} examples in [0-9.]+ s, [0-9.]+ examples/s\\)$`));
   }
 });
 
-test('bad input is one line naming the file and line; a text task on a model without the vocabulary is refused', () => {
+test('bad input is one line naming the file and line; a text task on a model without the vocabulary is refused', async () => {
   const bad = lmforge('--model', goldenCase('qwen3-tiny'), '--task', 'hellaswag', '--data', fixture('piqa.jsonl'));
   assert.equal(bad.code, 1);
   assert.equal(bad.stderr.trim().split('\n').length, 1);
-  assert.match(bad.stderr, /piqa\.jsonl:1: no field 'activity_label' for task hellaswag: this looks like a piqa file/);
-  const vocab = lmforge('--model', goldenCase('qwen3-tiny'), '--task', 'piqa', '--data', fixture('piqa.jsonl'));
-  assert.equal(vocab.code, 1);
-  assert.match(vocab.stderr, /piqa\.jsonl:1: token id \d+ is outside the model's vocabulary of 384/);
-  const usage = lmforge('--model', goldenCase('qwen3-tiny'), '--task', 'mc-tokens');
-  assert.equal(usage.code, 1);
-  assert.match(usage.stderr, /--data is required/);
+  assert.match(bad.stderr, /^lmforge: .*piqa\.jsonl:1: no field 'activity_label' for task hellaswag: this looks like a piqa file/);
+  await assert.rejects(
+    lmforgeHere('--model', goldenCase('qwen3-tiny'), '--task', 'piqa', '--data', fixture('piqa.jsonl')),
+    /piqa\.jsonl:1: token id \d+ is outside the model's vocabulary of 384/,
+  );
+  await assert.rejects(lmforgeHere('--model', goldenCase('qwen3-tiny'), '--task', 'mc-tokens'), /--data is required/);
 });
