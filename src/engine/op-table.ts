@@ -159,6 +159,10 @@ export const MARSHAL: Marshallers = {
     a.dh ? a.dh.offset : 0, a.dw ? a.dw.buf.handle : -1, a.dw ? a.dw.offset : 0,
     a.logitsOut ? a.logitsOut.buf.handle : -1, a.logitsOut ? a.logitsOut.offset : 0,
   ],
+  headLogprob: (a) => [
+    a.logprobOut.buf.handle, a.logprobOut.offset, a.argmaxOut.buf.handle, a.argmaxOut.offset, a.h.buf.handle,
+    a.h.offset, a.w.buf.handle, a.w.offset, a.targets.buf.handle, a.targets.offset, a.n, a.d, a.vocab,
+  ],
   sumSquares: (a) => [a.out.buf.handle, a.out.offset, a.x.buf.handle, a.x.offset, a.n],
   adamw: (a) => [
     a.param.buf.handle, a.param.offset, a.grad.buf.handle, a.grad.offset, a.m.buf.handle, a.m.offset, a.v.buf.handle,
