@@ -1,7 +1,6 @@
 /**
  * A run's plots: RUN/plots/{loss,lr,throughput,grad_norm}.png from RUN/metrics.jsonl, and tasks.png when the run
- * scored downstream tasks (eval_tasks). `lmforge report` draws
- * them on demand, and `lmforge train` when a run ends.
+ * scored downstream tasks (eval_tasks). `lmforge report` draws them on demand, and `lmforge train` when a run ends.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
