@@ -7,12 +7,12 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { spawnSync } from 'node:child_process';
 import { prepare } from '../../src/data/prepare.js';
 import { loadTrainConfig } from '../../src/config/train.js';
 import { resolveModelConfig, Trainer } from '../../src/train/trainer.js';
 import { readMetrics } from '../../src/train/metrics.js';
-import { CLI, REPO_ROOT } from '../helpers.js';
+import { REPO_ROOT } from '../helpers.js';
+import { runEval } from '../../src/cli/eval.js';
 import { fixture } from '../eval/helpers.js';
 
 let data = '';
@@ -46,9 +46,9 @@ test('eval_tasks are logged as eval records on schedule and match lmforge eval o
   assert.equal(typeof recs[0]!.acc_norm, 'number');
   assert.ok(lines.some((l) => /^step 6: mc acc \d\.\d{4} ± \d\.\d{4}, acc_norm/.test(l)), lines.join('\n'));
 
-  const cli = spawnSync(process.execPath, [CLI, 'eval', '--model', runDir, '--task', 'mc', '--data', fixture('mc.jsonl'), '--json', '--batch-tokens', '32'], { encoding: 'utf8' });
-  assert.equal(cli.status, 0, cli.stderr);
-  const out = JSON.parse(cli.stdout) as { metrics: Record<string, { value: number; stderr: number | null }> };
+  let stdout = '';
+  assert.equal(await runEval(['--model', runDir, '--task', 'mc', '--data', fixture('mc.jsonl'), '--json', '--batch-tokens', '32'], (t) => (stdout += t)), 0);
+  const out = JSON.parse(stdout) as { metrics: Record<string, { value: number; stderr: number | null }> };
   assert.equal(out.metrics.acc!.value, recs[2]!.acc);
   assert.equal(out.metrics.acc_norm!.value, recs[2]!.acc_norm);
 });
