@@ -32,6 +32,13 @@ export interface ForwardOptions {
   gradScale?: number;
   /** Receives the logits [N, V] when given. */
   logits?: Float32Array;
+  /**
+   * Document masking: segment starts over the flattened batch*seq tokens, then batch*seq (cumulative sequence
+   * lengths, every row start included); a token attends only within its segment. Absent: causal per row.
+   */
+  segments?: Int32Array;
+  /** Position of each token (RoPE angle or learned-position row), e.g. restarting per document. Absent: t % seq. */
+  positionIds?: Int32Array;
 }
 
 export class Decoder {
@@ -41,8 +48,10 @@ export class Decoder {
   readonly blocks: Block[];
   readonly finalNorm: Norm | null;
   private acts: Activations | null = null;
+  private config: ModelConfig;
 
-  constructor(readonly be: Backend, readonly cfg: ModelConfig) {
+  constructor(readonly be: Backend, cfg: ModelConfig) {
+    this.config = cfg;
     this.layout = buildLayout(cfg);
     this.params = be.alloc('f32', this.layout.total);
     this.grads = be.alloc('f32', this.layout.total);
@@ -75,6 +84,25 @@ export class Decoder {
       ),
     }));
     this.finalNorm = this.layout.finalNormW === null ? null : norm(this.layout.finalNormW, this.layout.finalNormB);
+  }
+
+  get cfg(): ModelConfig {
+    return this.config;
+  }
+
+  /**
+   * Changes the RoPE base (a training stage that extends the context raises it): no tensor changes shape; the
+   * cos/sin tables are recomputed, and checkpoints written afterwards carry the new value.
+   */
+  setRopeTheta(theta: number): void {
+    if (!(theta > 0 && Number.isFinite(theta))) throw new Error(`rope_theta must be a positive number, got ${theta}`);
+    this.config = { ...this.config, rope_theta: theta };
+    const a = this.acts;
+    if (a?.cos && a.sin) {
+      const t = ropeTables(theta, this.config.head_dim, a.seq);
+      this.be.upload(a.cos, t.cos);
+      this.be.upload(a.sin, t.sin);
+    }
   }
 
   /** Releases every device buffer this model holds. */
@@ -134,6 +162,7 @@ export class Decoder {
       const t = targets[i]!;
       if (t !== IGNORE_INDEX && (t < 0 || t >= V)) throw new Error(`target ${t} at position ${i} is outside the vocabulary [0, ${V}) and is not -100`);
     }
+    if (o.segments || o.positionIds) throw new Error('internal: document masking and positions are not wired yet');
     const a = this.activations(batch, seq);
     this.be.upload(a.ids, ids);
     this.be.upload(a.targets, targets);
