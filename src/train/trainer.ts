@@ -191,7 +191,11 @@ export class Trainer {
     const sources = st.data.map((d) => ({ name: sourceName(d), dir: this.dataDirs.get(d.path)!, weight: d.weight }));
     const common = { sources, seq: st.seq, batch: st.microBatch, seed: st.seed, rank, worldSize: size };
     this.train = await openMixture({ ...common, split: 'train', order: 'random', onExhausted: st.onExhausted });
-    this.val = await openMixture({ ...common, split: 'val', order: 'sequential' });
+    // Validation mixes the sources that have a validation split long enough for one window.
+    const valSources = sources.filter((s) => datasetInfo(s.dir).tokens.val >= st.seq + 1);
+    if (valSources.length === 0)
+      throw new Error(`stage ${st.index + 1} (${st.name}): no dataset of ${describeData(st.data)} has ${st.seq + 1} validation tokens; prepare one with a larger --val-fraction or lower seq`);
+    this.val = await openMixture({ ...common, sources: valSources, split: 'val', order: 'sequential' });
     this.valStart = this.val.state();
     const pending = this.pendingData;
     this.pendingData = null;
@@ -209,8 +213,8 @@ export class Trainer {
       const zeros = new Float32Array(this.model.layout.total);
       this.opt.importMoments(zeros, zeros, 0);
     }
-    const w = st.data.reduce((a, d) => a + d.weight, 0);
-    this.bytesPerToken = st.data.reduce((a, d) => a + (d.weight / w) * datasetInfo(this.dataDirs.get(d.path)!).bytesPerToken.val, 0);
+    const w = valSources.reduce((a, d) => a + d.weight, 0);
+    this.bytesPerToken = valSources.reduce((a, d) => a + (d.weight / w) * datasetInfo(d.dir).bytesPerToken.val, 0);
     this.stage = st;
     if (this.schedule.staged)
       hooks.onLog?.(
