@@ -90,6 +90,10 @@ export function writeReport(runDir: string, opts: ReportOptions = {}): string[] 
     tputTitle += ')';
   }
   const gnVals = gn.map((p) => p[1]).filter((v) => Number.isFinite(v) && v > 0);
+  // Stage boundaries of a staged run, from its 'stage' events (the first stage starts at 0: no line).
+  const marks = records
+    .filter((r) => r.kind === 'event' && r.event === 'stage' && r.step > 0)
+    .map((r) => ({ x: r.step, label: typeof r.name === 'string' ? r.name : `stage ${String(r.stage)}` }));
   const gnLog = gnVals.length > 1 && gnVals.reduce((a, b) => Math.max(a, b)) / gnVals.reduce((a, b) => Math.min(a, b)) > 20;
 
   const plots: Array<[string, Parameters<typeof plotPng>[0]]> = [
@@ -100,6 +104,7 @@ export function writeReport(runDir: string, opts: ReportOptions = {}): string[] 
   ];
   const written: string[] = [];
   for (const [file, p] of plots) {
+    if (marks.length) p.marks = marks;
     const dest = path.join(outDir, `${file}.png`);
     const tmp = tmpPath(dest);
     fs.writeFileSync(tmp, plotPng(p));
