@@ -4,7 +4,7 @@
  * a (handle, offset) pair; the engine checks dtypes and bounds and throws a JavaScript Error on misuse. The
  * subclasses add what differs: loading, threads, precision, raw addresses for collectives.
  */
-import type { AdamWHyper, AttentionShape, Backend, DeviceBuffer, DType, MatmulOptions, Ptr, QkvStrides } from './backend.js';
+import type { AdamWHyper, AttentionShape, Backend, DeviceBuffer, DocumentBounds, DType, MatmulOptions, Ptr, QkvStrides } from './backend.js';
 
 export type Num = number;
 export type Typed = Float32Array | Float64Array | Int32Array;
@@ -182,32 +182,34 @@ export abstract class NativeBackend implements Backend {
   qkPrepForward(
     out: Ptr, rstd: Ptr, qkv: Ptr, qkvStride: number, qNormW: Ptr | null, kNormW: Ptr | null,
     cos: Ptr | null, sin: Ptr | null, n: number, seq: number, heads: number, kvHeads: number, headDim: number, eps: number,
+    positions: Ptr | null = null,
   ): void {
     this.n.qkPrepForward(
       out.buf.handle, out.offset, rstd.buf.handle, rstd.offset, qkv.buf.handle, qkv.offset, qkvStride,
       hOf(qNormW), oOf(qNormW), hOf(kNormW), oOf(kNormW), hOf(cos), oOf(cos), hOf(sin), oOf(sin),
-      n, seq, heads, kvHeads, headDim, eps,
+      n, seq, heads, kvHeads, headDim, eps, hOf(positions), oOf(positions),
     );
   }
   qkPrepBackward(
     dqkv: Ptr, qkvStride: number, dqNormW: Ptr | null, dkNormW: Ptr | null, dout: Ptr, qkv: Ptr,
     rstd: Ptr, qNormW: Ptr | null, kNormW: Ptr | null, cos: Ptr | null, sin: Ptr | null,
-    n: number, seq: number, heads: number, kvHeads: number, headDim: number,
+    n: number, seq: number, heads: number, kvHeads: number, headDim: number, positions: Ptr | null = null,
   ): void {
     this.n.qkPrepBackward(
       dqkv.buf.handle, dqkv.offset, qkvStride, hOf(dqNormW), oOf(dqNormW), hOf(dkNormW), oOf(dkNormW),
       dout.buf.handle, dout.offset, qkv.buf.handle, qkv.offset, rstd.buf.handle, rstd.offset,
       hOf(qNormW), oOf(qNormW), hOf(kNormW), oOf(kNormW), hOf(cos), oOf(cos), hOf(sin), oOf(sin),
-      n, seq, heads, kvHeads, headDim,
+      n, seq, heads, kvHeads, headDim, hOf(positions), oOf(positions),
     );
   }
 
   // ---- attention ----
-  attentionForward(out: Ptr, lse: Ptr, q: Ptr, k: Ptr, v: Ptr, strides: QkvStrides, shape: AttentionShape): void {
+  attentionForward(out: Ptr, lse: Ptr, q: Ptr, k: Ptr, v: Ptr, strides: QkvStrides, shape: AttentionShape, docs: DocumentBounds | null = null): void {
     this.n.attentionForward(
       out.buf.handle, out.offset, lse.buf.handle, lse.offset, q.buf.handle, q.offset, k.buf.handle, k.offset,
       v.buf.handle, v.offset, strides.q, strides.k, strides.v,
       shape.batch, shape.seq, shape.heads, shape.kvHeads, shape.headDim, shape.scale,
+      hOf(docs?.cuSeqlens ?? null), oOf(docs?.cuSeqlens ?? null), docs?.segments ?? 0,
     );
   }
   attentionDecode(
@@ -221,13 +223,14 @@ export abstract class NativeBackend implements Backend {
   }
   attentionBackward(
     dq: Ptr, dk: Ptr, dv: Ptr, dout: Ptr, q: Ptr, k: Ptr, v: Ptr, out: Ptr, lse: Ptr,
-    strides: QkvStrides, shape: AttentionShape,
+    strides: QkvStrides, shape: AttentionShape, docs: DocumentBounds | null = null,
   ): void {
     this.n.attentionBackward(
       dq.buf.handle, dq.offset, dk.buf.handle, dk.offset, dv.buf.handle, dv.offset, dout.buf.handle, dout.offset,
       q.buf.handle, q.offset, k.buf.handle, k.offset, v.buf.handle, v.offset, out.buf.handle, out.offset,
       lse.buf.handle, lse.offset, strides.q, strides.k, strides.v,
       shape.batch, shape.seq, shape.heads, shape.kvHeads, shape.headDim, shape.scale,
+      hOf(docs?.cuSeqlens ?? null), oOf(docs?.cuSeqlens ?? null), docs?.segments ?? 0,
     );
   }
 

@@ -130,6 +130,7 @@ QkPrepForwardArgs decodeQkPrepForward(const Args& a) {
   r.kNormW = a.f32OrNull(9, hd, "kNormW");
   r.rstd = (r.qNormW || r.kNormW) ? a.f32(2, r.s.n * nh, "rstd") : nullptr;
   readRope(a, 11, 13, r.s, r.cos, r.sin);
+  r.positions = a.isNull(21) ? nullptr : a.i32(21, r.s.n, "positions");
   return r;
 }
 
@@ -146,6 +147,7 @@ QkPrepBackwardArgs decodeQkPrepBackward(const Args& a) {
   r.dkNormW = r.kNormW ? a.f32(5, hd, "dkNormW") : nullptr;
   r.rstd = (r.qNormW || r.kNormW) ? a.f32(11, r.s.n * nh, "rstd") : nullptr;
   readRope(a, 17, 19, r.s, r.cos, r.sin);
+  r.positions = a.isNull(26) ? nullptr : a.i32(26, r.s.n, "positions");
   return r;
 }
 
@@ -164,6 +166,17 @@ AttentionShape readAttentionShape(const Args& a, size_t first) {
   return s;
 }
 
+// The optional document boundaries: cuSeqlens (handle at index i) with `segments` (at i + 2) documents.
+void readSegments(const Args& a, size_t i, const AttentionShape& s, const int32_t*& cu, int64_t& segments) {
+  cu = nullptr;
+  segments = 0;
+  if (a.isNull(i)) return;
+  segments = a.i64(i + 2, "segments");
+  if (segments < 1 && s.n() > 0) a.fail("segments must be at least 1 when cuSeqlens is given");
+  if (segments > s.n()) a.fail("segments (" + std::to_string(segments) + ") exceeds batch*seq (" + std::to_string(s.n()) + ")");
+  cu = a.i32(i, segments + 1, "cuSeqlens");
+}
+
 }  // namespace
 
 AttentionForwardArgs decodeAttentionForward(const Args& a) {
@@ -176,6 +189,7 @@ AttentionForwardArgs decodeAttentionForward(const Args& a) {
   r.q = a.f32(4, span2d(n, s.heads * hd, s.sq), "q");
   r.k = a.f32(6, span2d(n, s.kvHeads * hd, s.sk), "k");
   r.v = a.f32(8, span2d(n, s.kvHeads * hd, s.sv), "v");
+  readSegments(a, 19, s, r.cuSeqlens, r.segments);
   return r;
 }
 
@@ -193,6 +207,7 @@ AttentionBackwardArgs decodeAttentionBackward(const Args& a) {
   r.v = a.f32(12, span2d(n, s.kvHeads * hd, s.sv), "v");
   r.out = a.f32(14, n * od, "out");
   r.lse = a.f32(16, s.batch * s.heads * s.seq, "lse");
+  readSegments(a, 27, s, r.cuSeqlens, r.segments);
   return r;
 }
 

@@ -91,7 +91,8 @@ struct QkPrepShape {
   int64_t nh() const { return heads + kvHeads; }
 };
 
-// qkPrepForward(out, rstd, qkv, qkvStride, qNormW, kNormW, cos, sin, n, seq, heads, kvHeads, headDim, eps).
+// qkPrepForward(out, rstd, qkv, qkvStride, qNormW, kNormW, cos, sin, n, seq, heads, kvHeads, headDim, eps,
+//               positions).
 // Absent norm weights / RoPE tables are null; rstd is decoded only when a norm weight is given.
 struct QkPrepForwardArgs {
   QkPrepShape s;
@@ -103,11 +104,12 @@ struct QkPrepForwardArgs {
   const float* cos;
   const float* sin;
   double eps;
+  const int32_t* positions;  // [n] position of each token (the row of cos/sin), or null: t % seq
 };
 QkPrepForwardArgs decodeQkPrepForward(const Args& a);
 
 // qkPrepBackward(dqkv, qkvStride, dqNormW, dkNormW, dout, qkv, rstd, qNormW, kNormW, cos, sin,
-//                n, seq, heads, kvHeads, headDim)
+//                n, seq, heads, kvHeads, headDim, positions)
 struct QkPrepBackwardArgs {
   QkPrepShape s;
   float* dqkv;
@@ -120,6 +122,7 @@ struct QkPrepBackwardArgs {
   const float* kNormW;
   const float* cos;
   const float* sin;
+  const int32_t* positions;
 };
 QkPrepBackwardArgs decodeQkPrepBackward(const Args& a);
 
@@ -133,7 +136,10 @@ struct AttentionShape {
   int64_t od() const { return heads * headDim; }  // packed width of out / dout
 };
 
-// attentionForward(out, lse, q, k, v, sq, sk, sv, batch, seq, heads, kvHeads, headDim, scale)
+// attentionForward(out, lse, q, k, v, sq, sk, sv, batch, seq, heads, kvHeads, headDim, scale, cuSeqlens, segments).
+// Document masking: cuSeqlens [segments + 1] (int32) are the documents' starts over the flattened batch*seq
+// tokens, then batch*seq; a token attends only within its document. Null: causal over each row of seq tokens.
+// Every row start must be a boundary (a document never crosses rows); the CPU engine checks it on the host.
 struct AttentionForwardArgs {
   AttentionShape s;
   float* out;
@@ -141,10 +147,13 @@ struct AttentionForwardArgs {
   const float* q;
   const float* k;
   const float* v;
+  const int32_t* cuSeqlens;
+  int64_t segments;
 };
 AttentionForwardArgs decodeAttentionForward(const Args& a);
 
-// attentionBackward(dq, dk, dv, dout, q, k, v, out, lse, sq, sk, sv, batch, seq, heads, kvHeads, headDim, scale)
+// attentionBackward(dq, dk, dv, dout, q, k, v, out, lse, sq, sk, sv, batch, seq, heads, kvHeads, headDim, scale,
+//                   cuSeqlens, segments)
 struct AttentionBackwardArgs {
   AttentionShape s;
   float* dq;
@@ -156,6 +165,8 @@ struct AttentionBackwardArgs {
   const float* v;
   const float* out;
   const float* lse;
+  const int32_t* cuSeqlens;
+  int64_t segments;
 };
 AttentionBackwardArgs decodeAttentionBackward(const Args& a);
 
