@@ -8,6 +8,8 @@
 // Layout: 4 warps per block, each warp owns 8 rows of the tile; a lane owns one key (or query) of the other
 // tile while scoring, and columns lane, lane+32, ... of head_dim while accumulating. All math is fp32.
 // The same forward kernel serves decoding: queries at absolute positions qOffset.. over tk cached keys.
+// Document masking (varlen): with cumulative sequence lengths `cu`, query i also skips keys before its document's
+// start, and the loops start (forward, dQ) or stop (dK/dV) at the document bounds of their tile.
 #include "device.cuh"
 #include "kernels.cuh"
 
@@ -31,6 +33,22 @@ __device__ __forceinline__ void loadTile(float* dst, const float* src, int64_t r
     const int r = idx / hd, c = idx - r * hd;
     dst[r * ld + c] = (r0 + r < limit) ? src[(r0 + r) * stride + c] * mul : 0.f;
   }
+}
+
+// The document holding row i of sequence b: [start, end) as row indices of that sequence; [0, tq) without cu.
+struct DocBounds {
+  int64_t start, end;
+};
+__device__ __forceinline__ DocBounds docOf(const AttnShape& sh, int64_t b, int64_t i) {
+  if (!sh.cu) return {0, sh.tq};
+  const int64_t t = b * sh.tq + i;
+  int64_t lo = 0, hi = sh.segments - 1;  // the last g with cu[g] <= t
+  while (lo < hi) {
+    const int64_t mid = (lo + hi + 1) / 2;
+    if (sh.cu[mid] <= t) lo = mid;
+    else hi = mid - 1;
+  }
+  return {sh.cu[lo] - b * sh.tq, sh.cu[lo + 1] - b * sh.tq};
 }
 
 __device__ __forceinline__ float dotRow(const float* a, const float* b, int hd) {
@@ -57,16 +75,21 @@ __global__ void __launch_bounds__(kThreads) forwardKernel(float* out, float* lse
   loadTile(Qs, Q, q0, sh.tq, sh.sq, hd, ld, sh.scale);  // pre-scaled queries
 
   float m[kRowsPerWarp], l[kRowsPerWarp], acc[kRowsPerWarp][HC];
+  int64_t first[kRowsPerWarp];  // each row's first visible key (its document's start)
 #pragma unroll
   for (int rr = 0; rr < kRowsPerWarp; rr++) {
     m[rr] = -INFINITY;
     l[rr] = 0.f;
+    const int64_t qi = q0 + warp * kRowsPerWarp + rr;
+    first[rr] = qi < sh.tq ? docOf(sh, b, qi).start : 0;
 #pragma unroll
     for (int t = 0; t < HC; t++) acc[rr][t] = 0.f;
   }
   const int64_t lastRow = min(sh.tq, q0 + kRows) - 1;
   const int64_t kEnd = min(sh.tk, sh.qOffset + lastRow + 1);  // keys [0, kEnd) are visible to some row
-  for (int64_t k0 = 0; k0 < kEnd; k0 += kRows) {
+  // Documents only move forward with the row: the tile's first row has the earliest first key.
+  const int64_t kBegin = (docOf(sh, b, q0).start / kRows) * kRows;
+  for (int64_t k0 = kBegin; k0 < kEnd; k0 += kRows) {
     __syncthreads();  // the previous tiles are consumed (and Qs is loaded on the first pass)
     loadTile(Ks, K, k0, sh.tk, sh.sk, hd, ld, 1.f);
     loadTile(Vs, V, k0, sh.tk, sh.sv, hd, ld, 1.f);
@@ -80,10 +103,12 @@ __global__ void __launch_bounds__(kThreads) forwardKernel(float* out, float* lse
       const int r = warp * kRowsPerWarp + rr;
       const int64_t qi = q0 + r, pos = sh.qOffset + qi;
       p[rr] = 0.f;
-      if (qi >= sh.tq || k0 > pos) continue;  // uniform across the warp: the row sees no key of this tile
-      const bool valid = j <= pos && j < sh.tk;
+      // Uniform across the warp: the row sees no key of this tile (past the diagonal, or before its document).
+      if (qi >= sh.tq || k0 > pos || k0 + kRows <= first[rr]) continue;
+      const bool valid = j <= pos && j < sh.tk && j >= first[rr];
       const float s = valid ? dotRow(Qs + r * ld, Ks + lane * ld, hd) : -INFINITY;
-      const float mNew = fmaxf(m[rr], warpMax(s));  // key k0 <= pos is valid, so mNew is finite
+      // The tile holds key max(k0, first) <= pos, which is valid, so mNew is finite.
+      const float mNew = fmaxf(m[rr], warpMax(s));
       p[rr] = valid ? expf(s - mNew) : 0.f;
       const float corr = expf(m[rr] - mNew);
       l[rr] = l[rr] * corr + warpSum(p[rr]);
@@ -151,17 +176,23 @@ __global__ void __launch_bounds__(kThreads) dkdvKernel(float* dk, float* dv, con
   loadTile(Ks, k + b * sh.tk * sh.sk + kh * hd, k0, sh.tk, sh.sk, hd, ld, 1.f);
   loadTile(Vs, v + b * sh.tk * sh.sv + kh * hd, k0, sh.tk, sh.sv, hd, ld, 1.f);
   float dK[kRowsPerWarp][HC], dV[kRowsPerWarp][HC];
+  int64_t last[kRowsPerWarp];  // one past each key's last query (its document's end)
 #pragma unroll
-  for (int jj = 0; jj < kRowsPerWarp; jj++)
+  for (int jj = 0; jj < kRowsPerWarp; jj++) {
+    const int64_t j = k0 + warp * kRowsPerWarp + jj;
+    last[jj] = j < sh.tk ? docOf(sh, b, j).end : 0;
 #pragma unroll
     for (int t = 0; t < HC; t++) dK[jj][t] = dV[jj][t] = 0.f;
+  }
+  // The tile's last key has the latest document end.
+  const int64_t qEnd = docOf(sh, b, min(sh.tk, k0 + kRows) - 1).end;
 
   for (int64_t h = kh * group; h < (kh + 1) * group; h++) {
     const float* Q = q + b * sh.tq * sh.sq + h * hd;
     const float* dO = dout + b * sh.tq * od + h * hd;
     const float* L = lse + (b * sh.heads + h) * sh.tq;
     const float* Dh = D + (b * sh.heads + h) * sh.tq;
-    for (int64_t q0 = (k0 / kRows) * kRows; q0 < sh.tq; q0 += kRows) {
+    for (int64_t q0 = (k0 / kRows) * kRows; q0 < qEnd; q0 += kRows) {
       __syncthreads();
       loadTile(Qs, Q, q0, sh.tq, sh.sq, hd, ld, 1.f);
       loadTile(dOs, dO, q0, sh.tq, od, hd, ld, 1.f);
@@ -179,7 +210,7 @@ __global__ void __launch_bounds__(kThreads) dkdvKernel(float* dk, float* dv, con
         const int64_t j = k0 + jl;
         p[jj] = 0.f;
         ds[jj] = 0.f;
-        if (j < sh.tk && i < sh.tq && i >= j) {
+        if (j < sh.tk && i < sh.tq && i >= j && i < last[jj]) {
           const float s = dotRow(Qs + lane * ld, Ks + jl * ld, hd) * sh.scale;
           p[jj] = expf(s - Ls[lane]);
           const float dp = dotRow(dOs + lane * ld, Vs + jl * ld, hd);
@@ -236,9 +267,11 @@ __global__ void __launch_bounds__(kThreads) dqKernel(float* dq, const float* dou
   const float* K = k + b * sh.tk * sh.sk + kh * hd;
   const float* V = v + b * sh.tk * sh.sv + kh * hd;
   float Lr[kRowsPerWarp], Dr[kRowsPerWarp], acc[kRowsPerWarp][HC];
+  int64_t first[kRowsPerWarp];
 #pragma unroll
   for (int rr = 0; rr < kRowsPerWarp; rr++) {
     const int64_t i = q0 + warp * kRowsPerWarp + rr;
+    first[rr] = i < sh.tq ? docOf(sh, b, i).start : 0;
     Lr[rr] = i < sh.tq ? lse[(b * sh.heads + h) * sh.tq + i] : 0.f;
     Dr[rr] = i < sh.tq ? D[(b * sh.heads + h) * sh.tq + i] : 0.f;
 #pragma unroll
@@ -246,7 +279,7 @@ __global__ void __launch_bounds__(kThreads) dqKernel(float* dq, const float* dou
   }
   const int64_t lastRow = min(sh.tq, q0 + kRows) - 1;
   const int64_t kEnd = min(sh.tk, lastRow + 1);
-  for (int64_t k0 = 0; k0 < kEnd; k0 += kRows) {
+  for (int64_t k0 = (docOf(sh, b, q0).start / kRows) * kRows; k0 < kEnd; k0 += kRows) {
     __syncthreads();
     loadTile(Ks, K, k0, sh.tk, sh.sk, hd, ld, 1.f);
     loadTile(Vs, V, k0, sh.tk, sh.sv, hd, ld, 1.f);
@@ -258,7 +291,7 @@ __global__ void __launch_bounds__(kThreads) dqKernel(float* dq, const float* dou
       const int r = warp * kRowsPerWarp + rr;
       const int64_t i = q0 + r;
       ds[rr] = 0.f;
-      if (i < sh.tq && j <= i && j < sh.tk) {
+      if (i < sh.tq && j <= i && j < sh.tk && j >= first[rr]) {
         const float s = dotRow(Qs + r * ld, Ks + lane * ld, hd) * sh.scale;
         const float p = expf(s - Lr[rr]);
         const float dp = dotRow(dOs + r * ld, Vs + lane * ld, hd);

@@ -57,6 +57,7 @@ void layernormBackward(float* dx, float* dw, float* db, const float* dout, const
 // ---- rope.cu: QK-norm + RoPE ----
 struct QkPrepShape {
   int64_t n, seq, heads, kvHeads, headDim, stride;
+  const int32_t* positions;  // [n] RoPE table row of each token (device memory), or null: t % seq
 };
 void qkPrepForward(float* out, float* rstd, const float* qkv, const float* qw, const float* kw, const float* cosT,
                    const float* sinT, const QkPrepShape& sh, float eps, cudaStream_t s);
@@ -74,6 +75,10 @@ struct AttnShape {
   int64_t qOffset;      // absolute position of query row 0 (0 in training; `past` when decoding)
   int64_t heads, kvHeads, headDim;
   float scale;
+  // Document masking (training only, tq = tk): documents' starts over the flattened batch*tq rows, then
+  // batch*tq, in device memory; a row attends only within its document (every row start is a boundary).
+  const int32_t* cu;  // null: causal over each sequence
+  int64_t segments;
 };
 bool attentionSupported(int64_t headDim);  // headDim <= 128
 // out [batch*tq, heads*headDim] packed; lse [batch, heads, tq] (may be null when decoding).

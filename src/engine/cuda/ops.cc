@@ -63,14 +63,16 @@ void opLayernormBackward(const Args& a) {
 
 // ---- QK-norm + RoPE ----
 
-cuda::QkPrepShape kernelShape(const QkPrepShape& s) {
-  return {s.n, s.seq, s.heads, s.kvHeads, s.headDim, s.stride};
+cuda::QkPrepShape kernelShape(const QkPrepShape& s, const int32_t* positions) {
+  return {s.n, s.seq, s.heads, s.kvHeads, s.headDim, s.stride, positions};
 }
 
-// qkPrepForward(out, rstd, qkv, qkvStride, qNormW, kNormW, cos, sin, n, seq, heads, kvHeads, headDim, eps)
+// qkPrepForward(out, rstd, qkv, qkvStride, qNormW, kNormW, cos, sin, n, seq, heads, kvHeads, headDim, eps,
+//               positions): positions live on the device, so their range is the caller's promise (model/decoder.ts
+//               checks it on the host before uploading).
 void opQkPrepForward(const Args& a) {
   const QkPrepForwardArgs p = decodeQkPrepForward(a);
-  cuda::qkPrepForward(p.out, p.rstd, p.qkv, p.qNormW, p.kNormW, p.cos, p.sin, kernelShape(p.s),
+  cuda::qkPrepForward(p.out, p.rstd, p.qkv, p.qNormW, p.kNormW, p.cos, p.sin, kernelShape(p.s, p.positions),
                       static_cast<float>(p.eps), stream());
 }
 
@@ -78,7 +80,7 @@ void opQkPrepForward(const Args& a) {
 //                n, seq, heads, kvHeads, headDim)
 void opQkPrepBackward(const Args& a) {
   const QkPrepBackwardArgs p = decodeQkPrepBackward(a);
-  const cuda::QkPrepShape s = kernelShape(p.s);
+  const cuda::QkPrepShape s = kernelShape(p.s, p.positions);
   double* part = (p.qNormW || p.kNormW) ? partials(cuda::qkPrepPartials(s)) : nullptr;
   cuda::qkPrepBackward(p.dqkv, p.dqNormW, p.dkNormW, p.dout, p.qkv, p.rstd, p.qNormW, p.kNormW, p.cos, p.sin, s, part,
                        stream());
@@ -94,8 +96,9 @@ void checkAttentionLimits(const Args& a, int64_t headDim, int64_t batchHeads) {
     a.fail("batch x heads = " + std::to_string(batchHeads) + " exceeds 65535 (one grid dimension): split the batch");
 }
 
-// The kernel's shape of training attention: queries and keys are the same batch x seq rows.
-cuda::AttnShape kernelShape(const Args& a, const AttentionShape& s) {
+// The kernel's shape of training attention: queries and keys are the same batch x seq rows, optionally split into
+// documents (cuSeqlens on the device: its validity is the caller's promise, as the CPU engine checks it).
+cuda::AttnShape kernelShape(const Args& a, const AttentionShape& s, const int32_t* cu, int64_t segments) {
   checkAttentionLimits(a, s.headDim, s.batch * s.heads);
   cuda::AttnShape k{};
   k.sq = s.sq;
@@ -108,19 +111,21 @@ cuda::AttnShape kernelShape(const Args& a, const AttentionShape& s) {
   k.kvHeads = s.kvHeads;
   k.headDim = s.headDim;
   k.scale = s.scale;
+  k.cu = cu;
+  k.segments = cu ? segments : 0;
   return k;
 }
 
 // attentionForward(out, lse, q, k, v, sq, sk, sv, batch, seq, heads, kvHeads, headDim, scale)
 void opAttentionForward(const Args& a) {
   const AttentionForwardArgs p = decodeAttentionForward(a);
-  cuda::attentionForward(p.out, p.lse, p.q, p.k, p.v, kernelShape(a, p.s), stream());
+  cuda::attentionForward(p.out, p.lse, p.q, p.k, p.v, kernelShape(a, p.s, p.cuSeqlens, p.segments), stream());
 }
 
 // attentionBackward(dq, dk, dv, dout, q, k, v, out, lse, sq, sk, sv, batch, seq, heads, kvHeads, headDim, scale)
 void opAttentionBackward(const Args& a) {
   const AttentionBackwardArgs p = decodeAttentionBackward(a);
-  const cuda::AttnShape s = kernelShape(a, p.s);
+  const cuda::AttnShape s = kernelShape(a, p.s, p.cuSeqlens, p.segments);
   if (p.s.n() == 0) return;
   auto* rowDots = static_cast<float*>(scratch(kScratchAttn, size_t(s.batch * s.heads * s.tq) * 4));
   cuda::attentionBackward(p.dq, p.dk, p.dv, p.dout, p.q, p.k, p.v, p.out, p.lse, s, rowDots, stream());

@@ -19,7 +19,7 @@ __global__ void prepForwardKernel(float* out, float* rstd, const float* qkv, con
   const int64_t task = blockIdx.x * int64_t(kWarpsPerBlock) + threadIdx.x / kWarp;
   if (task >= sh.n * nh) return;
   const int lane = threadIdx.x % kWarp;
-  const int64_t t = task / nh, h = task % nh, p = t % sh.seq;
+  const int64_t t = task / nh, h = task % nh, p = (sh.positions ? sh.positions[t] : t % sh.seq);
   const float* x = qkv + t * sh.stride + h * hd;
   float* o = out + task * hd;
   const float* w = h < sh.heads ? qw : kw;
@@ -65,7 +65,7 @@ __global__ void prepBackwardKernel(float* dqkv, const float* dout, const float* 
   const int64_t task = blockIdx.x * int64_t(kWarpsPerBlock) + threadIdx.x / kWarp;
   if (task >= sh.n * nh) return;
   const int lane = threadIdx.x % kWarp;
-  const int64_t t = task / nh, h = task % nh, p = t % sh.seq;
+  const int64_t t = task / nh, h = task % nh, p = (sh.positions ? sh.positions[t] : t % sh.seq);
   const float* go = dout + task * hd;
   const float* x = qkv + t * sh.stride + h * hd;
   float* dx = dqkv + t * sh.stride + h * hd;
@@ -97,7 +97,7 @@ __global__ void prepDwPartialKernel(double* partials, const float* dout, const f
   const int64_t t0 = blockIdx.x * kTokensPerPartial, t1 = min(sh.n, t0 + kTokensPerPartial);
   double acc = 0;
   for (int64_t t = t0; t < t1; t++) {
-    const int64_t p = t % sh.seq;
+    const int64_t p = (sh.positions ? sh.positions[t] : t % sh.seq);
     const float* cs = cosT ? cosT + p * half : nullptr;
     const float* sn = sinT ? sinT + p * half : nullptr;
     for (int64_t h = h0; h < h1; h++) {
