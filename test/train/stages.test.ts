@@ -1,6 +1,6 @@
 /**
- * A staged run end to end on a tiny model: three stages, two datasets mixed 70/30 then 30/70, an optimizer reset,
- * a sequence-length and RoPE-base change; resumed at a stage boundary and in the middle of stages it equals the
+ * A staged run end to end on a tiny model: three stages, two datasets mixed 70/30 then 30/70 (with document
+ * masking), an optimizer reset, a sequence-length and RoPE-base change; resumed at a stage boundary and in the middle of stages it equals the
  * uninterrupted run float for float. Also the learning-rate segments and on_exhausted: stop.
  */
 import { test, before } from 'node:test';
@@ -43,7 +43,10 @@ function config(runDir: string, extra: Record<string, unknown> = {}): TrainConfi
       data: [{ path: prose, weight: 0.7 }, { path: code, weight: 0.3 }],
       stages: [
         { name: 'general', steps: 4 },
-        { name: 'reasoning', steps: 3, lr: 1e-2, schedule: 'constant', warmup_steps: 0, reset_optimizer: true, data: [{ path: prose, weight: 0.3 }, { path: code, weight: 0.7 }] },
+        {
+          name: 'reasoning', steps: 3, lr: 1e-2, schedule: 'constant', warmup_steps: 0, reset_optimizer: true,
+          attention_mask: 'document', positions: 'document', data: [{ path: prose, weight: 0.3 }, { path: code, weight: 0.7 }],
+        },
         { name: 'long', steps: 3, seq: 32, micro_batch: 1, rope_theta: 1e6, warmup_steps: 0 },
       ],
       ...extra,
