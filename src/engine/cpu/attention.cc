@@ -12,7 +12,6 @@
 #include <cmath>
 #include <vector>
 
-#include "../native/op_args.h"
 #include "common.h"
 #include "mathfn.h"
 
@@ -21,8 +20,6 @@ namespace lmf {
 namespace {
 
 constexpr int64_t kRowBlock = 64;
-
-using AttnShape = AttentionShape;
 
 // The attention units: each row of seq tokens (causal attention), or the documents of cumulative sequence lengths
 // cu (document masking: segment g is tokens [cu[g], cu[g+1]) of the flattened batch, never crossing a row).
@@ -40,7 +37,8 @@ struct Segments {
 };
 
 // Checks host-side what the decoder cannot: the boundaries run from 0 to n, increase, and include every row start.
-Segments segmentsOf(const Args& a, const AttnShape& s, const int32_t* cu, int64_t count) {
+template <class Op>
+Segments segmentsOf(const Op& a, const AttentionShape& s, const int32_t* cu, int64_t count) {
   if (!cu) return {nullptr, s.batch, s.seq};
   const int64_t n = s.n();
   if (cu[0] != 0 || cu[count] != n)
@@ -57,23 +55,23 @@ Segments segmentsOf(const Args& a, const AttnShape& s, const int32_t* cu, int64_
 }
 
 // lse is [batch, heads, seq]: token t of head h; a segment's tokens are contiguous there (it stays in one row).
-inline int64_t lseIndex(const AttnShape& s, int64_t t, int64_t h) { return ((t / s.seq) * s.heads + h) * s.seq + t % s.seq; }
+inline int64_t lseIndex(const AttentionShape& s, int64_t t, int64_t h) { return ((t / s.seq) * s.heads + h) * s.seq + t % s.seq; }
 
 // Scaled scores of query rows [i0, i1) against keys [0, i1) into S (row stride ldS).
-inline void scores(const AttnShape& s, const float* Q, const float* K, int64_t i0, int64_t i1, float* S, int64_t ldS) {
+inline void scores(const AttentionShape& s, const float* Q, const float* K, int64_t i0, int64_t i1, float* S, int64_t ldS) {
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)(i1 - i0), (blasint)i1, (blasint)s.headDim, s.scale,
               Q + i0 * s.sq, (blasint)s.sq, K, (blasint)s.sk, 0.0f, S, (blasint)ldS);
 }
 
-// attentionForward(out, lse, q, k, v, sq, sk, sv, batch, seq, heads, kvHeads, headDim, scale[, cuSeqlens, segments])
-void opAttentionForward(const Args& a) {
-  const AttentionForwardArgs p = decodeAttentionForward(a);
-  const AttnShape& s = p.s;
+}  // namespace
+
+void op::attentionForward(const AttentionForwardArgs& p) {
+  const AttentionShape& s = p;
   const int64_t n = s.n(), hd = s.headDim, group = s.heads / s.kvHeads;
   float *out = p.out, *lse = p.lse;
   const float *q = p.q, *k = p.k, *v = p.v;
   if (n == 0) return;
-  const Segments seg = segmentsOf(a, s, p.cuSeqlens, p.segments);
+  const Segments seg = segmentsOf(p, s, p.cuSeqlens, s.segments);
   const int64_t longest = seg.longest();
   const int64_t tasks = seg.count * s.heads;
 #pragma omp parallel
@@ -109,6 +107,8 @@ void opAttentionForward(const Args& a) {
   }
 }
 
+namespace {
+
 // Backward of one (segment, head): writes dQ, adds this head's share into dK/dV (the segment's rows, strides
 // ldk/ldv). P and dS are per-thread scratch of kRowBlock x (longest segment) floats.
 struct BackwardIn {
@@ -116,7 +116,7 @@ struct BackwardIn {
   float* dq;
 };
 
-void backwardHead(const AttnShape& s, const BackwardIn& in, int64_t t0, int64_t T, int64_t h, float* dK, int64_t ldk,
+void backwardHead(const AttentionShape& s, const BackwardIn& in, int64_t t0, int64_t T, int64_t h, float* dK, int64_t ldk,
                   float* dV, int64_t ldv, float* P, float* dS) {
   const int64_t hd = s.headDim, od = s.od(), kh = h / (s.heads / s.kvHeads);
   const float* K = in.k + t0 * s.sk + kh * hd;
@@ -162,15 +162,14 @@ void zeroRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
   for (int64_t t = 0; t < rows; t++) std::fill(x + t * ld, x + t * ld + cols, 0.0f);
 }
 
-// attentionBackward(dq, dk, dv, dout, q, k, v, out, lse, sq, sk, sv, batch, seq, heads, kvHeads, headDim, scale
-//                   [, cuSeqlens, segments])
+}  // namespace
+
 // dq/dk/dv use the q/k/v strides (they may be the columns of one dqkv buffer).
 // With enough (segment, kv head) groups for the threads, each group is one task and its query heads add into
 // dk/dv in order. With fewer groups than threads (small batch, MQA), each (segment, head) is a task with private
 // dk/dv partials, summed per group afterwards in head order. Both are deterministic for a given thread count.
-void opAttentionBackward(const Args& a) {
-  const AttentionBackwardArgs p = decodeAttentionBackward(a);
-  const AttnShape& s = p.s;
+void op::attentionBackward(const AttentionBackwardArgs& p) {
+  const AttentionShape& s = p;
   const int64_t n = s.n(), hd = s.headDim, group = s.heads / s.kvHeads;
   float *dk = p.dk, *dv = p.dv;
   BackwardIn in{};
@@ -182,7 +181,7 @@ void opAttentionBackward(const Args& a) {
   in.lse = p.lse;
   in.dq = p.dq;
   if (n == 0) return;
-  const Segments seg = segmentsOf(a, s, p.cuSeqlens, p.segments);
+  const Segments seg = segmentsOf(p, s, p.cuSeqlens, s.segments);
   const int64_t longest = seg.longest();
   const int64_t groups = seg.count * s.kvHeads;
   const bool splitHeads = group > 1 && groups < omp_get_max_threads();
@@ -236,13 +235,6 @@ void opAttentionBackward(const Args& a) {
       }
     }
   }
-}
-
-}  // namespace
-
-void registerAttention(Napi::Env env, Napi::Object exports) {
-  registerOp(env, exports, "attentionForward", opAttentionForward);
-  registerOp(env, exports, "attentionBackward", opAttentionBackward);
 }
 
 }  // namespace lmf

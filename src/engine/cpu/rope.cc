@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
-#include "../native/op_args.h"
 #include "common.h"
 
 namespace lmf {
@@ -14,19 +14,20 @@ namespace lmf {
 namespace {
 
 // Positions index the cos/sin tables, which have seq rows: checked on the host before any is used.
-void checkPositions(const Args& a, const int32_t* positions, const QkPrepShape& s) {
+template <class Op>
+void checkPositions(const Op& p, const int32_t* positions, const QkPrepShape& s) {
   if (!positions) return;
   for (int64_t t = 0; t < s.n; t++)
     if (positions[t] < 0 || positions[t] >= s.seq)
-      a.fail("positions[" + std::to_string(t) + "] = " + std::to_string(positions[t]) + " is outside the RoPE table [0, " +
+      p.fail("positions[" + std::to_string(t) + "] = " + std::to_string(positions[t]) + " is outside the RoPE table [0, " +
              std::to_string(s.seq) + ")");
 }
 
-// qkPrepForward(out, rstd, qkv, qkvStride, qNormW, kNormW, cos, sin, n, seq, heads, kvHeads, headDim, eps, positions)
-void opQkPrepForward(const Args& a) {
-  const QkPrepForwardArgs p = decodeQkPrepForward(a);
-  const QkPrepShape& s = p.s;
-  checkPositions(a, p.positions, s);
+}  // namespace
+
+void op::qkPrepForward(const QkPrepForwardArgs& p) {
+  const QkPrepShape& s = p;
+  checkPositions(p, p.positions, s);
   const double eps = p.eps;
   const int64_t nh = s.nh(), hd = s.headDim, half = hd / 2;
   float* out = p.out;
@@ -38,7 +39,7 @@ void opQkPrepForward(const Args& a) {
     const float* cs = p.cos ? p.cos + pos * half : nullptr;
     const float* sn = p.sin ? p.sin + pos * half : nullptr;
     for (int64_t h = 0; h < nh; h++) {
-      const float* x = qkv + t * s.stride + h * hd;
+      const float* x = qkv + t * s.qkvStride + h * hd;
       float* o = out + (t * nh + h) * hd;
       const float* w = h < s.heads ? qw : kw;
       float r = 1.0f;
@@ -75,19 +76,16 @@ void opQkPrepForward(const Args& a) {
   }
 }
 
-// qkPrepBackward(dqkv, qkvStride, dqNormW, dkNormW, dout, qkv, rstd, qNormW, kNormW, cos, sin,
-//                n, seq, heads, kvHeads, headDim, positions)
 // Norm-weight gradients are summed per fixed block of tokens, then the blocks in order: deterministic
 // for any thread count.
-void opQkPrepBackward(const Args& a) {
-  const QkPrepBackwardArgs args = decodeQkPrepBackward(a);
-  const QkPrepShape& s = args.s;
+void op::qkPrepBackward(const QkPrepBackwardArgs& args) {
+  const QkPrepShape& s = args;
   const int64_t nh = s.nh(), hd = s.headDim, half = hd / 2;
   float *dqkv = args.dqkv, *dqw = args.dqNormW, *dkw = args.dkNormW;
   const float *dout = args.dout, *qkv = args.qkv, *rstd = args.rstd, *qw = args.qNormW, *kw = args.kNormW;
   const float *ropeCos = args.cos, *ropeSin = args.sin;
   const int32_t* positions = args.positions;
-  checkPositions(a, positions, s);
+  checkPositions(args, positions, s);
   constexpr int64_t kTokBlock = 32;
   const int64_t blocks = (s.n + kTokBlock - 1) / kTokBlock;
   const bool needDw = qw || kw;
@@ -103,8 +101,8 @@ void opQkPrepBackward(const Args& a) {
         const int64_t p = positions ? positions[t] : t % s.seq;
         for (int64_t h = 0; h < nh; h++) {
           const float* go = dout + (t * nh + h) * hd;
-          const float* x = qkv + t * s.stride + h * hd;
-          float* dx = dqkv + t * s.stride + h * hd;
+          const float* x = qkv + t * s.qkvStride + h * hd;
+          float* dx = dqkv + t * s.qkvStride + h * hd;
           const bool isQ = h < s.heads;
           const float* w = isQ ? qw : kw;
           float* g = w ? dy.data() : dx;  // without a norm the un-rotated gradient is the answer
@@ -146,13 +144,6 @@ void opQkPrepBackward(const Args& a) {
     if (dqw) dqw[i] += static_cast<float>(sq);
     if (dkw) dkw[i] += static_cast<float>(sk);
   }
-}
-
-}  // namespace
-
-void registerRope(Napi::Env env, Napi::Object exports) {
-  registerOp(env, exports, "qkPrepForward", opQkPrepForward);
-  registerOp(env, exports, "qkPrepBackward", opQkPrepBackward);
 }
 
 }  // namespace lmf
