@@ -3,7 +3,8 @@
  * (cpu-tiny, the real 151,936-token vocabulary) on the bundled English corpus, on the CPU, in a few minutes.
  */
 import { parseArgs, usage, type FlagSpec } from './args.js';
-import { loadTrainConfig, TRAIN_KEYS } from '../config/train.js';
+import { loadTrainConfig, trainConfigFromRecord, TRAIN_KEYS } from '../config/train.js';
+import { describeData } from '../config/stages.js';
 import { describeTable } from '../config/schema.js';
 import { defaultRunDir, resolveModelConfig, Trainer } from '../train/trainer.js';
 import { readFileSync } from 'node:fs';
@@ -42,13 +43,11 @@ export async function run(argv: string[]): Promise<number> {
   let tc;
   if (resume) {
     // A resumed run continues with the config it was started with (plus any --set given now).
-    const saved = JSON.parse(readFileSync(join(resume, RUN_FILES.trainConfig), 'utf8')) as Record<string, unknown>;
-    const { model_overrides: mo, ...rest } = saved;
-    const savedSets = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
-    const modelSets = Object.entries((mo ?? {}) as Record<string, unknown>).map(([k, v]) => `model.${k}=${String(v)}`);
+    const savedFile = join(resume, RUN_FILES.trainConfig);
+    const saved = JSON.parse(readFileSync(savedFile, 'utf8')) as Record<string, unknown>;
     if (configFile) throw new Error('train: --resume uses the run\'s saved config; drop --config (use --set to change a key)');
     configFile = undefined;
-    tc = loadTrainConfig(undefined, [...savedSets, ...modelSets, ...sets]);
+    tc = trainConfigFromRecord(saved, sets, savedFile);
     tc.run_dir = resume;
   } else {
     tc = loadTrainConfig(configFile, sets);
@@ -91,7 +90,11 @@ export async function run(argv: string[]): Promise<number> {
   }
   say(`run directory: ${trainer.runDir}`);
   await trainer.setup(Boolean(resume));
-  say(`data: ${tc.data}; ${tc.steps} steps of ${tc.micro_batch} x ${tc.grad_accum} x ${tc.seq} tokens${group.size > 1 ? ` on each of ${group.size} ranks` : ''}`);
+  const ranks = group.size > 1 ? ` on each of ${group.size} ranks` : '';
+  const { stages } = trainer.schedule;
+  if (trainer.schedule.staged)
+    say(`${stages.length} stages, ${tc.steps} steps: ` + stages.map((st) => `${st.name} ${st.steps} x ${st.microBatch} x ${st.gradAccum} x ${st.seq}`).join(', ') + ` tokens${ranks}`);
+  else say(`data: ${describeData(tc.data)}; ${tc.steps} steps of ${tc.micro_batch} x ${tc.grad_accum} x ${tc.seq} tokens${ranks}`);
   const progress = quiet ? null : new Progress({ total: tc.steps, stream: process.stderr });
   const result = await trainer.run(
     progress ? { onStep: (r) => progress.update(r), onLog: (line) => progress.log(line), onEnd: () => progress.done() } : {},
@@ -103,6 +106,7 @@ export async function run(argv: string[]): Promise<number> {
   const { writeReport } = await import('../report/run-plots.js');
   const plots = writeReport(trainer.runDir);
   say(`plots: ${plots.join(', ')}`);
+  if (result.stoppedEarly) say(`stopped after step ${result.steps}: ${result.stoppedEarly}`);
   if (result.firstValLoss !== null && result.lastValLoss !== null)
     say(`validation loss ${result.firstValLoss.toFixed(3)} -> ${result.lastValLoss.toFixed(3)}`);
   if (tc.sample_tokens > 0) {

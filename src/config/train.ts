@@ -2,14 +2,20 @@
  * The training configuration: one key table (types, defaults, validation and docs from the same definition),
  * loaded from a JSON/YAML file under config/ and `--set key=value` overrides. Model keys are set with
  * `--set model.KEY=VALUE` (or a `model_overrides:` mapping in the file) on top of the `model` preset/file.
+ * Three keys are structured rather than scalar: `model_overrides`, `data` (one directory, or a weighted list of
+ * them: a mixture) and `stages` (a list of training stages, each overriding a few keys; see stages.ts).
  */
-import { ConfigError, MODEL_KEYS, parseOverrides, validateRecord, type KeyTable, type RecordOf, type Scalar } from './schema.js';
+import { ConfigError, MODEL_KEYS, parseOverrides, throwProblems, validateRecord, type KeyTable, type RecordOf, type Scalar } from './schema.js';
 import { readConfigFile } from './load.js';
+import { parseDataSpec, parseStages, stageOverrides, type DataSpec, type StageConfig } from './stages.js';
 
 export const TRAIN_KEYS = {
   model: { kind: 'string', default: 'cpu-tiny', help: 'model: a preset name, a model config file, or a Hugging Face directory' },
   init_from: { kind: 'string', default: '', help: 'start from these weights (Hugging Face directory or run directory); empty = random init' },
-  data: { kind: 'string', default: 'bundled', help: "prepared data directory (lmforge prepare), or 'bundled' for the bundled English corpus" },
+  data: {
+    kind: 'string', default: 'bundled',
+    help: "prepared data directory (lmforge prepare), 'bundled' (the bundled English corpus, or 'bundled-early' / 'bundled-modern' for its two halves), or in a file a list of {path, weight} (a mixture)",
+  },
   run_dir: { kind: 'string', default: '', help: 'where checkpoints, metrics and plots go (default runs/<model>-<time>)' },
   device: { kind: 'enum', values: ['cpu', 'cuda', 'auto'] as const, default: 'cpu', help: 'compute backend' },
   threads: { kind: 'int', min: 0, default: 0, help: 'CPU threads (0 = all cores)' },
@@ -27,6 +33,18 @@ export const TRAIN_KEYS = {
   eps: { kind: 'number', min: 0, exclusiveMin: true, default: 1e-8, help: 'AdamW epsilon' },
   weight_decay: { kind: 'number', min: 0, default: 0.1, help: 'decoupled weight decay on tensors of 2+ dimensions' },
   clip: { kind: 'number', min: 0, default: 1.0, help: 'global gradient-norm clip (0 = off)' },
+  attention_mask: {
+    kind: 'enum', values: ['causal', 'document'] as const, default: 'causal',
+    help: "'document': a token attends only within its own document of the packed sequence (documents end at EOS)",
+  },
+  positions: {
+    kind: 'enum', values: ['sequence', 'document'] as const, default: 'sequence',
+    help: "'document': positions (RoPE or learned) restart at 0 at each document of a packed sequence",
+  },
+  on_exhausted: {
+    kind: 'enum', values: ['repeat', 'stop'] as const, default: 'repeat',
+    help: "a dataset that runs out within its share: 'repeat' it (a warning counts its epochs) or 'stop' the run",
+  },
   zero1: { kind: 'bool', default: false, help: 'shard the AdamW moments over data-parallel ranks (ZeRO-1); the --zero1 flag sets it' },
   seed: { kind: 'int', min: 0, default: 1337, help: 'seed for initialisation and data order' },
   scaled_residual_init: { kind: 'bool', default: true, help: 'scale residual projections\' init std by 1/sqrt(2 n_layer)' },
@@ -50,11 +68,15 @@ export interface EvalTaskEntry {
   limit?: number;
 }
 
-export type TrainConfig = RecordOf<typeof TRAIN_KEYS> & {
+export type TrainConfig = Omit<RecordOf<typeof TRAIN_KEYS>, 'data'> & {
+  /** One prepared directory (or 'bundled'), or a weighted mixture of them. */
+  data: DataSpec;
   /** Model keys set on top of `model` (validated when the model config is resolved). */
   model_overrides: Record<string, Scalar>;
   /** Downstream tasks scored every `eval_tasks_every` steps and at the end. */
   eval_tasks: EvalTaskEntry[];
+  /** Training stages in order, each overriding some keys; empty = one stage from the top-level keys. */
+  stages: StageConfig[];
 };
 
 /**
@@ -97,14 +119,19 @@ export function parseEvalTasks(v: unknown, source: string): EvalTaskEntry[] {
 
 /** Loads a train config: file (JSON/YAML) or none, then `key=value` overrides; `model.KEY=VALUE` go to model_overrides. */
 export function loadTrainConfig(file: string | undefined, sets: readonly string[]): TrainConfig {
-  let raw: Record<string, unknown> = {};
-  const source = file ?? '--set';
-  if (file) {
-    const parsed = readConfigFile(file);
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
-      throw new ConfigError(`${file}: expected a mapping of key: value pairs at the top level`);
-    raw = { ...(parsed as Record<string, unknown>) };
-  }
+  if (!file) return trainConfigFromRecord({}, sets, '--set');
+  const parsed = readConfigFile(file);
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new ConfigError(`${file}: expected a mapping of key: value pairs at the top level`);
+  return trainConfigFromRecord(parsed as Record<string, unknown>, sets, file);
+}
+
+/**
+ * A train config from a parsed record (a config file's contents, or a run's saved train_config.json) plus
+ * `key=value` overrides: `model.KEY=VALUE` go to model_overrides, `stages.N.KEY=VALUE` to stage N (1-based).
+ */
+export function trainConfigFromRecord(record: Record<string, unknown>, sets: readonly string[], source: string): TrainConfig {
+  const raw = { ...record };
   let modelOverrides: Record<string, Scalar> = {};
   if ('model_overrides' in raw) {
     const mo = raw.model_overrides;
@@ -119,10 +146,37 @@ export function loadTrainConfig(file: string | undefined, sets: readonly string[
     delete raw.eval_tasks;
   }
   for (const s of sets.filter((x) => x.startsWith('eval_tasks='))) evalTasks = parseEvalTasks(s.slice('eval_tasks='.length), '--set');
-  const trainSets = sets.filter((s) => !s.startsWith('model.') && !s.startsWith('eval_tasks='));
+  const stagesRaw = raw.stages;
+  delete raw.stages;
+  // A mixture (a list) is parsed here; a single directory stays a string key of the table.
+  let data: DataSpec | undefined;
+  if (Array.isArray(raw.data)) {
+    data = parseDataSpec(raw.data, `${source}: data`);
+    delete raw.data;
+  }
+  const trainSets = sets.filter((s) => !s.startsWith('model.') && !s.startsWith('stages.') && !s.startsWith('eval_tasks='));
   const modelSets = sets.filter((s) => s.startsWith('model.')).map((s) => s.slice('model.'.length));
-  Object.assign(raw, parseOverrides(TRAIN_KEYS, trainSets, '--set'));
+  const stageSets = sets.filter((s) => s.startsWith('stages.'));
+  const overrides = parseOverrides(TRAIN_KEYS, trainSets, '--set');
+  if ('data' in overrides) data = undefined;
+  Object.assign(raw, overrides);
   Object.assign(modelOverrides, parseOverrides(MODEL_KEYS as unknown as KeyTable, modelSets, '--set model.*'));
-  const cfg = validateRecord(TRAIN_KEYS, raw, source);
-  return { ...cfg, model_overrides: modelOverrides, eval_tasks: evalTasks };
+  const given = new Set<string>();
+  const cfg = validateRecord(TRAIN_KEYS, raw, source, given);
+  // [] (as a saved config of an unstaged run has it) is no stages.
+  const stages = stagesRaw === undefined || stagesRaw === null || (Array.isArray(stagesRaw) && stagesRaw.length === 0) ? [] : parseStages(stagesRaw, `${source}: stages`, TRAIN_KEYS);
+  stageOverrides(stages, stageSets, TRAIN_KEYS);
+  const tc: TrainConfig = { ...cfg, data: data ?? cfg.data, model_overrides: modelOverrides, eval_tasks: evalTasks, stages };
+  if (stages.length > 0) {
+    const problems: string[] = [];
+    // With stages, the total length is theirs; a top-level steps must agree (a saved config carries the total).
+    const stepStages = stages.every((st) => st.steps !== undefined);
+    const total = stages.reduce((a, st) => a + (st.steps ?? 0), 0);
+    // Stages measured in tokens get their step counts from the world size; the trainer then sets steps.
+    if (given.has('steps') && stepStages && total !== tc.steps)
+      problems.push(`${source}: 'steps' is ${tc.steps} at the top level but the stages add up to ${total}; remove the top-level steps (with stages it is their sum) or use --set stages.N.steps=...`);
+    if (stepStages) tc.steps = total;
+    throwProblems(source, problems);
+  }
+  return tc;
 }

@@ -28,6 +28,8 @@ export interface PlotOptions {
   yFromZero?: boolean;
   width?: number;
   height?: number;
+  /** Vertical dashed lines at these x values, each labelled at the top (stage boundaries). */
+  marks?: ReadonlyArray<{ x: number; label: string }>;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -291,6 +293,7 @@ export function formatTick(v: number, step: number): string {
 
 const AXIS: Rgb = [60, 60, 60];
 const GRID: Rgb = [232, 232, 232];
+const MARK: Rgb = [110, 110, 110];
 const TEXT: Rgb = [30, 30, 30];
 
 /** Finite points of a series (positive y on a log axis), as runs separated where the line must break. */
@@ -439,6 +442,15 @@ export function renderPlot(opts: PlotOptions): Canvas {
   if (opts.xLabel) cv.text(Math.round((left + right - textWidth(opts.xLabel)) / 2), bottom + 24, opts.xLabel, TEXT);
   const yLabel = (opts.yLabel ?? '') + (logY ? ' (log scale)' : '');
   if (yLabel.trim()) cv.text(left, top - 14, yLabel.trim(), TEXT);
+
+  // Marks: dashed vertical lines under the series, labels just inside the top of the frame.
+  for (const m of opts.marks ?? []) {
+    const px = Math.round(xToPx(m.x));
+    if (px <= left || px >= right) continue;
+    for (let y = top + 1; y < bottom; y += 6) cv.fillRect(px, y, 1, Math.min(3, bottom - y), MARK);
+    const lx = Math.min(px + 3, right - 2 - textWidth(m.label));
+    cv.text(lx, top + 4, m.label, MARK);
+  }
 
   // Series, in order, each composited from its own coverage mask.
   const masks: Coverage[] = [];

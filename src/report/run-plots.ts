@@ -107,6 +107,10 @@ export function writeReport(runDir: string, opts: ReportOptions = {}): string[] 
     tputTitle += ')';
   }
   const gnVals = gn.map((p) => p[1]).filter((v) => Number.isFinite(v) && v > 0);
+  // Stage boundaries of a staged run, from its 'stage' events (the first stage starts at 0: no line).
+  const marks = records
+    .filter((r) => r.kind === 'event' && r.event === 'stage' && r.step > 0)
+    .map((r) => ({ x: r.step, label: typeof r.name === 'string' ? r.name : `stage ${String(r.stage)}` }));
   const gnLog = gnVals.length > 1 && gnVals.reduce((a, b) => Math.max(a, b)) / gnVals.reduce((a, b) => Math.min(a, b)) > 20;
 
   const plots: Array<[string, Parameters<typeof plotPng>[0]]> = [
@@ -119,6 +123,7 @@ export function writeReport(runDir: string, opts: ReportOptions = {}): string[] 
   if (tasks.length) plots.push(['tasks', { title: `${name}: downstream tasks`, series: tasks, xLabel: 'step', yLabel: 'accuracy', yFromZero: true }]);
   const written: string[] = [];
   for (const [file, p] of plots) {
+    if (marks.length) p.marks = marks;
     const dest = path.join(outDir, `${file}.png`);
     const tmp = tmpPath(dest);
     fs.writeFileSync(tmp, plotPng(p));

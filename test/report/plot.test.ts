@@ -129,3 +129,20 @@ test('EMA smoothing is bias-corrected and skips non-finite values', () => {
   const t = smooth([[1, 2], [2, 8]]);
   assert.ok(close(t[1]![1], 5.6));
 });
+
+test('marks draw a dashed vertical line at their x (stage boundaries), under the series', () => {
+  const series = [{ name: 'loss', points: [[0, 1], [100, 2]] as [number, number][], color: [31, 119, 180] as Rgb }];
+  const plain = renderPlot({ title: 't', series, width: 400, height: 300 });
+  const marked = renderPlot({ title: 't', series, width: 400, height: 300, marks: [{ x: 50, label: 'long' }] });
+  // The columns that changed: one dashed column (plus its label at the top).
+  const changedColumns = new Set<number>();
+  for (let y = 60; y < 250; y++)
+    for (let x = 0; x < 400; x++) {
+      const i = (y * 400 + x) * 3;
+      if (plain.rgb[i] !== marked.rgb[i] || plain.rgb[i + 1] !== marked.rgb[i + 1]) changedColumns.add(x);
+    }
+  assert.equal(changedColumns.size, 1, `changed columns ${[...changedColumns].join(',')}`);
+  const x = [...changedColumns][0]!;
+  // Near the middle of the axis (x = 50 of 0..~101.5 across the plot area).
+  assert.ok(x > 150 && x < 260, `mark at column ${x}`);
+});

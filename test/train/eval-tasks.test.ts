@@ -54,7 +54,7 @@ test('eval_tasks are logged as eval records on schedule and match lmforge eval o
 });
 
 test('a bad eval_tasks entry stops the run at setup, before any step', async () => {
-  const tc = loadTrainConfig(undefined, ['model=cpu-tiny', `data=${data}`, 'seq=16', 'micro_batch=2', 'steps=2', `eval_tasks=hellaswag:${fixture('piqa.jsonl')}`]);
+  const tc = loadTrainConfig(undefined, ['model=cpu-tiny', `data=${data}`, 'seq=16', 'micro_batch=2', 'steps=2', 'warmup_steps=1', `eval_tasks=hellaswag:${fixture('piqa.jsonl')}`]);
   tc.run_dir = join(root, 'bad');
   const t = new Trainer(tc, resolveModelConfig(tc), tc.run_dir);
   await assert.rejects(t.setup(false), /piqa\.jsonl:1: no field 'activity_label' for task hellaswag/);
