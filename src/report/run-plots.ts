@@ -1,24 +1,22 @@
 /**
- * A run's plots: RUN/plots/{loss,lr,throughput,grad_norm}.png from RUN/metrics.jsonl. `lmforge report` draws
- * them on demand, and `lmforge train` when a run ends.
+ * A run's plots: RUN/plots/{loss,lr,throughput,grad_norm}.{png,svg} from RUN/metrics.jsonl. `lmforge report`
+ * draws them on demand, and `lmforge train` when a run ends.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readMetricsDetailed, type MetricRecord } from '../train/metrics.js';
 import { RUN_FILES } from '../io/run-dir.js';
-import { tmpPath } from '../io/atomic.js';
-import { plotPng, type Rgb, type Series } from './plot.js';
+import { smooth, type ChartSeries, type LineChart, type Point } from './chart.js';
+import { writeChart } from './render.js';
 import { median } from './stats.js';
 
-const BLUE = [31, 119, 180] as const;
-const LIGHT_BLUE = [168, 200, 228] as const;
-const ORANGE = [255, 127, 14] as const;
-const GREEN = [44, 160, 44] as const;
-const PURPLE = [148, 103, 189] as const;
-const LIGHT_PURPLE = [212, 196, 228] as const;
-const RED = [214, 39, 40] as const;
+export { smooth };
 
-type Point = readonly [number, number];
+const BLUE = '#1f77b4';
+const ORANGE = '#ff7f0e';
+const GREEN = '#2ca02c';
+const PURPLE = '#9467bd';
+const RED = '#d62728';
 
 /** [step, field] for every record of `kind` whose field is a number (null stands for a NaN and breaks the line). */
 function pointsOf(records: MetricRecord[], kind: MetricRecord['kind'], field: string): Point[] {
@@ -32,26 +30,11 @@ function pointsOf(records: MetricRecord[], kind: MetricRecord['kind'], field: st
   return out;
 }
 
-/** Exponential moving average with start-up bias correction, over a span of about 1/200 of the points (min 5). */
-export function smooth(points: Point[]): Point[] {
-  const span = Math.max(5, points.length / 200);
-  const alpha = 2 / (span + 1);
-  let m = 0, w = 0;
-  const out: Point[] = [];
-  for (const [x, y] of points) {
-    if (!Number.isFinite(y)) continue;
-    m = (1 - alpha) * m + alpha * y;
-    w = (1 - alpha) * w + alpha;
-    out.push([x, m / w]);
-  }
-  return out;
-}
-
 /** Few points: the series as is. Many (noisy) points: the raw series pale, with its EMA on top. */
-function withTrend(name: string, points: Point[], color: Rgb, pale: Rgb): Series[] {
+export function withTrend(name: string, points: Point[], color: string): ChartSeries[] {
   if (points.length <= 100) return [{ name, points, color, width: 1.5 }];
   return [
-    { name, points, color: pale, width: 1 },
+    { name, points, color, width: 1, faint: true },
     { name: `${name} (EMA)`, points: smooth(points), color, width: 2 },
   ];
 }
@@ -60,11 +43,11 @@ const fmtRate = (x: number): string =>
   x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : x >= 1e4 ? `${(x / 1e3).toFixed(1)}k` : x.toFixed(0);
 
 export interface ReportOptions {
-  /** Where the PNGs go (default <runDir>/plots). */
+  /** Where the pictures go (default <runDir>/plots). */
   outDir?: string;
 }
 
-/** Draws the four plots; returns the files written. */
+/** Draws the four plots as PNG and SVG; returns the PNG files (each has its .svg beside it). */
 export function writeReport(runDir: string, opts: ReportOptions = {}): string[] {
   const { records } = readMetricsDetailed(runDir);
   const outDir = opts.outDir ?? path.join(runDir, RUN_FILES.plots);
@@ -73,7 +56,7 @@ export function writeReport(runDir: string, opts: ReportOptions = {}): string[] 
 
   const train = pointsOf(records, 'train', 'loss');
   const val = pointsOf(records, 'eval', 'loss');
-  const lossSeries = withTrend('train loss', train, BLUE, LIGHT_BLUE);
+  const lossSeries = withTrend('train loss', train, BLUE);
   lossSeries.push({ name: 'val loss', points: val, color: ORANGE, width: 2, markers: true });
 
   const lr = pointsOf(records, 'train', 'lr');
@@ -92,19 +75,11 @@ export function writeReport(runDir: string, opts: ReportOptions = {}): string[] 
   const gnVals = gn.map((p) => p[1]).filter((v) => Number.isFinite(v) && v > 0);
   const gnLog = gnVals.length > 1 && gnVals.reduce((a, b) => Math.max(a, b)) / gnVals.reduce((a, b) => Math.min(a, b)) > 20;
 
-  const plots: Array<[string, Parameters<typeof plotPng>[0]]> = [
-    ['loss', { title: `${name}: loss`, series: lossSeries, xLabel: 'step', yLabel: 'cross-entropy (nats)', logY: true }],
+  const plots: Array<[string, LineChart]> = [
+    ['loss', { title: `${name}: loss`, series: lossSeries, xLabel: 'step', yLabel: 'cross-entropy (nats)' }],
     ['lr', { title: `${name}: learning rate`, series: [{ name: 'lr', points: lr, color: GREEN }], xLabel: 'step', yLabel: 'lr' }],
-    ['throughput', { title: tputTitle, series: withTrend('tokens/s', tps, PURPLE, LIGHT_PURPLE), xLabel: 'step', yLabel: 'tokens/s', yFromZero: true }],
+    ['throughput', { title: tputTitle, series: withTrend('tokens/s', tps, PURPLE), xLabel: 'step', yLabel: 'tokens/s', yFromZero: true }],
     ['grad_norm', { title: `${name}: gradient norm`, series: [{ name: 'grad norm', points: gn, color: RED, width: 1.2 }], xLabel: 'step', yLabel: 'global L2 norm', logY: gnLog }],
   ];
-  const written: string[] = [];
-  for (const [file, p] of plots) {
-    const dest = path.join(outDir, `${file}.png`);
-    const tmp = tmpPath(dest);
-    fs.writeFileSync(tmp, plotPng(p));
-    fs.renameSync(tmp, dest); // a viewer never sees a half-written PNG
-    written.push(dest);
-  }
-  return written;
+  return plots.map(([file, chart]) => writeChart(chart, path.join(outDir, file)).png);
 }
