@@ -7,7 +7,7 @@ import { loadTrainConfig, TRAIN_KEYS } from '../config/train.js';
 import { describeTable } from '../config/schema.js';
 import { defaultRunDir, resolveModelConfig, Trainer } from '../train/trainer.js';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { launcherWorldSize } from '../parallel/group.js';
 import { relaunchUnderMpirun, withoutFlag } from '../parallel/launch.js';
 import { latestCheckpoint, RUN_FILES } from '../io/run-dir.js';
@@ -21,6 +21,8 @@ const FLAGS: Record<string, FlagSpec> = {
   quiet: { type: 'boolean', help: 'no progress bar' },
   nproc: { type: 'number', help: 'data-parallel ranks on this host: reruns the command under mpirun -np N (or launch with mpirun/srun yourself)' },
   zero1: { type: 'boolean', help: 'shard the AdamW moments over the ranks (ZeRO-1): optimizer memory per rank / N' },
+  dashboard: { type: 'boolean', help: 'serve the live dashboard of this run and its neighbours on 127.0.0.1 while it trains' },
+  'dashboard-port': { type: 'number', help: 'port of --dashboard (0 = any free one)', default: 8090 },
   keys: { type: 'boolean', help: 'list every training config key with its default' },
   help: { type: 'boolean', help: 'show this help' },
 };
@@ -91,11 +93,19 @@ export async function run(argv: string[]): Promise<number> {
   }
   say(`run directory: ${trainer.runDir}`);
   await trainer.setup(Boolean(resume));
+  let dashboard: { close(): Promise<void> } | null = null;
+  if (flags.dashboard && lead) {
+    const { startDashboardThread } = await import('../report/dashboard-thread.js');
+    const d = await startDashboardThread({ dir: dirname(resolve(trainer.runDir)), port: flags['dashboard-port'] as number });
+    dashboard = d;
+    say(`dashboard: ${d.url} (stops when the run ends; afterwards: lmforge dashboard ${dirname(trainer.runDir)})`);
+  }
   say(`data: ${tc.data}; ${tc.steps} steps of ${tc.micro_batch} x ${tc.grad_accum} x ${tc.seq} tokens${group.size > 1 ? ` on each of ${group.size} ranks` : ''}`);
   const progress = quiet ? null : new Progress({ total: tc.steps, stream: process.stderr });
   const result = await trainer.run(
     progress ? { onStep: (r) => progress.update(r), onLog: (line) => progress.log(line), onEnd: () => progress.done() } : {},
   );
+  await dashboard?.close();
   if (!lead) {
     trainer.dispose();
     return 0;
