@@ -98,7 +98,8 @@ export async function run(argv: string[]): Promise<number> {
     const { startDashboardThread } = await import('../report/dashboard-thread.js');
     const d = await startDashboardThread({ dir: dirname(resolve(trainer.runDir)), port: flags['dashboard-port'] as number });
     dashboard = d;
-    say(`dashboard: ${d.url} (stops when the run ends; afterwards: lmforge dashboard ${dirname(trainer.runDir)})`);
+    // Printed even with --quiet: the flag asked for this address.
+    process.stderr.write(`dashboard: ${d.url} (stops when the run ends; afterwards: lmforge dashboard ${dirname(trainer.runDir)})\n`);
   }
   say(`data: ${tc.data}; ${tc.steps} steps of ${tc.micro_batch} x ${tc.grad_accum} x ${tc.seq} tokens${group.size > 1 ? ` on each of ${group.size} ranks` : ''}`);
   const progress = quiet ? null : new Progress({ total: tc.steps, stream: process.stderr });
