@@ -203,7 +203,7 @@ export function chartOption(chart: LineChart, settings: OptionSettings = {}): EC
     color: PALETTE,
     textStyle: { fontFamily },
     title: { text: chart.title, left: 'center', top: 8, textStyle: { fontSize: 15, fontWeight: 'bold', fontFamily } },
-    legend: { top: 34, left: 'center', type: settings.interactive ? 'scroll' : 'plain', data: names, itemWidth: 22, textStyle: { fontFamily } },
+    legend: { top: 34, left: 'center', type: settings.interactive ? 'scroll' : 'plain', data: names, itemWidth: 22, itemGap: 18, textStyle: { fontFamily } },
     grid: { left: 70, right: 30, top, bottom: 56, containLabel: false },
     xAxis: {
       type: 'value', name: chart.xLabel, nameLocation: 'middle', nameGap: 30, ...xAxisBounds,

@@ -261,6 +261,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     const url = new URL(raw, 'http://localhost');
     const file = STATIC[url.pathname];
     if (file) return send(res, 200, readFileSync(file[0]), file[1]);
+    if (url.pathname === '/favicon.ico') return send(res, 204, '');
     if (url.pathname === '/api/runs') return send(res, 200, JSON.stringify({ root: root.split(sep).pop(), runs }), 'application/json');
     if (url.pathname === '/api/metrics') {
       const id = url.searchParams.get('run') ?? '';

@@ -79,7 +79,9 @@ function renderRunList() {
       const progress = r.steps ? `${r.step}/${r.steps}` : `${r.step}`;
       const badge = el('span', { class: `badge ${r.status}`, text: `${r.status} ${progress}` });
       if (r.error) badge.title = r.error;
-      const label = el('label', { title: r.id }, box, el('span', { class: 'swatch', style: { background: colourOf(r.id) } }), el('span', { class: 'name', text: r.id }), badge);
+      // Under a sweep's heading its runs go by their variant names.
+      const shown = r.sweep ? r.id.split('/').pop() : r.id;
+      const label = el('label', { title: r.id }, box, el('span', { class: 'swatch', style: { background: colourOf(r.id) } }), el('span', { class: 'name', text: shown }), badge);
       label.dataset.run = r.id;
       nav.append(label);
     }
@@ -181,7 +183,8 @@ function drawConfig() {
   const flat = ids.map((id) => {
     const r = state.runs.get(id) ?? {};
     const out = {};
-    for (const [k, v] of Object.entries(r.trainConfig ?? {})) if (k !== 'model_overrides') out[k] = JSON.stringify(v);
+    // run_dir always differs and model_overrides repeats the model.* rows.
+    for (const [k, v] of Object.entries(r.trainConfig ?? {})) if (k !== 'model_overrides' && k !== 'run_dir') out[k] = JSON.stringify(v);
     for (const [k, v] of Object.entries(r.modelConfig ?? {})) out[`model.${k}`] = JSON.stringify(v);
     return out;
   });
