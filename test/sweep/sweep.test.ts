@@ -40,7 +40,7 @@ before(async () => {
 });
 
 function sweep(args: string[], env: Record<string, string> = {}) {
-  return spawnSync(process.execPath, [CLI, 'sweep', sweepFile, '--quiet', ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+  return spawnSync(process.execPath, [CLI, 'sweep', sweepFile, '--quiet', ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 600_000 }); // generous: a loaded CI machine is slow, a hang is what this guards against
 }
 
 /** Everything in a comparison that does not depend on the clock. */
