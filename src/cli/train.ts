@@ -46,7 +46,7 @@ export async function run(argv: string[]): Promise<number> {
     // A resumed run continues with the config it was started with (plus any --set given now).
     const saved = JSON.parse(readFileSync(join(resume, RUN_FILES.trainConfig), 'utf8')) as Record<string, unknown>;
     const { model_overrides: mo, ...rest } = saved;
-    const savedSets = Object.entries(rest).map(([k, v]) => `${k}=${String(v)}`);
+    const savedSets = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
     const modelSets = Object.entries((mo ?? {}) as Record<string, unknown>).map(([k, v]) => `model.${k}=${String(v)}`);
     if (configFile) throw new Error('train: --resume uses the run\'s saved config; drop --config (use --set to change a key)');
     configFile = undefined;

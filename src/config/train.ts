@@ -32,6 +32,8 @@ export const TRAIN_KEYS = {
   scaled_residual_init: { kind: 'bool', default: true, help: 'scale residual projections\' init std by 1/sqrt(2 n_layer)' },
   eval_every: { kind: 'int', min: 0, default: 100, help: 'evaluate on the validation split every N steps (0 = only at the end)' },
   eval_batches: { kind: 'int', min: 1, default: 8, help: 'validation micro-batches per evaluation' },
+  eval_tasks_every: { kind: 'int', min: 0, default: 0, help: 'score the eval_tasks list (downstream benchmarks, docs/eval.md) every N steps (0 = only at the end)' },
+  eval_tokenizer: { kind: 'string', default: '', help: "tokenizer.json for text eval_tasks (empty = the bundled Qwen3 one)" },
   checkpoint_every: { kind: 'int', min: 0, default: 200, help: 'checkpoint every N steps (0 = only at the end)' },
   keep_checkpoints: { kind: 'int', min: 1, default: 2, help: 'checkpoints kept (oldest deleted first)' },
   log_every: { kind: 'int', min: 1, default: 1, help: 'write a metrics line every N steps' },
@@ -41,10 +43,57 @@ export const TRAIN_KEYS = {
   sample_tokens: { kind: 'int', min: 0, default: 48, help: 'tokens generated for the final sample (0 = none)' },
 } satisfies KeyTable;
 
+/** One downstream task scored during training (src/eval): its name, data file, and optionally the first N examples. */
+export interface EvalTaskEntry {
+  task: string;
+  data: string;
+  limit?: number;
+}
+
 export type TrainConfig = RecordOf<typeof TRAIN_KEYS> & {
   /** Model keys set on top of `model` (validated when the model config is resolved). */
   model_overrides: Record<string, Scalar>;
+  /** Downstream tasks scored every `eval_tasks_every` steps and at the end. */
+  eval_tasks: EvalTaskEntry[];
 };
+
+/**
+ * `eval_tasks`: a list of {task, data, limit?} (a file's YAML/JSON list, or the same list as JSON in `--set`), or on
+ * the command line the short form `task:data[:limit],...`. Task names are checked when the run starts.
+ */
+export function parseEvalTasks(v: unknown, source: string): EvalTaskEntry[] {
+  let list = v;
+  if (typeof v === 'string') {
+    const t = v.trim();
+    if (t.startsWith('[')) {
+      try {
+        list = JSON.parse(t);
+      } catch (e) {
+        throw new ConfigError(`${source}: eval_tasks is not valid JSON (${(e as Error).message})`);
+      }
+    } else {
+      list = t === '' ? [] : t.split(',').map((item) => {
+        const parts = item.split(':');
+        const limit = parts.length > 2 && /^\d+$/.test(parts[parts.length - 1]!) ? Number(parts.pop()) : undefined;
+        const [task, ...rest] = parts;
+        return { task, data: rest.join(':'), ...(limit !== undefined ? { limit } : {}) };
+      });
+    }
+  }
+  if (!Array.isArray(list)) throw new ConfigError(`${source}: eval_tasks must be a list of {task, data, limit}, e.g. [{task: hellaswag, data: hellaswag_val.jsonl}]`);
+  return list.map((e: unknown, i) => {
+    const at = `${source}: eval_tasks[${i}]`;
+    if (e === null || typeof e !== 'object' || Array.isArray(e)) throw new ConfigError(`${at} must be a mapping {task, data, limit}`);
+    const o = e as Record<string, unknown>;
+    const extra = Object.keys(o).filter((k) => !['task', 'data', 'limit'].includes(k));
+    if (extra.length) throw new ConfigError(`${at}: unknown key '${extra[0]}' (keys: task, data, limit)`);
+    if (typeof o.task !== 'string' || o.task === '') throw new ConfigError(`${at}: 'task' must be a task name such as hellaswag`);
+    if (typeof o.data !== 'string' || o.data === '') throw new ConfigError(`${at}: 'data' must be the task's data file`);
+    if (o.limit !== undefined && !(typeof o.limit === 'number' && Number.isInteger(o.limit) && o.limit >= 1))
+      throw new ConfigError(`${at}: 'limit' must be a whole number >= 1`);
+    return { task: o.task, data: o.data, ...(o.limit !== undefined ? { limit: o.limit as number } : {}) };
+  });
+}
 
 /** Loads a train config: file (JSON/YAML) or none, then `key=value` overrides; `model.KEY=VALUE` go to model_overrides. */
 export function loadTrainConfig(file: string | undefined, sets: readonly string[]): TrainConfig {
@@ -64,10 +113,16 @@ export function loadTrainConfig(file: string | undefined, sets: readonly string[
     modelOverrides = { ...(mo as Record<string, Scalar>) };
     delete raw.model_overrides;
   }
-  const trainSets = sets.filter((s) => !s.startsWith('model.'));
+  let evalTasks: EvalTaskEntry[] = [];
+  if ('eval_tasks' in raw) {
+    evalTasks = parseEvalTasks(raw.eval_tasks, source);
+    delete raw.eval_tasks;
+  }
+  for (const s of sets.filter((x) => x.startsWith('eval_tasks='))) evalTasks = parseEvalTasks(s.slice('eval_tasks='.length), '--set');
+  const trainSets = sets.filter((s) => !s.startsWith('model.') && !s.startsWith('eval_tasks='));
   const modelSets = sets.filter((s) => s.startsWith('model.')).map((s) => s.slice('model.'.length));
   Object.assign(raw, parseOverrides(TRAIN_KEYS, trainSets, '--set'));
   Object.assign(modelOverrides, parseOverrides(MODEL_KEYS as unknown as KeyTable, modelSets, '--set model.*'));
   const cfg = validateRecord(TRAIN_KEYS, raw, source);
-  return { ...cfg, model_overrides: modelOverrides };
+  return { ...cfg, model_overrides: modelOverrides, eval_tasks: evalTasks };
 }

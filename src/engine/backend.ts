@@ -190,6 +190,13 @@ export interface Backend {
     gradScale: number; dh: Ptr | null; dw: Ptr | null; logitsOut: Ptr | null;
   }): void;
 
+  /**
+   * The same head scored per row, for evaluation: logits = h[N, d] · W[V, d]^T in row chunks (full logits are never
+   * needed at once); for each row, logprobOut[i] (f64) = logit[target] - logsumexp(logits) and argmaxOut[i] (i32) =
+   * the first index of the row's maximum (torch.argmax). Rows with target -100 get 0 and -1.
+   */
+  headLogprob(args: { logprobOut: Ptr; argmaxOut: Ptr; h: Ptr; w: Ptr; targets: Ptr; n: number; d: number; vocab: number }): void;
+
   // ---- optimizer ----
   /** lossOut-style reduction: out[0] (f64) += sum of x^2 over n elements. */
   sumSquares(out: Ptr, x: Ptr, n: number): void;

@@ -24,6 +24,16 @@ export interface ForwardOptions {
   gradScale?: number;
   /** Receives the logits [N, V] when given. */
   logits?: Float32Array;
+  /** Instead of the loss: the head scored at the positions whose target is not -100 (evaluation; see scoreTargets). */
+  scores?: TargetScores & { targets: Int32Array };
+}
+
+/** The head scored per position for evaluation. */
+export interface TargetScores {
+  /** log P(target | the tokens up to this position); 0 where the target is -100. */
+  logprob: Float64Array;
+  /** The most likely next token (first on ties); -1 where the target is -100. */
+  argmax: Int32Array;
 }
 
 export class Decoder {
@@ -155,6 +165,7 @@ export class Decoder {
       this.finalNorm.forward(a.finalNormOut, a.finalNormStats, a.blocksOut, N);
       h = a.finalNormOut;
     }
+    if (o.scores) return this.scoreHead(h, o.scores);
     const logitsOut = o.logits ? be.alloc('f32', N * cfg.vocab_size) : null;
     be.headCrossEntropy({
       lossOut: { buf: a.scalars, offset: 0 },
@@ -172,6 +183,52 @@ export class Decoder {
     if (logitsOut && o.logits) {
       be.download({ buf: logitsOut, offset: 0 }, o.logits);
       be.free(logitsOut);
+    }
+  }
+
+  /**
+   * A forward pass scored for evaluation: at every position whose target is not -100, log P(target) and the argmax
+   * token. Full logits never leave the device; the loss accumulator and the gradients are left alone.
+   */
+  scoreTargets(ids: Int32Array, targets: Int32Array, batch: number, seq: number): TargetScores {
+    const N = batch * seq;
+    const out: TargetScores = { logprob: new Float64Array(N), argmax: new Int32Array(N).fill(-1) };
+    this.run(ids, targets, { batch, seq, backward: false, scores: { ...out, targets } });
+    return out;
+  }
+
+  /** Only the rows with a target reach the head: they are gathered first (the embedding op is a row gather). */
+  private scoreHead(h: Ptr, s: TargetScores & { targets: Int32Array }): void {
+    const { be, cfg, layout } = this;
+    const rows: number[] = [];
+    s.targets.forEach((t, i) => {
+      if (t !== IGNORE_INDEX) rows.push(i);
+    });
+    const m = rows.length;
+    if (m === 0) return;
+    const D = cfg.hidden_size;
+    const hRows = be.alloc('f32', m * D);
+    const ints = be.alloc('i32', 3 * m); // row indices | their targets | argmax out
+    const logprob = be.alloc('f64', m);
+    try {
+      be.upload({ buf: ints, offset: 0 }, Int32Array.from([...rows, ...rows.map((i) => s.targets[i]!)]));
+      be.embeddingForward({ buf: hRows, offset: 0 }, { buf: ints, offset: 0 }, h, m, D, false);
+      be.headLogprob({
+        logprobOut: { buf: logprob, offset: 0 }, argmaxOut: { buf: ints, offset: 2 * m }, h: { buf: hRows, offset: 0 },
+        w: { buf: this.params, offset: layout.head }, targets: { buf: ints, offset: m }, n: m, d: D, vocab: cfg.vocab_size,
+      });
+      const lp = new Float64Array(m);
+      const am = new Int32Array(m);
+      be.download({ buf: logprob, offset: 0 }, lp);
+      be.download({ buf: ints, offset: 2 * m }, am);
+      rows.forEach((r, k) => {
+        s.logprob[r] = lp[k]!;
+        s.argmax[r] = am[k]!;
+      });
+    } finally {
+      be.free(hRows);
+      be.free(ints);
+      be.free(logprob);
     }
   }
 

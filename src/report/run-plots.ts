@@ -1,12 +1,13 @@
 /**
- * A run's plots: RUN/plots/{loss,lr,throughput,grad_norm}.{png,svg} from RUN/metrics.jsonl. `lmforge report`
- * draws them on demand, and `lmforge train` when a run ends.
+ * A run's plots: RUN/plots/{loss,lr,throughput,grad_norm}.{png,svg} from RUN/metrics.jsonl, and tasks.{png,svg}
+ * when the run scored downstream tasks (eval_tasks). `lmforge report` draws them on demand, and `lmforge train`
+ * when a run ends.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readMetricsDetailed, type MetricRecord } from '../train/metrics.js';
 import { RUN_FILES } from '../io/run-dir.js';
-import { smooth, type ChartSeries, type LineChart, type Point } from './chart.js';
+import { PALETTE, smooth, type ChartSeries, type LineChart, type Point } from './chart.js';
 import { writeChart } from './render.js';
 import { median } from './stats.js';
 
@@ -39,6 +40,23 @@ export function withTrend(name: string, points: Point[], color: string): ChartSe
   ];
 }
 
+/** Downstream-task accuracies (eval records with a `task`, src/eval): one series per task and metric. */
+function taskSeries(records: MetricRecord[]): ChartSeries[] {
+  const palette = PALETTE;
+  const byName = new Map<string, Point[]>();
+  for (const r of records) {
+    if (r.kind !== 'eval' || typeof r.task !== 'string') continue;
+    for (const metric of ['acc', 'acc_norm']) {
+      const v = r[metric];
+      if (typeof v !== 'number') continue;
+      const name = `${r.task} ${metric}`;
+      if (!byName.has(name)) byName.set(name, []);
+      byName.get(name)!.push([r.step, v]);
+    }
+  }
+  return [...byName].map(([name, points], i) => ({ name, points, color: palette[i % palette.length]!, width: 1.5, markers: true }));
+}
+
 const fmtRate = (x: number): string =>
   x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : x >= 1e4 ? `${(x / 1e3).toFixed(1)}k` : x.toFixed(0);
 
@@ -47,7 +65,7 @@ export interface ReportOptions {
   outDir?: string;
 }
 
-/** Draws the four plots as PNG and SVG; returns the PNG files (each has its .svg beside it). */
+/** Draws the plots as PNG and SVG; returns the PNG files (each has its .svg beside it). */
 export function writeReport(runDir: string, opts: ReportOptions = {}): string[] {
   const { records } = readMetricsDetailed(runDir);
   const outDir = opts.outDir ?? path.join(runDir, RUN_FILES.plots);
@@ -81,5 +99,7 @@ export function writeReport(runDir: string, opts: ReportOptions = {}): string[] 
     ['throughput', { title: tputTitle, series: withTrend('tokens/s', tps, PURPLE), xLabel: 'step', yLabel: 'tokens/s', yFromZero: true }],
     ['grad_norm', { title: `${name}: gradient norm`, series: [{ name: 'grad norm', points: gn, color: RED, width: 1.2 }], xLabel: 'step', yLabel: 'global L2 norm', logY: gnLog }],
   ];
+  const tasks = taskSeries(records);
+  if (tasks.length) plots.push(['tasks', { title: `${name}: downstream tasks`, series: tasks, xLabel: 'step', yLabel: 'accuracy', yFromZero: true }]);
   return plots.map(([file, chart]) => writeChart(chart, path.join(outDir, file)).png);
 }

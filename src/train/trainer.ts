@@ -28,6 +28,7 @@ import { openLoader, datasetInfo, type DataLoader as Loader } from '../data/load
 import { ensureBundledCorpus } from '../data/corpus.js';
 import { loadModelSpec, openModelSource } from '../io/model-dir.js';
 import { latestCheckpoint, RUN_FILES } from '../io/run-dir.js';
+import { TaskEvaluator } from '../eval/in-training.js';
 
 export interface TrainResult {
   runDir: string;
@@ -92,6 +93,8 @@ export class Trainer {
   private bytesPerToken = 0;
   /** Loader state at the start of the validation split: every evaluation reads the same batches. */
   private valStart: unknown = undefined;
+  /** Downstream tasks (eval_tasks), scored on rank 0. */
+  private tasks: TaskEvaluator | null = null;
 
   constructor(readonly tc: TrainConfig, readonly modelCfg: ModelConfig, runDir: string, dist: DistOptions = {}) {
     this.be = createBackend(tc.device);
@@ -123,6 +126,10 @@ export class Trainer {
     if (info.vocabSize > this.modelCfg.vocab_size)
       throw new Error(`data in ${dataDir} was tokenized with a vocabulary of ${info.vocabSize} but the model has ${this.modelCfg.vocab_size} rows; use a model with vocab_size >= ${info.vocabSize}`);
     this.bytesPerToken = info.bytesPerToken.val;
+    if (tc.eval_tasks.length > 0 && group.rank === 0)
+      this.tasks = await TaskEvaluator.open(tc.eval_tasks, {
+        every: tc.eval_tasks_every, batchTokens: tc.micro_batch * tc.seq, tokenizer: tc.eval_tokenizer, dataTokenizerSha256: info.tokenizerSha256,
+      });
     const common = { dir: dataDir, seq: tc.seq, batch: tc.micro_batch, rank: group.rank, worldSize: group.size };
     this.train = await openLoader({ ...common, split: 'train', seed: tc.seed, order: 'random' });
     this.val = await openLoader({ ...common, split: 'val', seed: tc.seed, order: 'sequential' });
@@ -211,6 +218,13 @@ export class Trainer {
       if (firstVal === null) firstVal = loss;
       lastVal = loss;
     };
+    const tasksNow = (final: boolean): void => {
+      if (!this.tasks?.due(this.step, final)) return;
+      for (const t of this.tasks.run(model, this.step)) {
+        this.metrics.eval(t.record);
+        hooks.onLog?.(t.line);
+      }
+    };
     try {
       if (this.step === 0) evalNow();
       while (this.step < tc.steps) {
@@ -260,10 +274,12 @@ export class Trainer {
         hooks.onStep?.({ step: this.step, loss, lr, tokensPerS, mfu: mfu ?? undefined, gflops: achieved / 1e9 });
         hooks.afterStep?.(this.step, loss);
         if (tc.eval_every > 0 && this.step % tc.eval_every === 0 && this.step !== tc.steps) evalNow();
+        if (this.step !== tc.steps) tasksNow(false);
         if (tc.checkpoint_every > 0 && this.step % tc.checkpoint_every === 0 && this.step !== tc.steps) this.checkpoint();
       }
       if (this.step === tc.steps) {
         evalNow();
+        tasksNow(true);
         this.checkpoint();
       }
     } finally {
