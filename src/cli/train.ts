@@ -8,7 +8,7 @@ import { describeData } from '../config/stages.js';
 import { describeTable } from '../config/schema.js';
 import { defaultRunDir, resolveModelConfig, Trainer } from '../train/trainer.js';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { launcherWorldSize } from '../parallel/group.js';
 import { relaunchUnderMpirun, withoutFlag } from '../parallel/launch.js';
 import { latestCheckpoint, RUN_FILES } from '../io/run-dir.js';
@@ -22,6 +22,8 @@ const FLAGS: Record<string, FlagSpec> = {
   quiet: { type: 'boolean', help: 'no progress bar' },
   nproc: { type: 'number', help: 'data-parallel ranks on this host: reruns the command under mpirun -np N (or launch with mpirun/srun yourself)' },
   zero1: { type: 'boolean', help: 'shard the AdamW moments over the ranks (ZeRO-1): optimizer memory per rank / N' },
+  dashboard: { type: 'boolean', help: 'serve the live dashboard of this run and its neighbours on 127.0.0.1 while it trains' },
+  'dashboard-port': { type: 'number', help: 'port of --dashboard (0 = any free one)', default: 8090 },
   keys: { type: 'boolean', help: 'list every training config key with its default' },
   help: { type: 'boolean', help: 'show this help' },
 };
@@ -90,6 +92,14 @@ export async function run(argv: string[]): Promise<number> {
   }
   say(`run directory: ${trainer.runDir}`);
   await trainer.setup(Boolean(resume));
+  let dashboard: { close(): Promise<void> } | null = null;
+  if (flags.dashboard && lead) {
+    const { startDashboardThread } = await import('../report/dashboard-thread.js');
+    const d = await startDashboardThread({ dir: dirname(resolve(trainer.runDir)), port: flags['dashboard-port'] as number });
+    dashboard = d;
+    // Printed even with --quiet: the flag asked for this address.
+    process.stderr.write(`dashboard: ${d.url} (stops when the run ends; afterwards: lmforge dashboard ${dirname(trainer.runDir)})\n`);
+  }
   const ranks = group.size > 1 ? ` on each of ${group.size} ranks` : '';
   const { stages } = trainer.schedule;
   if (trainer.schedule.staged)
@@ -99,6 +109,7 @@ export async function run(argv: string[]): Promise<number> {
   const result = await trainer.run(
     progress ? { onStep: (r) => progress.update(r), onLog: (line) => progress.log(line), onEnd: () => progress.done() } : {},
   );
+  await dashboard?.close();
   if (!lead) {
     trainer.dispose();
     return 0;

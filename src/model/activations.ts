@@ -162,3 +162,8 @@ export function freeActivations(be: Backend, acts: Activations): void {
   for (const b of acts.buffers) be.free(b);
   acts.buffers = [];
 }
+
+/** Bytes `allocateActivations` takes for this shape (the f32 arena, three i32 rows of N, two f64 scalars). */
+export function activationArenaBytes(cfg: ModelConfig, batch: number, seq: number): number {
+  return planActivations(cfg, batch, seq).plan.size * 4 + 3 * batch * seq * 4 + 16;
+}

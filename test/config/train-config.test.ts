@@ -6,9 +6,11 @@ import { loadTrainConfig } from '../../src/config/train.js';
 import { resolveModelConfig } from '../../src/train/trainer.js';
 import { REPO_ROOT } from '../helpers.js';
 
+/** Training configs under dir; config/ablations/ holds sweep files (test/sweep/sweep-file.test.ts checks them). */
 function configFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((f) => {
     const p = join(dir, f);
+    if (p === join(REPO_ROOT, 'config', 'ablations')) return [];
     return statSync(p).isDirectory() ? configFiles(p) : /\.(ya?ml|json)$/.test(f) ? [p] : [];
   });
 }
