@@ -23,10 +23,11 @@ export interface Activations {
   dStream: Ptr;
   /** Backward scratch shared by all blocks; its dTmp first receives dL/d(head input) from the fused head. */
   scratch: BlockScratch;
-  /** i32: token ids [N], targets [N], positions [N]. */
+  /** i32: token ids [N], targets [N], positions [N], document starts (cumulative sequence lengths) [N + 1]. */
   ids: Ptr;
   targets: Ptr;
   positions: Ptr;
+  cuSeqlens: Ptr;
   /** f64 scalars: [0] loss sum, [1] sum of squared gradients. */
   scalars: DeviceBuffer;
   /** RoPE tables [seq, hd/2] (inside the f32 arena). */
@@ -146,17 +147,23 @@ export function allocateActivations(be: Backend, cfg: ModelConfig, batch: number
   const N = batch * seq;
   const f32 = be.alloc('f32', plan.size);
   plan.realise(f32);
-  const i32 = be.alloc('i32', 3 * N);
+  const i32 = be.alloc('i32', 4 * N + 1);
   acts.ids = { buf: i32, offset: 0 };
   acts.targets = { buf: i32, offset: N };
   acts.positions = { buf: i32, offset: 2 * N };
+  acts.cuSeqlens = { buf: i32, offset: 3 * N };
   acts.scalars = be.alloc('f64', 2);
   acts.buffers = [f32, i32, acts.scalars];
-  acts.bytes = plan.size * 4 + 3 * N * 4 + 16;
+  acts.bytes = plan.size * 4 + (4 * N + 1) * 4 + 16;
   return acts;
 }
 
 export function freeActivations(be: Backend, acts: Activations): void {
   for (const b of acts.buffers) be.free(b);
   acts.buffers = [];
+}
+
+/** Bytes `allocateActivations` takes for this shape (the f32 arena, three i32 rows of N, two f64 scalars). */
+export function activationArenaBytes(cfg: ModelConfig, batch: number, seq: number): number {
+  return planActivations(cfg, batch, seq).plan.size * 4 + 3 * batch * seq * 4 + 16;
 }

@@ -109,8 +109,8 @@ int check(const Case& c, std::mt19937& rng) {
   sh.headDim = c.hd;
   sh.scale = static_cast<float>(scale);
   try {
-    lmf::cuda::attentionForward(dOut, dLse, dQkv, dQkv + kOff, dQkv + vOff, sh, nullptr);
-    lmf::cuda::attentionBackward(dGrad, dGrad + kOff, dGrad + vOff, dDout, dQkv, dQkv + kOff, dQkv + vOff, dOut, dLse, sh,
+    lmf::cuda::attentionForward(dOut, dLse, dQkv, dQkv + kOff, dQkv + vOff, sh, nullptr, nullptr);
+    lmf::cuda::attentionBackward(dGrad, dGrad + kOff, dGrad + vOff, dDout, dQkv, dQkv + kOff, dQkv + vOff, dOut, dLse, sh, nullptr,
                                  dRowDots, nullptr);
   } catch (const std::exception& e) {
     std::printf("launch: %s\n", e.what());
