@@ -84,7 +84,7 @@ for (const precision of ['bf16', 'fp32'] as const) {
         check('train.grad_norms', tol.final, 'grad_norms');
         for (const k of names.filter((n) => n.startsWith('train.final.'))) check(k, tol.final, 'final');
       }
-      // The worst errors, for the device-check log.
+      // The worst errors, for the GPU call's log (scripts/device-test.sh).
       process.stdout.write(`# ${name} ${precision}: loss ${loss} vs ${eloss}; worst ${JSON.stringify(worst)}\n`);
       if (precision === 'bf16' && hasNumpy && !name.startsWith('gpt2')) {
         const f = spawnSync('python3', [floorScript, dir, '--against', out], { encoding: 'utf8' });
