@@ -124,6 +124,7 @@ build_cuda() {
 }
 
 build_both() {  # the two builds share the 16 cores
+  mkdir -p build
   build_cpu >build/cpu-build.log 2>&1 &
   local cpu=$!
   build_cuda
