@@ -55,6 +55,10 @@ test('bf16 floor: the exceptions above are the float64 + bf16-operand errors of 
   { skip: hasNumpy ? false : 'python3 with numpy not found' }, () => {
     for (const [name, dir] of cases) {
       if (name.startsWith('gpt2')) continue; // the script computes Qwen3 and Llama
+      // Without rounding the script is the exact reference: it must reproduce the golden gradients.
+      const exact = spawnSync('python3', [floorScript, dir, '--round', 'none', '--top', '100'], { encoding: 'utf8' });
+      assert.equal(exact.status, 0, exact.stderr);
+      for (const m of exact.stdout.matchAll(/^\s+(\S+)\s+(grad\.\S+)$/gm)) assert.ok(Number(m[1]) < 2e-6, `${name} ${m[2]}: ${m[1]} unrounded`);
       const r = spawnSync('python3', [floorScript, dir, '--top', '100'], { encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
       const errs = new Map<string, number>();
