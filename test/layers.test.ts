@@ -17,6 +17,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['model', 'parallel'],
   ['io'],
   ['engine', 'data', 'config'],
+  ['files'],
 ];
 
 const SRC = join(REPO_ROOT, 'src');

@@ -71,3 +71,12 @@ export function loadTrainConfig(file: string | undefined, sets: readonly string[
   const cfg = validateRecord(TRAIN_KEYS, raw, source);
   return { ...cfg, model_overrides: modelOverrides };
 }
+
+/** Settings that are allowed but almost certainly not meant; the train verb prints each as a warning. */
+export function trainConfigWarnings(tc: TrainConfig): string[] {
+  const out: string[] = [];
+  if (tc.schedule !== 'constant' && tc.min_lr > tc.lr)
+    out.push(`min_lr ${tc.min_lr} is above lr ${tc.lr}: the ${tc.schedule} decay will raise the learning rate instead of lowering it; set min_lr <= lr`);
+  if (tc.warmup_steps > tc.steps) out.push(`warmup_steps ${tc.warmup_steps} exceeds steps ${tc.steps}: the run ends before the warmup does`);
+  return out;
+}

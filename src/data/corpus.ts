@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { MANIFEST_FILE } from './manifest.js';
+import { removeStaleTemps, tmpPath } from '../files/atomic.js';
 import { prepare } from './prepare.js';
 import { loadTokenizer } from './tokenizer.js';
 
@@ -57,14 +58,10 @@ export interface BundledCorpusOptions {
   progress?: boolean;
 }
 
-/**
- * Returns the prepared directory of the bundled corpus (a `prepare` output: manifest.json + shards),
- * preparing it into `cacheDir` the first time. Safe against concurrent callers: each prepares into its own
- * temporary directory and the first rename wins.
- */
-export async function ensureBundledCorpus(cacheDir: string = defaultCacheDir(), opts: BundledCorpusOptions = {}): Promise<string> {
+/** The directory the bundled corpus is prepared into: named after everything that determines its bytes. */
+export function bundledCorpusDir(cacheDir: string = defaultCacheDir(), tokenizer?: string): string {
   const { packageVersion, files } = bundledCorpusFiles();
-  const tok = loadTokenizer(opts.tokenizer);
+  const tok = loadTokenizer(tokenizer);
   const key = createHash('sha256')
     .update(
       JSON.stringify({
@@ -77,10 +74,23 @@ export async function ensureBundledCorpus(cacheDir: string = defaultCacheDir(), 
     )
     .digest('hex')
     .slice(0, 16);
-  const dir = path.join(cacheDir, `corpus-sotu-${key}`);
+  return path.join(cacheDir, `corpus-sotu-${key}`);
+}
+
+/**
+ * Returns the prepared directory of the bundled corpus (a `prepare` output: manifest.json + shards),
+ * preparing it into `cacheDir` the first time. Safe against concurrent callers: each prepares into its own
+ * temporary directory and the first rename wins.
+ */
+export async function ensureBundledCorpus(cacheDir: string = defaultCacheDir(), opts: BundledCorpusOptions = {}): Promise<string> {
+  const { files } = bundledCorpusFiles();
+  const tok = loadTokenizer(opts.tokenizer);
+  const dir = bundledCorpusDir(cacheDir, opts.tokenizer);
+  // A kill during an earlier first use left its temporary directory behind; it is never resumed, so it goes.
+  removeStaleTemps(cacheDir, (n) => n.startsWith('corpus-'));
   if (fs.existsSync(path.join(dir, MANIFEST_FILE))) return dir;
   fs.mkdirSync(cacheDir, { recursive: true });
-  const tmp = `${dir}.tmp-${process.pid}`;
+  const tmp = tmpPath(dir);
   fs.rmSync(tmp, { recursive: true, force: true });
   const log = opts.log ?? ((s: string) => process.stderr.write(s + '\n'));
   log(`preparing the bundled corpus (${files.length} State of the Union addresses, ${CORPUS_PACKAGE}) into ${dir} (first use only)`);

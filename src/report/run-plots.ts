@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readMetricsDetailed, type MetricRecord } from '../train/metrics.js';
 import { RUN_FILES } from '../io/run-dir.js';
-import { tmpPath } from '../io/atomic.js';
+import { removeStaleTemps, writeFileAtomic } from '../files/atomic.js';
 import { plotPng, type Rgb, type Series } from './plot.js';
 import { median } from './stats.js';
 
@@ -69,6 +69,7 @@ export function writeReport(runDir: string, opts: ReportOptions = {}): string[] 
   const { records } = readMetricsDetailed(runDir);
   const outDir = opts.outDir ?? path.join(runDir, RUN_FILES.plots);
   fs.mkdirSync(outDir, { recursive: true });
+  removeStaleTemps(outDir, (n) => /\.png\.tmp-\d+$/.test(n));
   const name = path.basename(path.resolve(runDir));
 
   const train = pointsOf(records, 'train', 'loss');
@@ -101,9 +102,7 @@ export function writeReport(runDir: string, opts: ReportOptions = {}): string[] 
   const written: string[] = [];
   for (const [file, p] of plots) {
     const dest = path.join(outDir, `${file}.png`);
-    const tmp = tmpPath(dest);
-    fs.writeFileSync(tmp, plotPng(p));
-    fs.renameSync(tmp, dest); // a viewer never sees a half-written PNG
+    writeFileAtomic(dest, plotPng(p)); // a viewer never sees a half-written PNG
     written.push(dest);
   }
   return written;
