@@ -10,7 +10,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { launcherWorldSize } from '../parallel/group.js';
 import { relaunchUnderMpirun, withoutFlag } from '../parallel/launch.js';
-import { latestCheckpoint, RUN_FILES } from '../io/run-dir.js';
+import { cleanRunDir, latestCheckpoint, RUN_FILES } from '../io/run-dir.js';
 import { Progress } from './train-progress.js';
 import { readTrainState, resumeCheckpoint } from '../train/checkpoint.js';
 
@@ -63,6 +63,7 @@ export async function run(argv: string[]): Promise<number> {
     } else {
       const done = readTrainState(ckpt).step;
       if (done >= tc.steps) {
+        cleanRunDir(resume); // only leftovers of a process killed after its last checkpoint (a plot being drawn)
         process.stderr.write(
           `lmforge train: the run in ${resume} is complete (${done} of ${tc.steps} steps); nothing to do. ` +
             `To train further, raise steps: lmforge train --resume ${resume} --set steps=${done + Math.max(1, tc.steps)}\n`,
