@@ -4,39 +4,25 @@
  */
 import type { Backend, DeviceBuffer, Ptr } from '../engine/backend.js';
 import type { ModelConfig } from '../config/model.js';
-import type { AttentionSaved, AttentionScratch } from './attention.js';
-import type { MlpSaved, MlpScratch } from './mlp.js';
+import { Attention, type AttentionSaved } from './attention.js';
+import type { BlockSaved, BlockScratch, BlockStream, PostNormStream, PreNormStream } from './block.js';
+import type { MlpSaved } from './mlp.js';
 import type { NormStats } from './norm.js';
-
-export interface LayerActivations {
-  /** Layer input (the residual stream). */
-  x: Ptr;
-  /** Pre-norm: norm1(x). Post-norm: x + attn(x), the input of norm1. */
-  a: Ptr;
-  stats1: NormStats;
-  attn: AttentionSaved;
-  /** Residual stream after the attention half. */
-  r: Ptr;
-  /** Pre-norm: norm2(r). Post-norm: r + mlp(r), the input of norm2. */
-  b: Ptr;
-  stats2: NormStats;
-  mlp: MlpSaved;
-}
 
 export interface Activations {
   batch: number;
   seq: number;
-  layers: LayerActivations[];
-  /** Output of the last layer. */
-  xOut: Ptr;
-  /** Final norm output (pre-norm models), the head's input. */
-  hFinal: Ptr;
-  statsFinal: NormStats;
-  /** Backward scratch, shared by all layers. */
-  dx: Ptr;
-  dTmp: Ptr;
-  attnScratch: AttentionScratch;
-  mlpScratch: MlpScratch;
+  /** What each block saves, in order. blocks[0].input is the embedding output. */
+  blocks: BlockSaved[];
+  /** [N, D] the last block's output, input of the final norm (or of the head). */
+  blocksOut: Ptr;
+  /** [N, D] final norm output (pre-norm models), the head's input. */
+  finalNormOut: Ptr;
+  finalNormStats: NormStats;
+  /** [N, D] the residual-stream gradient carried down through the blocks (backward). */
+  dStream: Ptr;
+  /** Backward scratch shared by all blocks; its dTmp first receives dL/d(head input) from the fused head. */
+  scratch: BlockScratch;
   /** i32: token ids [N], targets [N], positions [N]. */
   ids: Ptr;
   targets: Ptr;
@@ -50,8 +36,8 @@ export interface Activations {
   bytes: number;
 }
 
-/** Bump allocator over one buffer: first plan the sizes, then hand out views. */
-class Plan {
+/** Bump allocator over one f32 buffer: first plan the sizes, then hand out views. */
+export class Plan {
   private used = 0;
   private readonly wants: { n: number; set: (p: Ptr) => void }[] = [];
   take(n: number, set: (p: Ptr) => void): void {
@@ -71,6 +57,45 @@ class Plan {
   }
 }
 
+function planStats(plan: Plan, rows: number): NormStats {
+  const s = {} as NormStats;
+  plan.take(rows, (p) => (s.mean = p));
+  plan.take(rows, (p) => (s.rstd = p));
+  return s;
+}
+
+/** A block's stream tensors for `rows` rows, laid out for the config's norm position, with `extra`'s fields added. */
+export function planBlockStream<E extends object>(plan: Plan, cfg: ModelConfig, rows: number, extra: E): BlockStream & E {
+  const D = cfg.hidden_size;
+  const F = cfg.ffn_hidden;
+  const upW = cfg.ffn === 'swiglu' ? 2 * F : F;
+  const rowsD = (set: (p: Ptr) => void) => plan.take(rows * D, set);
+  const mlp = {} as MlpSaved;
+  let s: BlockStream & E;
+  if (cfg.norm_position === 'pre') {
+    const pre = { ...extra, position: 'pre', mlp } as PreNormStream & E;
+    rowsD((p) => (pre.input = p));
+    rowsD((p) => (pre.attnIn = p));
+    pre.norm1Stats = planStats(plan, rows);
+    rowsD((p) => (pre.mid = p));
+    rowsD((p) => (pre.mlpIn = p));
+    pre.norm2Stats = planStats(plan, rows);
+    s = pre;
+  } else {
+    const post = { ...extra, position: 'post', mlp } as PostNormStream & E;
+    rowsD((p) => (post.input = p));
+    rowsD((p) => (post.attnSum = p));
+    post.norm1Stats = planStats(plan, rows);
+    rowsD((p) => (post.mid = p));
+    rowsD((p) => (post.mlpSum = p));
+    post.norm2Stats = planStats(plan, rows);
+    s = post;
+  }
+  plan.take(rows * upW, (p) => (mlp.up = p));
+  plan.take(rows * F, (p) => (mlp.act = p));
+  return s;
+}
+
 function planActivations(cfg: ModelConfig, batch: number, seq: number) {
   const N = batch * seq;
   const D = cfg.hidden_size;
@@ -81,48 +106,32 @@ function planActivations(cfg: ModelConfig, batch: number, seq: number) {
   const KV = K * hd;
   const F = cfg.ffn_hidden;
   const upW = cfg.ffn === 'swiglu' ? 2 * F : F;
-  const prologue = cfg.qk_norm || cfg.positions === 'rope';
-  const stats = (plan: Plan): NormStats => {
-    const s = {} as NormStats;
-    plan.take(N, (p) => (s.mean = p));
-    plan.take(N, (p) => (s.rstd = p));
-    return s;
-  };
+  const prologue = Attention.needsPrologue(cfg.qk_norm, cfg.positions === 'rope');
   const plan = new Plan();
-  const acts = { batch, seq, layers: [] as LayerActivations[] } as unknown as Activations;
+  const acts = { batch, seq, blocks: [] as BlockSaved[] } as unknown as Activations;
   for (let l = 0; l < cfg.n_layer; l++) {
-    const L = { attn: {}, mlp: {} } as LayerActivations;
-    plan.take(N * D, (p) => (L.x = p));
-    plan.take(N * D, (p) => (L.a = p));
-    L.stats1 = stats(plan);
-    plan.take(N * (Q + 2 * KV), (p) => (L.attn.qkv = p));
-    L.attn.qk = null;
-    L.attn.qkRstd = null;
+    const attn = { qk: null, qkRstd: null } as AttentionSaved;
+    plan.take(N * (Q + 2 * KV), (p) => (attn.qkv = p));
     if (prologue) {
-      plan.take(N * (Q + KV), (p) => (L.attn.qk = p));
-      plan.take(N * (H + K), (p) => (L.attn.qkRstd = p));
+      plan.take(N * (Q + KV), (p) => (attn.qk = p));
+      plan.take(N * (H + K), (p) => (attn.qkRstd = p));
     }
-    plan.take(N * Q, (p) => (L.attn.att = p));
-    plan.take(batch * H * seq, (p) => (L.attn.lse = p));
-    plan.take(N * D, (p) => (L.r = p));
-    plan.take(N * D, (p) => (L.b = p));
-    L.stats2 = stats(plan);
-    plan.take(N * upW, (p) => (L.mlp.up = p));
-    plan.take(N * F, (p) => (L.mlp.act = p));
-    acts.layers.push(L);
+    plan.take(N * Q, (p) => (attn.att = p));
+    plan.take(batch * H * seq, (p) => (attn.lse = p));
+    acts.blocks.push(planBlockStream(plan, cfg, N, { attn }));
   }
-  plan.take(N * D, (p) => (acts.xOut = p));
-  plan.take(N * D, (p) => (acts.hFinal = p));
-  acts.statsFinal = stats(plan);
-  plan.take(N * D, (p) => (acts.dx = p));
-  plan.take(N * D, (p) => (acts.dTmp = p));
-  acts.attnScratch = { dQk: null } as AttentionScratch;
-  plan.take(N * (Q + 2 * KV), (p) => (acts.attnScratch.dQkv = p));
-  if (prologue) plan.take(N * (Q + KV), (p) => (acts.attnScratch.dQk = p));
-  plan.take(N * Q, (p) => (acts.attnScratch.dAtt = p));
-  acts.mlpScratch = {} as MlpScratch;
-  plan.take(N * upW, (p) => (acts.mlpScratch.dUp = p));
-  plan.take(N * F, (p) => (acts.mlpScratch.dAct = p));
+  plan.take(N * D, (p) => (acts.blocksOut = p));
+  plan.take(N * D, (p) => (acts.finalNormOut = p));
+  acts.finalNormStats = planStats(plan, N);
+  plan.take(N * D, (p) => (acts.dStream = p));
+  const scratch = { attn: { dQk: null }, mlp: {} } as unknown as BlockScratch;
+  plan.take(N * D, (p) => (scratch.dTmp = p));
+  plan.take(N * (Q + 2 * KV), (p) => (scratch.attn.dQkv = p));
+  if (prologue) plan.take(N * (Q + KV), (p) => (scratch.attn.dQk = p));
+  plan.take(N * Q, (p) => (scratch.attn.dAtt = p));
+  plan.take(N * upW, (p) => (scratch.mlp.dUp = p));
+  plan.take(N * F, (p) => (scratch.mlp.dAct = p));
+  acts.scratch = scratch;
   acts.cos = null;
   acts.sin = null;
   if (cfg.positions === 'rope') {

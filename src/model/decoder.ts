@@ -1,27 +1,19 @@
 /**
- * The decoder-only transformer: embeddings, n_layer blocks (pre- or post-norm), final norm, head fused with the
+ * The decoder-only transformer: embeddings -> n_layer blocks (block.ts) -> final norm -> head fused with the
  * cross-entropy. Parameters and gradients live in two flat device buffers of the same layout (layout.ts);
  * activations in an arena sized per (batch, seq) (activations.ts).
  */
 import type { Backend, DeviceBuffer, Ptr } from '../engine/backend.js';
 import type { ModelConfig } from '../config/model.js';
 import { buildLayout, type Layout, type ParamSpec } from './layout.js';
-import { allocateActivations, freeActivations, type Activations, type LayerActivations } from './activations.js';
-import { Linear } from './linear.js';
+import { allocateActivations, freeActivations, type Activations } from './activations.js';
 import { Norm } from './norm.js';
-import { Mlp } from './mlp.js';
-import { Attention, type RopeTables } from './attention.js';
+import { Block } from './block.js';
+import type { RopeTables } from './attention.js';
 import { ropeTables } from './rope.js';
 import { shift } from './ptr.js';
 
 export const IGNORE_INDEX = -100;
-
-export interface Block {
-  norm1: Norm;
-  attn: Attention;
-  norm2: Norm;
-  mlp: Mlp;
-}
 
 export interface ForwardOptions {
   batch: number;
@@ -46,35 +38,10 @@ export class Decoder {
     this.layout = buildLayout(cfg);
     this.params = be.alloc('f32', this.layout.total);
     this.grads = be.alloc('f32', this.layout.total);
-    const P = (o: number): Ptr => ({ buf: this.params, offset: o });
-    const G = (o: number): Ptr => ({ buf: this.grads, offset: o });
-    const Pn = (o: number | null): Ptr | null => (o === null ? null : P(o));
-    const Gn = (o: number | null): Ptr | null => (o === null ? null : G(o));
-    const D = cfg.hidden_size;
-    const qDim = cfg.n_head * cfg.head_dim;
-    const kvDim = cfg.n_kv_head * cfg.head_dim;
-    const upOut = cfg.ffn === 'swiglu' ? 2 * cfg.ffn_hidden : cfg.ffn_hidden;
-    const norm = (w: number, b: number | null) => new Norm(be, cfg.norm, P(w), G(w), Pn(b), Gn(b), D, cfg.norm_eps);
-    this.blocks = this.layout.layers.map((L) => ({
-      norm1: norm(L.norm1W, L.norm1B),
-      attn: new Attention(
-        be,
-        new Linear(be, P(L.qkvW), G(L.qkvW), Pn(L.qkvB), Gn(L.qkvB), D, qDim + 2 * kvDim),
-        new Linear(be, P(L.oW), G(L.oW), Pn(L.oB), Gn(L.oB), qDim, D),
-        L.qNormW !== null && L.kNormW !== null
-          ? { q: P(L.qNormW), k: P(L.kNormW), gq: G(L.qNormW), gk: G(L.kNormW), eps: cfg.norm_eps }
-          : null,
-        cfg.n_head, cfg.n_kv_head, cfg.head_dim,
-      ),
-      norm2: norm(L.norm2W, L.norm2B),
-      mlp: new Mlp(
-        be, cfg.ffn, cfg.activation,
-        new Linear(be, P(L.upW), G(L.upW), Pn(L.upB), Gn(L.upB), D, upOut),
-        new Linear(be, P(L.downW), G(L.downW), Pn(L.downB), Gn(L.downB), cfg.ffn_hidden, D),
-        cfg.ffn_hidden,
-      ),
-    }));
-    this.finalNorm = this.layout.finalNormW === null ? null : norm(this.layout.finalNormW, this.layout.finalNormB);
+    const pb = { params: this.params, grads: this.grads };
+    this.blocks = this.layout.layers.map((L) => new Block(be, cfg, L, pb));
+    const { finalNormW, finalNormB } = this.layout;
+    this.finalNorm = finalNormW === null ? null : Norm.at(be, cfg.norm, pb, finalNormW, finalNormB, cfg.hidden_size, cfg.norm_eps);
   }
 
   /** Releases every device buffer this model holds. */
@@ -171,40 +138,22 @@ export class Decoder {
     return a.cos && a.sin ? { cos: a.cos, sin: a.sin } : null;
   }
 
+  /** Embedding -> blocks -> final norm -> head fused with the cross-entropy (and its gradient into dTmp). */
   private forward(a: Activations, o: ForwardOptions): void {
     const { be, cfg, layout } = this;
     const { batch, seq } = o;
     const N = batch * seq;
     const D = cfg.hidden_size;
     const P = (off: number): Ptr => ({ buf: this.params, offset: off });
-    const x0 = a.layers[0]?.x ?? a.xOut;
+    const x0 = a.blocks[0]?.input ?? a.blocksOut;
     be.embeddingForward(x0, a.ids, P(layout.embed), N, D, false);
     if (layout.positions !== null) be.embeddingForward(x0, a.positions, P(layout.positions), N, D, true);
     const rope = this.rope(a);
-    const pre = cfg.norm_position === 'pre';
-    this.blocks.forEach((blk, l) => {
-      const L = a.layers[l]!;
-      const out = a.layers[l + 1]?.x ?? a.xOut;
-      if (pre) {
-        blk.norm1.forward(L.a, L.stats1, L.x, N);
-        blk.attn.forward(L.r, L.a, L.attn, rope, batch, seq);
-        be.add(L.r, L.r, L.x, N * D);
-        blk.norm2.forward(L.b, L.stats2, L.r, N);
-        blk.mlp.forward(out, L.b, L.mlp, N);
-        be.add(out, out, L.r, N * D);
-      } else {
-        blk.attn.forward(L.a, L.x, L.attn, rope, batch, seq);
-        be.add(L.a, L.a, L.x, N * D);
-        blk.norm1.forward(L.r, L.stats1, L.a, N);
-        blk.mlp.forward(L.b, L.r, L.mlp, N);
-        be.add(L.b, L.b, L.r, N * D);
-        blk.norm2.forward(out, L.stats2, L.b, N);
-      }
-    });
-    let h = a.xOut;
+    this.blocks.forEach((block, l) => block.forward(a.blocks[l + 1]?.input ?? a.blocksOut, a.blocks[l]!, rope, batch, seq));
+    let h = a.blocksOut;
     if (this.finalNorm) {
-      this.finalNorm.forward(a.hFinal, a.statsFinal, a.xOut, N);
-      h = a.hFinal;
+      this.finalNorm.forward(a.finalNormOut, a.finalNormStats, a.blocksOut, N);
+      h = a.finalNormOut;
     }
     const logitsOut = o.logits ? be.alloc('f32', N * cfg.vocab_size) : null;
     be.headCrossEntropy({
@@ -216,7 +165,7 @@ export class Decoder {
       d: D,
       vocab: cfg.vocab_size,
       gradScale: o.gradScale ?? 1,
-      dh: o.backward ? a.dTmp : null,
+      dh: o.backward ? a.scratch.dTmp : null,
       dw: o.backward ? { buf: this.grads, offset: layout.head } : null,
       logitsOut: logitsOut ? { buf: logitsOut, offset: 0 } : null,
     });
@@ -232,30 +181,13 @@ export class Decoder {
     const N = batch * seq;
     const D = cfg.hidden_size;
     const G = (off: number): Ptr => ({ buf: this.grads, offset: off });
-    // dTmp holds dL/dh from the fused head; turn it into dL/d(last layer output) in dx.
-    if (this.finalNorm) this.finalNorm.backward(a.dx, a.dTmp, a.xOut, a.statsFinal, N, false);
-    else be.copy(a.dx, a.dTmp, N * D);
+    // scratch.dTmp holds dL/dh from the fused head; turn it into dL/d(last block output) in dStream.
+    if (this.finalNorm) this.finalNorm.backward(a.dStream, a.scratch.dTmp, a.blocksOut, a.finalNormStats, N, false);
+    else be.copy(a.dStream, a.scratch.dTmp, N * D);
     const rope = this.rope(a);
-    const pre = cfg.norm_position === 'pre';
-    for (let l = this.blocks.length - 1; l >= 0; l--) {
-      const blk = this.blocks[l]!;
-      const L: LayerActivations = a.layers[l]!;
-      if (pre) {
-        // out = r + mlp(norm2(r)); r = x + attn(norm1(x)); dx holds dL/dout.
-        blk.mlp.backward(a.dTmp, a.dx, L.b, L.mlp, a.mlpScratch, N, false);
-        blk.norm2.backward(a.dx, a.dTmp, L.r, L.stats2, N, true);
-        blk.attn.backward(a.dTmp, a.dx, L.a, L.attn, a.attnScratch, rope, batch, seq, false);
-        blk.norm1.backward(a.dx, a.dTmp, L.x, L.stats1, N, true);
-      } else {
-        // out = norm2(b), b = r + mlp(r), r = norm1(a), a = x + attn(x).
-        blk.norm2.backward(a.dTmp, a.dx, L.b, L.stats2, N, false);
-        blk.mlp.backward(a.dTmp, a.dTmp, L.r, L.mlp, a.mlpScratch, N, true);
-        blk.norm1.backward(a.dx, a.dTmp, L.a, L.stats1, N, false);
-        blk.attn.backward(a.dx, a.dx, L.x, L.attn, a.attnScratch, rope, batch, seq, true);
-      }
-    }
-    be.embeddingBackward(G(layout.embed), a.ids, a.dx, N, D);
-    if (layout.positions !== null) be.embeddingBackward(G(layout.positions), a.positions, a.dx, N, D);
+    for (let l = this.blocks.length - 1; l >= 0; l--) this.blocks[l]!.backward(a.dStream, a.blocks[l]!, a.scratch, rope, batch, seq);
+    be.embeddingBackward(G(layout.embed), a.ids, a.dStream, N, D);
+    if (layout.positions !== null) be.embeddingBackward(G(layout.positions), a.positions, a.dStream, N, D);
   }
 
   // ---- weights by name ----

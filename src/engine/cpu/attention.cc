@@ -9,7 +9,6 @@
 #include <cmath>
 #include <vector>
 
-#include "../native/op_args.h"
 #include "common.h"
 #include "mathfn.h"
 
@@ -19,19 +18,17 @@ namespace {
 
 constexpr int64_t kRowBlock = 64;
 
-using AttnShape = AttentionShape;
-
 // Scaled scores of query rows [i0, i1) against keys [0, i1) into S (row stride ldS).
-inline void scores(const AttnShape& s, const float* Q, const float* K, int64_t i0, int64_t i1, float* S, int64_t ldS) {
+inline void scores(const AttentionShape& s, const float* Q, const float* K, int64_t i0, int64_t i1, float* S, int64_t ldS) {
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)(i1 - i0), (blasint)i1, (blasint)s.headDim, s.scale,
               Q + i0 * s.sq, (blasint)s.sq, K, (blasint)s.sk, 0.0f, S, (blasint)ldS);
 }
 
-// attentionForward(out, lse, q, k, v, sq, sk, sv, batch, seq, heads, kvHeads, headDim, scale)
-void opAttentionForward(const Args& a) {
-  const AttentionForwardArgs p = decodeAttentionForward(a);
-  const AttnShape& s = p.s;
-  const int64_t n = s.n(), T = s.seq, hd = s.headDim, group = s.heads / s.kvHeads;
+}  // namespace
+
+void op::attentionForward(const AttentionForwardArgs& p) {
+  const AttentionShape& s = p;
+  const int64_t n = s.n(), T = s.seq, hd = s.headDim, group = s.group();
   float *out = p.out, *lse = p.lse;
   const float *q = p.q, *k = p.k, *v = p.v;
   if (n == 0) return;
@@ -68,16 +65,14 @@ void opAttentionForward(const Args& a) {
   }
 }
 
+namespace {
+
 // Backward of one (batch, head): writes dQ, adds this head's share into dK/dV (row strides ldk/ldv).
 // P and dS are per-thread scratch of kRowBlock x seq floats.
-struct BackwardIn {
-  const float *q, *k, *v, *out, *dout, *lse;
-  float* dq;
-};
-
-void backwardHead(const AttnShape& s, const BackwardIn& in, int64_t b, int64_t h, float* dK, int64_t ldk, float* dV,
+void backwardHead(const AttentionBackwardArgs& in, int64_t b, int64_t h, float* dK, int64_t ldk, float* dV,
                   int64_t ldv, float* P, float* dS) {
-  const int64_t T = s.seq, hd = s.headDim, od = s.od(), kh = h / (s.heads / s.kvHeads);
+  const AttentionShape& s = in;
+  const int64_t T = s.seq, hd = s.headDim, od = s.od(), kh = h / s.group();
   const float* K = in.k + b * T * s.sk + kh * hd;
   const float* V = in.v + b * T * s.sv + kh * hd;
   const float* Q = in.q + b * T * s.sq + h * hd;
@@ -121,24 +116,16 @@ void zeroRows(float* x, int64_t rows, int64_t cols, int64_t ld) {
   for (int64_t t = 0; t < rows; t++) std::fill(x + t * ld, x + t * ld + cols, 0.0f);
 }
 
-// attentionBackward(dq, dk, dv, dout, q, k, v, out, lse, sq, sk, sv, batch, seq, heads, kvHeads, headDim, scale)
+}  // namespace
+
 // dq/dk/dv use the q/k/v strides (they may be the columns of one dqkv buffer).
 // With enough (batch, kv head) groups for the threads, each group is one task and its query heads add into
 // dk/dv in order. With fewer groups than threads (small batch, MQA), each (batch, head) is a task with private
 // dk/dv partials, summed per group afterwards in head order. Both are deterministic for a given thread count.
-void opAttentionBackward(const Args& a) {
-  const AttentionBackwardArgs p = decodeAttentionBackward(a);
-  const AttnShape& s = p.s;
-  const int64_t n = s.n(), T = s.seq, hd = s.headDim, group = s.heads / s.kvHeads;
+void op::attentionBackward(const AttentionBackwardArgs& p) {
+  const AttentionShape& s = p;
+  const int64_t n = s.n(), T = s.seq, hd = s.headDim, group = s.group();
   float *dk = p.dk, *dv = p.dv;
-  BackwardIn in{};
-  in.dout = p.dout;
-  in.q = p.q;
-  in.k = p.k;
-  in.v = p.v;
-  in.out = p.out;
-  in.lse = p.lse;
-  in.dq = p.dq;
   if (n == 0) return;
   const int64_t groups = s.batch * s.kvHeads;
   const bool splitHeads = group > 1 && groups < omp_get_max_threads();
@@ -156,14 +143,14 @@ void opAttentionBackward(const Args& a) {
         zeroRows(dK, T, hd, s.sk);
         zeroRows(dV, T, hd, s.sv);
         for (int64_t h = kh * group; h < (kh + 1) * group; h++)
-          backwardHead(s, in, b, h, dK, s.sk, dV, s.sv, P.data(), dS.data());
+          backwardHead(p, b, h, dK, s.sk, dV, s.sv, P.data(), dS.data());
       }
     } else {
 #pragma omp for schedule(dynamic, 1)
       for (int64_t task = 0; task < s.batch * s.heads; task++) {
         float* pk = partial.data() + task * T * hd * 2;
         float* pv = pk + T * hd;
-        backwardHead(s, in, task / s.heads, task % s.heads, pk, hd, pv, hd, P.data(), dS.data());
+        backwardHead(p, task / s.heads, task % s.heads, pk, hd, pv, hd, P.data(), dS.data());
       }
       // dk/dv rows of each (batch, kv head) = sum of its query heads' partials, in head order.
 #pragma omp for schedule(static)
@@ -184,13 +171,6 @@ void opAttentionBackward(const Args& a) {
       }
     }
   }
-}
-
-}  // namespace
-
-void registerAttention(Napi::Env env, Napi::Object exports) {
-  registerOp(env, exports, "attentionForward", opAttentionForward);
-  registerOp(env, exports, "attentionBackward", opAttentionBackward);
 }
 
 }  // namespace lmf

@@ -9,7 +9,6 @@
 #include <cstdlib>
 #include <vector>
 
-#include "../native/op_args.h"
 #include "common.h"
 #include "mathfn.h"
 
@@ -48,9 +47,9 @@ int64_t chunkRows(int64_t n, int64_t vocab) {
   return std::max<int64_t>(1, std::min(r, n));
 }
 
-// headCrossEntropy(lossOut, h, w, targets, n, d, vocab, gradScale, dh, dw, logitsOut)
-void opHeadCrossEntropy(const Args& a) {
-  const HeadCrossEntropyArgs p = decodeHeadCrossEntropy(a);
+}  // namespace
+
+void op::headCrossEntropy(const HeadCrossEntropyArgs& p) {
   const int64_t n = p.n, d = p.d, V = p.vocab;
   const float gradScale = p.gradScale;
   double* lossOut = p.lossOut;
@@ -59,14 +58,14 @@ void opHeadCrossEntropy(const Args& a) {
   float *dh = p.dh, *dw = p.dw, *logitsOut = p.logitsOut;
   for (int64_t i = 0; i < n; i++) {
     if (targets[i] != kIgnoreTarget && (targets[i] < 0 || targets[i] >= V))
-      a.fail("target " + std::to_string(targets[i]) + " at row " + std::to_string(i) + " is outside the vocabulary of " +
+      p.fail("target " + std::to_string(targets[i]) + " at row " + std::to_string(i) + " is outside the vocabulary of " +
              std::to_string(V) + " (use -100 to ignore a position)");
   }
   if (n == 0) return;
   const bool grads = dh || dw;
   const int64_t R = chunkRows(n, V);
   float* L = g_logits.get(static_cast<size_t>(R * V));
-  if (!L) a.fail("out of memory for the logits chunk (" + std::to_string(R) + " x " + std::to_string(V) + " floats)");
+  if (!L) p.fail("out of memory for the logits chunk (" + std::to_string(R) + " x " + std::to_string(V) + " floats)");
   std::vector<double> rowLoss(n, 0.0);
   for (int64_t r0 = 0; r0 < n; r0 += R) {
     const int64_t m = std::min(R, n - r0);
@@ -105,12 +104,6 @@ void opHeadCrossEntropy(const Args& a) {
   double total = 0;
   for (int64_t i = 0; i < n; i++) total += rowLoss[i];
   lossOut[0] += total;
-}
-
-}  // namespace
-
-void registerLoss(Napi::Env env, Napi::Object exports) {
-  registerOp(env, exports, "headCrossEntropy", opHeadCrossEntropy);
 }
 
 }  // namespace lmf

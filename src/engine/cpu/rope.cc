@@ -6,17 +6,12 @@
 #include <cmath>
 #include <vector>
 
-#include "../native/op_args.h"
 #include "common.h"
 
 namespace lmf {
 
-namespace {
-
-// qkPrepForward(out, rstd, qkv, qkvStride, qNormW, kNormW, cos, sin, n, seq, heads, kvHeads, headDim, eps)
-void opQkPrepForward(const Args& a) {
-  const QkPrepForwardArgs p = decodeQkPrepForward(a);
-  const QkPrepShape& s = p.s;
+void op::qkPrepForward(const QkPrepForwardArgs& p) {
+  const QkPrepShape& s = p;
   const double eps = p.eps;
   const int64_t nh = s.nh(), hd = s.headDim, half = hd / 2;
   float* out = p.out;
@@ -28,7 +23,7 @@ void opQkPrepForward(const Args& a) {
     const float* cs = p.cos ? p.cos + pos * half : nullptr;
     const float* sn = p.sin ? p.sin + pos * half : nullptr;
     for (int64_t h = 0; h < nh; h++) {
-      const float* x = qkv + t * s.stride + h * hd;
+      const float* x = qkv + t * s.qkvStride + h * hd;
       float* o = out + (t * nh + h) * hd;
       const float* w = h < s.heads ? qw : kw;
       float r = 1.0f;
@@ -65,13 +60,10 @@ void opQkPrepForward(const Args& a) {
   }
 }
 
-// qkPrepBackward(dqkv, qkvStride, dqNormW, dkNormW, dout, qkv, rstd, qNormW, kNormW, cos, sin,
-//                n, seq, heads, kvHeads, headDim)
 // Norm-weight gradients are summed per fixed block of tokens, then the blocks in order: deterministic
 // for any thread count.
-void opQkPrepBackward(const Args& a) {
-  const QkPrepBackwardArgs args = decodeQkPrepBackward(a);
-  const QkPrepShape& s = args.s;
+void op::qkPrepBackward(const QkPrepBackwardArgs& args) {
+  const QkPrepShape& s = args;
   const int64_t nh = s.nh(), hd = s.headDim, half = hd / 2;
   float *dqkv = args.dqkv, *dqw = args.dqNormW, *dkw = args.dkNormW;
   const float *dout = args.dout, *qkv = args.qkv, *rstd = args.rstd, *qw = args.qNormW, *kw = args.kNormW;
@@ -91,8 +83,8 @@ void opQkPrepBackward(const Args& a) {
         const int64_t p = t % s.seq;
         for (int64_t h = 0; h < nh; h++) {
           const float* go = dout + (t * nh + h) * hd;
-          const float* x = qkv + t * s.stride + h * hd;
-          float* dx = dqkv + t * s.stride + h * hd;
+          const float* x = qkv + t * s.qkvStride + h * hd;
+          float* dx = dqkv + t * s.qkvStride + h * hd;
           const bool isQ = h < s.heads;
           const float* w = isQ ? qw : kw;
           float* g = w ? dy.data() : dx;  // without a norm the un-rotated gradient is the answer
@@ -134,13 +126,6 @@ void opQkPrepBackward(const Args& a) {
     if (dqw) dqw[i] += static_cast<float>(sq);
     if (dkw) dkw[i] += static_cast<float>(sk);
   }
-}
-
-}  // namespace
-
-void registerRope(Napi::Env env, Napi::Object exports) {
-  registerOp(env, exports, "qkPrepForward", opQkPrepForward);
-  registerOp(env, exports, "qkPrepBackward", opQkPrepBackward);
 }
 
 }  // namespace lmf

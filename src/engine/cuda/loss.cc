@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstdlib>
 
-#include "../native/op_args.h"
 #include "common.h"
 #include "matmul.h"
 
@@ -25,9 +24,9 @@ int64_t chunkRows(int64_t n, int64_t vocab) {
   return std::max<int64_t>(1, std::min(r, n));
 }
 
-// headCrossEntropy(lossOut, h, w, targets, n, d, vocab, gradScale, dh, dw, logitsOut)
-void opHeadCrossEntropy(const Args& a) {
-  const HeadCrossEntropyArgs args = decodeHeadCrossEntropy(a);
+}  // namespace
+
+void op::headCrossEntropy(const HeadCrossEntropyArgs& args) {
   const int64_t n = args.n, d = args.d, V = args.vocab;
   if (n == 0) return;
   const bool grads = args.dh || args.dw;
@@ -100,9 +99,5 @@ void opHeadCrossEntropy(const Args& a) {
   }
   cuda::sumF64(args.lossOut, rowLoss, n, stream());
 }
-
-}  // namespace
-
-void registerLoss(Napi::Env env, Napi::Object exports) { registerOp(env, exports, "headCrossEntropy", opHeadCrossEntropy); }
 
 }  // namespace lmf

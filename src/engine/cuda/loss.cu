@@ -55,9 +55,8 @@ __global__ void crossEntropyKernel(float* logits, double* rowLoss, float* logits
 void crossEntropyChunk(float* logits, double* rowLoss, float* logitsCopy, const int32_t* targets, int64_t m,
                        int64_t vocab, float gradScale, bool grads, int* errorFlag, cudaStream_t s) {
   if (m <= 0) return;
-  crossEntropyKernel<<<static_cast<unsigned>(m), kThreads, 0, s>>>(logits, rowLoss, logitsCopy, targets, vocab,
-                                                                   gradScale, grads, errorFlag);
-  checkLaunch("headCrossEntropy");
+  launch("headCrossEntropy", crossEntropyKernel, static_cast<unsigned>(m), kThreads, 0, s, logits, rowLoss, logitsCopy,
+         targets, vocab, gradScale, grads, errorFlag);
 }
 
 }  // namespace cuda

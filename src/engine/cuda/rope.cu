@@ -20,7 +20,7 @@ __global__ void prepForwardKernel(float* out, float* rstd, const float* qkv, con
   if (task >= sh.n * nh) return;
   const int lane = threadIdx.x % kWarp;
   const int64_t t = task / nh, h = task % nh, p = t % sh.seq;
-  const float* x = qkv + t * sh.stride + h * hd;
+  const float* x = qkv + t * sh.qkvStride + h * hd;
   float* o = out + task * hd;
   const float* w = h < sh.heads ? qw : kw;
   float r = 1.f;
@@ -67,8 +67,8 @@ __global__ void prepBackwardKernel(float* dqkv, const float* dout, const float* 
   const int lane = threadIdx.x % kWarp;
   const int64_t t = task / nh, h = task % nh, p = t % sh.seq;
   const float* go = dout + task * hd;
-  const float* x = qkv + t * sh.stride + h * hd;
-  float* dx = dqkv + t * sh.stride + h * hd;
+  const float* x = qkv + t * sh.qkvStride + h * hd;
+  float* dx = dqkv + t * sh.qkvStride + h * hd;
   const float* cs = cosT ? cosT + p * half : nullptr;
   const float* sn = sinT ? sinT + p * half : nullptr;
   const float* w = h < sh.heads ? qw : kw;
@@ -103,7 +103,7 @@ __global__ void prepDwPartialKernel(double* partials, const float* dout, const f
     for (int64_t h = h0; h < h1; h++) {
       const int64_t task = t * nh + h;
       const float g = unrotated(dout + task * hd, cs, sn, i, half);
-      acc += double(g) * qkv[t * sh.stride + h * hd + i] * rstd[task];
+      acc += double(g) * qkv[t * sh.qkvStride + h * hd + i] * rstd[task];
     }
   }
   partials[blockIdx.x * 2 * hd + col] = acc;
@@ -129,8 +129,8 @@ void qkPrepForward(float* out, float* rstd, const float* qkv, const float* qw, c
                    const float* sinT, const QkPrepShape& sh, float eps, cudaStream_t s) {
   const int64_t tasks = sh.n * (sh.heads + sh.kvHeads);
   if (tasks <= 0) return;
-  prepForwardKernel<<<warpGrid(tasks), kWarpsPerBlock * kWarp, 0, s>>>(out, rstd, qkv, qw, kw, cosT, sinT, sh, eps);
-  checkLaunch("qkPrepForward");
+  launch("qkPrepForward", prepForwardKernel, warpGrid(tasks), kWarpsPerBlock * kWarp, 0, s, out, rstd, qkv, qw, kw,
+         cosT, sinT, sh, eps);
 }
 
 int64_t qkPrepPartials(const QkPrepShape& sh) {
@@ -142,17 +142,15 @@ void qkPrepBackward(float* dqkv, float* dqw, float* dkw, const float* dout, cons
                     double* partials, cudaStream_t s) {
   const int64_t tasks = sh.n * (sh.heads + sh.kvHeads);
   if (tasks <= 0) return;
-  prepBackwardKernel<<<warpGrid(tasks), kWarpsPerBlock * kWarp, 0, s>>>(dqkv, dout, qkv, rstd, qw, kw, cosT, sinT, sh);
-  checkLaunch("qkPrepBackward");
+  launch("qkPrepBackward", prepBackwardKernel, warpGrid(tasks), kWarpsPerBlock * kWarp, 0, s, dqkv, dout, qkv, rstd,
+         qw, kw, cosT, sinT, sh);
   if (!qw && !kw) return;
   const int64_t blocks = (sh.n + kTokensPerPartial - 1) / kTokensPerPartial;
   const int threads = 128;
   const unsigned colBlocks = static_cast<unsigned>((2 * sh.headDim + threads - 1) / threads);
-  prepDwPartialKernel<<<dim3(static_cast<unsigned>(blocks), colBlocks), threads, 0, s>>>(partials, dout, qkv, rstd,
-                                                                                         cosT, sinT, sh);
-  checkLaunch("qkPrepBackward");
-  prepDwFinalKernel<<<colBlocks, threads, 0, s>>>(dqw, dkw, partials, blocks, sh.headDim);
-  checkLaunch("qkPrepBackward");
+  launch("qkPrepBackward", prepDwPartialKernel, dim3(static_cast<unsigned>(blocks), colBlocks), threads, 0, s,
+         partials, dout, qkv, rstd, cosT, sinT, sh);
+  launch("qkPrepBackward", prepDwFinalKernel, colBlocks, threads, 0, s, dqw, dkw, partials, blocks, sh.headDim);
 }
 
 }  // namespace cuda

@@ -7,20 +7,18 @@
 #include <cmath>
 #include <vector>
 
-#include "../native/op_args.h"
 #include "common.h"
 #include "mathfn.h"
 
 namespace lmf {
 
-// attentionDecode(out, q, k, v, sq, sk, sv, n, past, heads, kvHeads, headDim, scale)
-static void opAttentionDecode(const Args& a) {
-  const AttentionDecodeArgs args = decodeAttentionDecode(a);
-  const int64_t sq = args.sq, sk = args.sk, sv = args.sv, n = args.n, past = args.past, H = args.heads;
-  const int64_t hd = args.headDim, total = args.total(), group = H / args.kvHeads;
+// attentionDecode: the shape's seq queries attend to keys() = past + seq cached keys/values.
+void op::attentionDecode(const AttentionDecodeArgs& args) {
+  const int64_t sq = args.sq, sk = args.sk, sv = args.sv, n = args.seq, past = args.past, H = args.heads;
+  const int64_t hd = args.headDim, total = args.keys(), group = args.group();
   const float scale = args.scale;
   float* out = args.out;
-  const float *q = args.q, *k = args.k, *v = args.v;
+  const float *q = args.q, *k = args.kCache, *v = args.vCache;
   if (n == 0) return;
 #pragma omp parallel
   {
@@ -56,7 +54,5 @@ static void opAttentionDecode(const Args& a) {
     }
   }
 }
-
-void registerDecode(Napi::Env env, Napi::Object exports) { registerOp(env, exports, "attentionDecode", opAttentionDecode); }
 
 }  // namespace lmf
