@@ -212,13 +212,13 @@ export interface OutputDirRules {
 
 /**
  * Checks an output directory before a verb writes into it: a missing or empty directory is fine; a file is
- * never replaced; a non-empty directory needs `force`. Stale temporaries of dead processes are removed first.
+ * never replaced; a non-empty directory needs `force`. A staging directory a killed write left beside it goes.
  */
 export function checkOutputDir(dir: string, rules: OutputDirRules): void {
   if (!fs.existsSync(dir)) return;
   if (!fs.statSync(dir).isDirectory())
     throw new FileError(`${rules.verb}: ${dir} exists and is not a directory; lmforge never replaces it: choose another output path`, 'ENOTDIR');
-  removeStaleTemps(dir);
+  // Only the staging directory a killed write of this output left beside it (DIR.tmp-<pid>); nothing inside DIR.
   removeStaleTemps(path.dirname(path.resolve(dir)), (n) => n.startsWith(`${path.basename(path.resolve(dir))}.tmp-`));
   const entries = fs.readdirSync(dir);
   if (entries.length === 0 || rules.force) return;

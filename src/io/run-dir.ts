@@ -70,8 +70,13 @@ export function pruneCheckpoints(runDir: string, keep: number, protect: string |
   const keepName = protect ? basename(protect) : null;
   for (const d of done.slice(0, Math.max(0, done.length - keep)))
     if (d !== keepName) rmSync(join(root, d), { recursive: true, force: true });
-  removeStaleTemps(root);
+  removeStaleTemps(root, isCheckpointTemp);
 }
+
+/** Temporaries lmforge writes in a run directory, its checkpoints and plots (nothing else there is touched). */
+const isRunTemp = (n: string): boolean => /^(train_config\.json|model_config\.json|metrics\.jsonl)\.tmp-\d+$/.test(n);
+const isCheckpointTemp = (n: string): boolean => /^(step-\d{8}|latest)\.tmp-\d+$/.test(n);
+const isPlotTemp = (n: string): boolean => /\.png\.tmp-\d+$/.test(n);
 
 /** The step a checkpoint directory was saved at (from its name). */
 export function checkpointStep(dir: string): number {
@@ -82,7 +87,11 @@ export function checkpointStep(dir: string): number {
 
 /** Removes leftovers of a killed run (temporaries of dead processes) from the run directory and its checkpoints. */
 export function cleanRunDir(runDir: string): string[] {
-  return [runDir, checkpointsRoot(runDir), join(runDir, RUN_FILES.plots)].flatMap((d) => removeStaleTemps(d));
+  return [
+    ...removeStaleTemps(runDir, isRunTemp),
+    ...removeStaleTemps(checkpointsRoot(runDir), isCheckpointTemp),
+    ...removeStaleTemps(join(runDir, RUN_FILES.plots), isPlotTemp),
+  ];
 }
 
 /**

@@ -79,8 +79,10 @@ test('output directories: a file is never replaced, a non-empty directory needs 
   checkOutputDir(full, { ...rules, force: true });
   const empty = path.join(tmp, 'empty-dir');
   fs.mkdirSync(empty);
-  fs.writeFileSync(path.join(empty, `x.tmp-${deadPid()}`), '');
-  checkOutputDir(empty, rules); // only a stale temporary: empty
+  const staging = `${empty}.tmp-${deadPid()}`; // what a killed import left beside its output
+  fs.mkdirSync(staging);
+  checkOutputDir(empty, rules);
+  assert.ok(!fs.existsSync(staging));
   checkOutputDir(path.join(tmp, 'missing'), rules);
 });
 
