@@ -3,11 +3,12 @@
  * (cpu-tiny, the real 151,936-token vocabulary) on the bundled English corpus, on the CPU, in a few minutes.
  */
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
-import { loadTrainConfig, TRAIN_KEYS, trainConfigWarnings } from '../config/train.js';
+import { loadTrainConfig, trainConfigFromRecord, TRAIN_KEYS, trainConfigWarnings, type TrainConfig } from '../config/train.js';
+import { describeData } from '../config/stages.js';
 import { describeTable } from '../config/schema.js';
 import { defaultRunDir, resolveModelConfig, Trainer } from '../train/trainer.js';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { launcherWorldSize } from '../parallel/group.js';
 import { relaunchUnderMpirun, withoutFlag } from '../parallel/launch.js';
 import { cleanRunDir, latestCheckpoint, RUN_FILES } from '../io/run-dir.js';
@@ -23,6 +24,8 @@ const FLAGS: Record<string, FlagSpec> = {
   quiet: { type: 'boolean', help: 'no progress bar' },
   nproc: { type: 'number', help: 'data-parallel ranks on this host: reruns the command under mpirun -np N (or launch with mpirun/srun yourself)' },
   zero1: { type: 'boolean', help: 'shard the AdamW moments over the ranks (ZeRO-1): optimizer memory per rank / N' },
+  dashboard: { type: 'boolean', help: 'serve the live dashboard of this run and its neighbours on 127.0.0.1 while it trains' },
+  'dashboard-port': { type: 'number', help: 'port of --dashboard (0 = any free one)', default: 8090 },
   keys: { type: 'boolean', help: 'list every training config key with its default' },
   help: { type: 'boolean', help: 'show this help' },
 };
@@ -49,7 +52,7 @@ export async function run(argv: string[]): Promise<number> {
   if (resume) {
     if (configFile) throw new Error('train: --resume uses the run\'s saved config; drop --config (use --set to change a key)');
     configFile = undefined;
-    tc = loadTrainConfig(undefined, [...savedRunSets(resume, sets), ...sets]);
+    tc = savedRunConfig(resume, sets);
     tc.run_dir = resume;
   } else {
     tc = loadTrainConfig(configFile, sets);
@@ -109,11 +112,24 @@ export async function run(argv: string[]): Promise<number> {
   }
   say(`run directory: ${trainer.runDir}`);
   await trainer.setup(Boolean(resume), { fromStep });
-  say(`data: ${tc.data}; ${tc.steps} steps of ${tc.micro_batch} x ${tc.grad_accum} x ${tc.seq} tokens${group.size > 1 ? ` on each of ${group.size} ranks` : ''}`);
+  let dashboard: { close(): Promise<void> } | null = null;
+  if (flags.dashboard && lead) {
+    const { startDashboardThread } = await import('../report/dashboard-thread.js');
+    const d = await startDashboardThread({ dir: dirname(resolve(trainer.runDir)), port: flags['dashboard-port'] as number });
+    dashboard = d;
+    // Printed even with --quiet: the flag asked for this address.
+    process.stderr.write(`dashboard: ${d.url} (stops when the run ends; afterwards: lmforge dashboard ${dirname(trainer.runDir)})\n`);
+  }
+  const ranks = group.size > 1 ? ` on each of ${group.size} ranks` : '';
+  const { stages } = trainer.schedule;
+  if (trainer.schedule.staged)
+    say(`${stages.length} stages, ${tc.steps} steps: ` + stages.map((st) => `${st.name} ${st.steps} x ${st.microBatch} x ${st.gradAccum} x ${st.seq}`).join(', ') + ` tokens${ranks}`);
+  else say(`data: ${describeData(tc.data)}; ${tc.steps} steps of ${tc.micro_batch} x ${tc.grad_accum} x ${tc.seq} tokens${ranks}`);
   const progress = quiet ? null : new Progress({ total: tc.steps, stream: process.stderr });
   const result = await trainer.run(
     progress ? { onStep: (r) => progress.update(r), onLog: (line) => progress.log(line), onEnd: () => progress.done() } : {},
   );
+  await dashboard?.close();
   if (!lead) {
     trainer.dispose();
     return 0;
@@ -121,6 +137,7 @@ export async function run(argv: string[]): Promise<number> {
   const { writeReport } = await import('../report/run-plots.js');
   const plots = writeReport(trainer.runDir);
   say(`plots: ${plots.join(', ')}`);
+  if (result.stoppedEarly) say(`stopped after step ${result.steps}: ${result.stoppedEarly}`);
   if (result.firstValLoss !== null && result.lastValLoss !== null)
     say(`validation loss ${result.firstValLoss.toFixed(3)} -> ${result.lastValLoss.toFixed(3)}`);
   if (tc.sample_tokens > 0) {
@@ -137,7 +154,7 @@ export async function run(argv: string[]): Promise<number> {
  * no run. min_lr is left to follow a new lr (--set lr=...) when it was the default (lr / 10), so lowering lr
  * after a divergence does not leave min_lr above it.
  */
-function savedRunSets(runDir: string, sets: readonly string[]): string[] {
+function savedRunConfig(runDir: string, sets: readonly string[]): TrainConfig {
   if (!existsSync(runDir)) throw new Error(`--resume ${runDir}: no such run directory`);
   if (!statSync(runDir).isDirectory()) throw new Error(`--resume ${runDir}: not a directory; give a run directory written by 'lmforge train'`);
   const file = join(runDir, RUN_FILES.trainConfig);
@@ -152,11 +169,8 @@ function savedRunSets(runDir: string, sets: readonly string[]): string[] {
   } catch (e) {
     throw new Error(`${file}: not valid JSON (${(e as Error).message}); the run's saved config is damaged`);
   }
-  const { model_overrides: mo, ...rest } = saved;
+  // A new lr without a new min_lr: a min_lr that was the default (lr/10) follows the new lr.
   const setsLr = sets.some((s) => s.startsWith('lr=')) && !sets.some((s) => s.startsWith('min_lr='));
-  if (setsLr && rest.min_lr === Number((Number(rest.lr) / 10).toPrecision(12))) delete rest.min_lr;
-  return [
-    ...Object.entries(rest).map(([k, v]) => `${k}=${String(v)}`),
-    ...Object.entries((mo ?? {}) as Record<string, unknown>).map(([k, v]) => `model.${k}=${String(v)}`),
-  ];
+  if (setsLr && saved.min_lr === Number((Number(saved.lr) / 10).toPrecision(12))) delete saved.min_lr;
+  return trainConfigFromRecord(saved, sets, file);
 }

@@ -6,7 +6,7 @@
  * JavaScript Error on misuse. The subclasses add what differs: loading, threads, precision, raw addresses for
  * collectives.
  */
-import type { AdamWHyper, AttentionShape, Backend, DeviceBuffer, DType, MatmulOptions, Ptr, QkvStrides } from './backend.js';
+import type { AdamWHyper, AttentionShape, Backend, DocumentBounds, DeviceBuffer, DType, MatmulOptions, Ptr, QkvStrides } from './backend.js';
 import { MARSHAL, OP_TABLE } from './op-table.js';
 import type { NativeOp, Num, OpArgs, OpName, OpTable, Positional, Typed } from './op-types.js';
 
@@ -157,22 +157,23 @@ export abstract class NativeBackend implements Backend {
   qkPrepForward(
     out: Ptr, rstd: Ptr, qkv: Ptr, qkvStride: number, qNormW: Ptr | null, kNormW: Ptr | null,
     cos: Ptr | null, sin: Ptr | null, n: number, seq: number, heads: number, kvHeads: number, headDim: number, eps: number,
+    positions: Ptr | null = null,
   ): void {
-    this.call('qkPrepForward', { out, rstd, qkv, qkvStride, qNormW, kNormW, cos, sin, n, seq, heads, kvHeads, headDim, eps });
+    this.call('qkPrepForward', { out, rstd, qkv, qkvStride, qNormW, kNormW, cos, sin, n, seq, heads, kvHeads, headDim, eps, positions });
   }
   qkPrepBackward(
     dqkv: Ptr, qkvStride: number, dqNormW: Ptr | null, dkNormW: Ptr | null, dout: Ptr, qkv: Ptr,
     rstd: Ptr, qNormW: Ptr | null, kNormW: Ptr | null, cos: Ptr | null, sin: Ptr | null,
-    n: number, seq: number, heads: number, kvHeads: number, headDim: number,
+    n: number, seq: number, heads: number, kvHeads: number, headDim: number, positions: Ptr | null = null,
   ): void {
     this.call('qkPrepBackward', {
-      dqkv, qkvStride, dqNormW, dkNormW, dout, qkv, rstd, qNormW, kNormW, cos, sin, n, seq, heads, kvHeads, headDim,
+      dqkv, qkvStride, dqNormW, dkNormW, dout, qkv, rstd, qNormW, kNormW, cos, sin, n, seq, heads, kvHeads, headDim, positions,
     });
   }
 
   // ---- attention ----
-  attentionForward(out: Ptr, lse: Ptr, q: Ptr, k: Ptr, v: Ptr, strides: QkvStrides, shape: AttentionShape): void {
-    this.call('attentionForward', { ...shape, ...strideArgs(strides), out, lse, q, k, v });
+  attentionForward(out: Ptr, lse: Ptr, q: Ptr, k: Ptr, v: Ptr, strides: QkvStrides, shape: AttentionShape, docs: DocumentBounds | null = null): void {
+    this.call('attentionForward', { ...shape, ...strideArgs(strides), out, lse, q, k, v, ...documentArgs(docs) });
   }
   attentionDecode(
     out: Ptr, q: Ptr, k: Ptr, v: Ptr, strides: QkvStrides, n: number, past: number,
@@ -184,9 +185,9 @@ export abstract class NativeBackend implements Backend {
   }
   attentionBackward(
     dq: Ptr, dk: Ptr, dv: Ptr, dout: Ptr, q: Ptr, k: Ptr, v: Ptr, out: Ptr, lse: Ptr,
-    strides: QkvStrides, shape: AttentionShape,
+    strides: QkvStrides, shape: AttentionShape, docs: DocumentBounds | null = null,
   ): void {
-    this.call('attentionBackward', { ...shape, ...strideArgs(strides), dq, dk, dv, dout, q, k, v, out, lse });
+    this.call('attentionBackward', { ...shape, ...strideArgs(strides), dq, dk, dv, dout, q, k, v, out, lse, ...documentArgs(docs) });
   }
 
   // ---- activations ----
@@ -211,6 +212,10 @@ export abstract class NativeBackend implements Backend {
     this.call('headCrossEntropy', args);
   }
 
+  headLogprob(args: { logprobOut: Ptr; argmaxOut: Ptr; h: Ptr; w: Ptr; targets: Ptr; n: number; d: number; vocab: number }): void {
+    this.call('headLogprob', args);
+  }
+
   // ---- optimizer ----
   sumSquares(out: Ptr, x: Ptr, n: number): void {
     this.call('sumSquares', { out, x, n });
@@ -218,6 +223,11 @@ export abstract class NativeBackend implements Backend {
   adamw(param: Ptr, grad: Ptr, m: Ptr, v: Ptr, n: number, hyper: AdamWHyper): void {
     this.call('adamw', { ...hyper, param, grad, m, v, n });
   }
+}
+
+/** Document masking bounds as the ops take them (absent: causal over each row). */
+function documentArgs(docs: DocumentBounds | null): { cuSeqlens: Ptr | null; segments: number } {
+  return { cuSeqlens: docs?.cuSeqlens ?? null, segments: docs?.segments ?? 0 };
 }
 
 function strideArgs(strides: QkvStrides): { sq: number; sk: number; sv: number } {

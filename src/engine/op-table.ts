@@ -38,22 +38,23 @@ export const OP_TABLE = {
   qkPrepForward: [
     ['out', 'buf'], ['rstd', 'opt'], ['qkv', 'buf'], ['qkvStride', 'int'], ['qNormW', 'opt'], ['kNormW', 'opt'],
     ['cos', 'opt'], ['sin', 'opt'], ['n', 'int'], ['seq', 'int'], ['heads', 'int'], ['kvHeads', 'int'],
-    ['headDim', 'int'], ['eps', 'num'],
+    ['headDim', 'int'], ['eps', 'num'], ['positions', 'opt'],
   ],
   qkPrepBackward: [
     ['dqkv', 'buf'], ['qkvStride', 'int'], ['dqNormW', 'opt'], ['dkNormW', 'opt'], ['dout', 'buf'], ['qkv', 'buf'],
     ['rstd', 'opt'], ['qNormW', 'opt'], ['kNormW', 'opt'], ['cos', 'opt'], ['sin', 'opt'], ['n', 'int'],
-    ['seq', 'int'], ['heads', 'int'], ['kvHeads', 'int'], ['headDim', 'int'],
+    ['seq', 'int'], ['heads', 'int'], ['kvHeads', 'int'], ['headDim', 'int'], ['positions', 'opt'],
   ],
   attentionForward: [
     ['out', 'buf'], ['lse', 'buf'], ['q', 'buf'], ['k', 'buf'], ['v', 'buf'], ['sq', 'int'], ['sk', 'int'],
     ['sv', 'int'], ['batch', 'int'], ['seq', 'int'], ['heads', 'int'], ['kvHeads', 'int'], ['headDim', 'int'],
-    ['scale', 'num'],
+    ['scale', 'num'], ['cuSeqlens', 'opt'], ['segments', 'int'],
   ],
   attentionBackward: [
     ['dq', 'buf'], ['dk', 'buf'], ['dv', 'buf'], ['dout', 'buf'], ['q', 'buf'], ['k', 'buf'], ['v', 'buf'],
     ['out', 'buf'], ['lse', 'buf'], ['sq', 'int'], ['sk', 'int'], ['sv', 'int'], ['batch', 'int'], ['seq', 'int'],
-    ['heads', 'int'], ['kvHeads', 'int'], ['headDim', 'int'], ['scale', 'num'],
+    ['heads', 'int'], ['kvHeads', 'int'], ['headDim', 'int'], ['scale', 'num'], ['cuSeqlens', 'opt'],
+    ['segments', 'int'],
   ],
   attentionDecode: [
     ['out', 'buf'], ['q', 'buf'], ['kCache', 'buf'], ['vCache', 'buf'], ['sq', 'int'], ['sk', 'int'], ['sv', 'int'],
@@ -66,6 +67,10 @@ export const OP_TABLE = {
   headCrossEntropy: [
     ['lossOut', 'buf'], ['h', 'buf'], ['w', 'buf'], ['targets', 'buf'], ['n', 'int'], ['d', 'int'], ['vocab', 'int'],
     ['gradScale', 'num'], ['dh', 'opt'], ['dw', 'opt'], ['logitsOut', 'opt'],
+  ],
+  headLogprob: [
+    ['logprobOut', 'buf'], ['argmaxOut', 'buf'], ['h', 'buf'], ['w', 'buf'], ['targets', 'buf'], ['n', 'int'],
+    ['d', 'int'], ['vocab', 'int'],
   ],
   sumSquares: [['out', 'buf'], ['x', 'buf'], ['n', 'int']],
   adamw: [
@@ -116,7 +121,7 @@ export const MARSHAL: Marshallers = {
     a.qkv.offset, a.qkvStride, a.qNormW ? a.qNormW.buf.handle : -1, a.qNormW ? a.qNormW.offset : 0,
     a.kNormW ? a.kNormW.buf.handle : -1, a.kNormW ? a.kNormW.offset : 0, a.cos ? a.cos.buf.handle : -1,
     a.cos ? a.cos.offset : 0, a.sin ? a.sin.buf.handle : -1, a.sin ? a.sin.offset : 0, a.n, a.seq, a.heads, a.kvHeads,
-    a.headDim, a.eps,
+    a.headDim, a.eps, a.positions ? a.positions.buf.handle : -1, a.positions ? a.positions.offset : 0,
   ],
   qkPrepBackward: (a) => [
     a.dqkv.buf.handle, a.dqkv.offset, a.qkvStride, a.dqNormW ? a.dqNormW.buf.handle : -1,
@@ -125,17 +130,19 @@ export const MARSHAL: Marshallers = {
     a.rstd ? a.rstd.offset : 0, a.qNormW ? a.qNormW.buf.handle : -1, a.qNormW ? a.qNormW.offset : 0,
     a.kNormW ? a.kNormW.buf.handle : -1, a.kNormW ? a.kNormW.offset : 0, a.cos ? a.cos.buf.handle : -1,
     a.cos ? a.cos.offset : 0, a.sin ? a.sin.buf.handle : -1, a.sin ? a.sin.offset : 0, a.n, a.seq, a.heads, a.kvHeads,
-    a.headDim,
+    a.headDim, a.positions ? a.positions.buf.handle : -1, a.positions ? a.positions.offset : 0,
   ],
   attentionForward: (a) => [
     a.out.buf.handle, a.out.offset, a.lse.buf.handle, a.lse.offset, a.q.buf.handle, a.q.offset, a.k.buf.handle,
     a.k.offset, a.v.buf.handle, a.v.offset, a.sq, a.sk, a.sv, a.batch, a.seq, a.heads, a.kvHeads, a.headDim, a.scale,
+    a.cuSeqlens ? a.cuSeqlens.buf.handle : -1, a.cuSeqlens ? a.cuSeqlens.offset : 0, a.segments,
   ],
   attentionBackward: (a) => [
     a.dq.buf.handle, a.dq.offset, a.dk.buf.handle, a.dk.offset, a.dv.buf.handle, a.dv.offset, a.dout.buf.handle,
     a.dout.offset, a.q.buf.handle, a.q.offset, a.k.buf.handle, a.k.offset, a.v.buf.handle, a.v.offset,
     a.out.buf.handle, a.out.offset, a.lse.buf.handle, a.lse.offset, a.sq, a.sk, a.sv, a.batch, a.seq, a.heads,
-    a.kvHeads, a.headDim, a.scale,
+    a.kvHeads, a.headDim, a.scale, a.cuSeqlens ? a.cuSeqlens.buf.handle : -1, a.cuSeqlens ? a.cuSeqlens.offset : 0,
+    a.segments,
   ],
   attentionDecode: (a) => [
     a.out.buf.handle, a.out.offset, a.q.buf.handle, a.q.offset, a.kCache.buf.handle, a.kCache.offset,
@@ -154,6 +161,10 @@ export const MARSHAL: Marshallers = {
     a.targets.buf.handle, a.targets.offset, a.n, a.d, a.vocab, a.gradScale, a.dh ? a.dh.buf.handle : -1,
     a.dh ? a.dh.offset : 0, a.dw ? a.dw.buf.handle : -1, a.dw ? a.dw.offset : 0,
     a.logitsOut ? a.logitsOut.buf.handle : -1, a.logitsOut ? a.logitsOut.offset : 0,
+  ],
+  headLogprob: (a) => [
+    a.logprobOut.buf.handle, a.logprobOut.offset, a.argmaxOut.buf.handle, a.argmaxOut.offset, a.h.buf.handle,
+    a.h.offset, a.w.buf.handle, a.w.offset, a.targets.buf.handle, a.targets.offset, a.n, a.d, a.vocab,
   ],
   sumSquares: (a) => [a.out.buf.handle, a.out.offset, a.x.buf.handle, a.x.offset, a.n],
   adamw: (a) => [

@@ -23,10 +23,11 @@ export interface Activations {
   dStream: Ptr;
   /** Backward scratch shared by all blocks; its dTmp first receives dL/d(head input) from the fused head. */
   scratch: BlockScratch;
-  /** i32: token ids [N], targets [N], positions [N]. */
+  /** i32: token ids [N], targets [N], positions [N], document starts (cumulative sequence lengths) [N + 1]. */
   ids: Ptr;
   targets: Ptr;
   positions: Ptr;
+  cuSeqlens: Ptr;
   /** f64 scalars: [0] loss sum, [1] sum of squared gradients. */
   scalars: DeviceBuffer;
   /** RoPE tables [seq, hd/2] (inside the f32 arena). */
@@ -146,17 +147,33 @@ export function allocateActivations(be: Backend, cfg: ModelConfig, batch: number
   const N = batch * seq;
   const f32 = be.alloc('f32', plan.size);
   plan.realise(f32);
-  const i32 = be.alloc('i32', 3 * N);
+  const i32 = be.alloc('i32', intCount(N));
   acts.ids = { buf: i32, offset: 0 };
   acts.targets = { buf: i32, offset: N };
   acts.positions = { buf: i32, offset: 2 * N };
+  acts.cuSeqlens = { buf: i32, offset: 3 * N };
   acts.scalars = be.alloc('f64', 2);
   acts.buffers = [f32, i32, acts.scalars];
-  acts.bytes = plan.size * 4 + 3 * N * 4 + 16;
+  acts.bytes = arenaBytes(plan.size, N);
   return acts;
 }
 
 export function freeActivations(be: Backend, acts: Activations): void {
   for (const b of acts.buffers) be.free(b);
   acts.buffers = [];
+}
+
+/** i32 elements of the arena for N tokens: ids, targets, positions [N each] and cumulative sequence lengths [N + 1]. */
+function intCount(N: number): number {
+  return 4 * N + 1;
+}
+
+/** The f32 arena, the i32 rows and two f64 scalars. */
+function arenaBytes(f32Elements: number, N: number): number {
+  return f32Elements * 4 + intCount(N) * 4 + 2 * 8;
+}
+
+/** Bytes `allocateActivations` takes for this shape. */
+export function activationArenaBytes(cfg: ModelConfig, batch: number, seq: number): number {
+  return arenaBytes(planActivations(cfg, batch, seq).plan.size, batch * seq);
 }

@@ -3,7 +3,7 @@
  * (one fused prologue op), attention that keeps only the row log-sum-exp for backward, and the output projection.
  * `decode` is the same attention for new positions over a KV cache of the earlier ones.
  */
-import type { AttentionShape, Backend, Ptr, QkvStrides } from '../engine/backend.js';
+import type { AttentionShape, Backend, DocumentBounds, Ptr, QkvStrides } from '../engine/backend.js';
 import { Linear } from './linear.js';
 import { shift } from './ptr.js';
 
@@ -53,6 +53,16 @@ export interface QkNorm {
   eps: number;
 }
 
+/**
+ * Several documents packed into each row: RoPE positions per token (restarting per document) and/or document
+ * masking bounds. Absent parts (null) mean positions t % seq and causal attention over the whole row.
+ */
+export interface PackedDocuments {
+  positions: Ptr | null;
+  docs: DocumentBounds | null;
+}
+export const NO_DOCUMENTS: PackedDocuments = { positions: null, docs: null };
+
 /** cos and sin [positions, headDim / 2], row t for position t. */
 export interface RopeTables {
   cos: Ptr;
@@ -100,18 +110,18 @@ export class Attention {
     return { batch, seq, heads: this.heads, kvHeads: this.kvHeads, headDim: this.headDim, scale: this.scale };
   }
 
-  forward(y: Ptr, x: Ptr, s: AttentionSaved, rope: RopeTables | null, batch: number, seq: number): void {
+  forward(y: Ptr, x: Ptr, s: AttentionSaved, rope: RopeTables | null, batch: number, seq: number, packed: PackedDocuments = NO_DOCUMENTS): void {
     const n = batch * seq;
     this.qkv.forward(s.qkv, x, n);
     if (s.qk) {
       const nq = this.qkNorm;
       this.be.qkPrepForward(
         s.qk, s.qkRstd!, s.qkv, this.width, nq?.q ?? null, nq?.k ?? null, rope?.cos ?? null, rope?.sin ?? null,
-        n, seq, this.heads, this.kvHeads, this.headDim, nq?.eps ?? 0,
+        n, seq, this.heads, this.kvHeads, this.headDim, nq?.eps ?? 0, rope ? packed.positions : null,
       );
     }
     const { q, k, v, strides } = this.views(s.qkv, s.qk);
-    this.be.attentionForward(s.att, s.lse, q, k, v, strides, this.shape(batch, seq));
+    this.be.attentionForward(s.att, s.lse, q, k, v, strides, this.shape(batch, seq), packed.docs);
     this.o.forward(y, s.att, n);
   }
 
@@ -139,18 +149,18 @@ export class Attention {
 
   backward(
     dx: Ptr, dy: Ptr, x: Ptr, s: AttentionSaved, g: AttentionScratch, rope: RopeTables | null,
-    batch: number, seq: number, accumulateDx: boolean,
+    batch: number, seq: number, accumulateDx: boolean, packed: PackedDocuments = NO_DOCUMENTS,
   ): void {
     const n = batch * seq;
     this.o.backward(g.dAtt, dy, s.att, n);
     const { q, k, v, strides } = this.views(s.qkv, s.qk);
     const d = this.views(g.dQkv, g.dQk);
-    this.be.attentionBackward(d.q, d.k, d.v, g.dAtt, q, k, v, s.att, s.lse, strides, this.shape(batch, seq));
+    this.be.attentionBackward(d.q, d.k, d.v, g.dAtt, q, k, v, s.att, s.lse, strides, this.shape(batch, seq), packed.docs);
     if (s.qk && g.dQk) {
       const nq = this.qkNorm;
       this.be.qkPrepBackward(
         g.dQkv, this.width, nq?.gq ?? null, nq?.gk ?? null, g.dQk, s.qkv, s.qkRstd!, nq?.q ?? null, nq?.k ?? null,
-        rope?.cos ?? null, rope?.sin ?? null, n, seq, this.heads, this.kvHeads, this.headDim,
+        rope?.cos ?? null, rope?.sin ?? null, n, seq, this.heads, this.kvHeads, this.headDim, rope ? packed.positions : null,
       );
     }
     this.qkv.backward(dx, g.dQkv, x, n, accumulateDx);

@@ -11,7 +11,8 @@ import { Linear, type ParamBuffers } from './linear.js';
 import { Norm, type NormStats } from './norm.js';
 import { Mlp, type MlpSaved, type MlpScratch } from './mlp.js';
 import {
-  Attention, type AttentionDecodeScratch, type AttentionSaved, type AttentionScratch, type KvCache, type RopeTables,
+  Attention, NO_DOCUMENTS, type AttentionDecodeScratch, type AttentionSaved, type AttentionScratch, type KvCache,
+  type PackedDocuments, type RopeTables,
 } from './attention.js';
 
 /** Pre-norm: mid = input + attn(norm1(input)); out = mid + mlp(norm2(mid)). */
@@ -95,8 +96,8 @@ export class Block {
   }
 
   /** out [batch*seq, D] (=) block(s.input), saving into s what backward needs. */
-  forward(out: Ptr, s: BlockSaved, rope: RopeTables | null, batch: number, seq: number): void {
-    this.wire(out, s, batch * seq, (y, x) => this.attn.forward(y, x, s.attn, rope, batch, seq));
+  forward(out: Ptr, s: BlockSaved, rope: RopeTables | null, batch: number, seq: number, packed: PackedDocuments = NO_DOCUMENTS): void {
+    this.wire(out, s, batch * seq, (y, x) => this.attn.forward(y, x, s.attn, rope, batch, seq, packed));
   }
 
   /**
@@ -135,20 +136,23 @@ export class Block {
    * dStream holds dL/d(out) on entry and dL/d(s.input) on return; parameter gradients accumulate. g.dTmp is
    * overwritten.
    */
-  backward(dStream: Ptr, s: BlockSaved, g: BlockScratch, rope: RopeTables | null, batch: number, seq: number): void {
+  backward(
+    dStream: Ptr, s: BlockSaved, g: BlockScratch, rope: RopeTables | null, batch: number, seq: number,
+    packed: PackedDocuments = NO_DOCUMENTS,
+  ): void {
     this.check(s);
     const rows = batch * seq;
     const { dTmp } = g;
     if (s.position === 'pre') {
       this.mlp.backward(dTmp, dStream, s.mlpIn, s.mlp, g.mlp, rows, false); // dTmp = dL/d mlpIn
       this.norm2.backward(dStream, dTmp, s.mid, s.norm2Stats, rows, true); // dStream = dL/d mid (residual + norm2)
-      this.attn.backward(dTmp, dStream, s.attnIn, s.attn, g.attn, rope, batch, seq, false); // dTmp = dL/d attnIn
+      this.attn.backward(dTmp, dStream, s.attnIn, s.attn, g.attn, rope, batch, seq, false, packed); // dTmp = dL/d attnIn
       this.norm1.backward(dStream, dTmp, s.input, s.norm1Stats, rows, true); // dStream = dL/d input
     } else {
       this.norm2.backward(dTmp, dStream, s.mlpSum, s.norm2Stats, rows, false); // dTmp = dL/d mlpSum
       this.mlp.backward(dTmp, dTmp, s.mid, s.mlp, g.mlp, rows, true); // dTmp = dL/d mid (residual + mlp)
       this.norm1.backward(dStream, dTmp, s.attnSum, s.norm1Stats, rows, false); // dStream = dL/d attnSum
-      this.attn.backward(dStream, dStream, s.input, s.attn, g.attn, rope, batch, seq, true); // dStream = dL/d input
+      this.attn.backward(dStream, dStream, s.input, s.attn, g.attn, rope, batch, seq, true, packed); // dStream = dL/d input
     }
   }
 

@@ -4,14 +4,30 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "common.h"
 
 namespace lmf {
 
+namespace {
+
+// Positions index the cos/sin tables, which have seq rows: checked on the host before any is used.
+template <class Op>
+void checkPositions(const Op& p, const int32_t* positions, const QkPrepShape& s) {
+  if (!positions) return;
+  for (int64_t t = 0; t < s.n; t++)
+    if (positions[t] < 0 || positions[t] >= s.seq)
+      p.fail("positions[" + std::to_string(t) + "] = " + std::to_string(positions[t]) + " is outside the RoPE table [0, " +
+             std::to_string(s.seq) + ")");
+}
+
+}  // namespace
+
 void op::qkPrepForward(const QkPrepForwardArgs& p) {
   const QkPrepShape& s = p;
+  checkPositions(p, p.positions, s);
   const double eps = p.eps;
   const int64_t nh = s.nh(), hd = s.headDim, half = hd / 2;
   float* out = p.out;
@@ -19,7 +35,7 @@ void op::qkPrepForward(const QkPrepForwardArgs& p) {
   const float *qkv = p.qkv, *qw = p.qNormW, *kw = p.kNormW;
 #pragma omp parallel for schedule(static) if (s.n * nh * hd > kComputeParallelMin)
   for (int64_t t = 0; t < s.n; t++) {
-    const int64_t pos = t % s.seq;
+    const int64_t pos = p.positions ? p.positions[t] : t % s.seq;
     const float* cs = p.cos ? p.cos + pos * half : nullptr;
     const float* sn = p.sin ? p.sin + pos * half : nullptr;
     for (int64_t h = 0; h < nh; h++) {
@@ -68,6 +84,8 @@ void op::qkPrepBackward(const QkPrepBackwardArgs& args) {
   float *dqkv = args.dqkv, *dqw = args.dqNormW, *dkw = args.dkNormW;
   const float *dout = args.dout, *qkv = args.qkv, *rstd = args.rstd, *qw = args.qNormW, *kw = args.kNormW;
   const float *ropeCos = args.cos, *ropeSin = args.sin;
+  const int32_t* positions = args.positions;
+  checkPositions(args, positions, s);
   constexpr int64_t kTokBlock = 32;
   const int64_t blocks = (s.n + kTokBlock - 1) / kTokBlock;
   const bool needDw = qw || kw;
@@ -80,7 +98,7 @@ void op::qkPrepBackward(const QkPrepBackwardArgs& args) {
       double* pq = needDw ? partial.data() + b * 2 * hd : nullptr;
       double* pk = needDw ? pq + hd : nullptr;
       for (int64_t t = b * kTokBlock; t < std::min(s.n, (b + 1) * kTokBlock); t++) {
-        const int64_t p = t % s.seq;
+        const int64_t p = positions ? positions[t] : t % s.seq;
         for (int64_t h = 0; h < nh; h++) {
           const float* go = dout + (t * nh + h) * hd;
           const float* x = qkv + t * s.qkvStride + h * hd;

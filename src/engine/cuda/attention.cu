@@ -8,6 +8,8 @@
 // Layout: 4 warps per block, each warp owns 8 rows of the tile; a lane owns one key (or query) of the other
 // tile while scoring, and columns lane, lane+32, ... of head_dim while accumulating. All math is fp32.
 // The same forward kernel serves decoding: queries at absolute positions past.. over past + seq cached keys.
+// Document masking (varlen): with cumulative sequence lengths `cu` (sh.segments documents), query i also skips
+// keys before its document's start, and the tile loops start (forward, dQ) or stop (dK/dV) at document bounds.
 #include "device.cuh"
 #include "kernels.cuh"
 
@@ -33,6 +35,22 @@ __device__ __forceinline__ void loadTile(float* dst, const float* src, int64_t r
   }
 }
 
+// The document holding row i of sequence b: [start, end) as row indices of that sequence; [0, seq) without cu.
+struct DocBounds {
+  int64_t start, end;
+};
+__device__ __forceinline__ DocBounds docOf(const AttentionShape& sh, const int32_t* cu, int64_t b, int64_t i) {
+  if (!cu) return {0, sh.seq};
+  const int64_t t = b * sh.seq + i;
+  int64_t lo = 0, hi = sh.segments - 1;  // the last g with cu[g] <= t
+  while (lo < hi) {
+    const int64_t mid = (lo + hi + 1) / 2;
+    if (cu[mid] <= t) lo = mid;
+    else hi = mid - 1;
+  }
+  return {cu[lo] - b * sh.seq, cu[lo + 1] - b * sh.seq};
+}
+
 __device__ __forceinline__ float dotRow(const float* a, const float* b, int hd) {
   float s = 0.f;
 #pragma unroll 4
@@ -42,7 +60,7 @@ __device__ __forceinline__ float dotRow(const float* a, const float* b, int hd) 
 
 template <int HC>
 __global__ void __launch_bounds__(kThreads) forwardKernel(float* out, float* lse, const float* q, const float* k,
-                                                          const float* v, AttentionShape sh) {
+                                                          const float* v, AttentionShape sh, const int32_t* cu) {
   extern __shared__ float smem[];
   const int hd = static_cast<int>(sh.headDim), ld = smemLd(hd);
   float* Qs = smem;
@@ -57,16 +75,21 @@ __global__ void __launch_bounds__(kThreads) forwardKernel(float* out, float* lse
   loadTile(Qs, Q, q0, sh.seq, sh.sq, hd, ld, sh.scale);  // pre-scaled queries
 
   float m[kRowsPerWarp], l[kRowsPerWarp], acc[kRowsPerWarp][HC];
+  int64_t first[kRowsPerWarp];  // each row's first visible key (its document's start)
 #pragma unroll
   for (int rr = 0; rr < kRowsPerWarp; rr++) {
     m[rr] = -INFINITY;
     l[rr] = 0.f;
+    const int64_t qi = q0 + warp * kRowsPerWarp + rr;
+    first[rr] = qi < sh.seq ? docOf(sh, cu, b, qi).start : 0;
 #pragma unroll
     for (int t = 0; t < HC; t++) acc[rr][t] = 0.f;
   }
   const int64_t lastRow = min(sh.seq, q0 + kRows) - 1;
   const int64_t kEnd = min(sh.keys(), sh.past + lastRow + 1);  // keys [0, kEnd) are visible to some row
-  for (int64_t k0 = 0; k0 < kEnd; k0 += kRows) {
+  // Documents only move forward with the row: the tile's first row has the earliest first key.
+  const int64_t kBegin = (docOf(sh, cu, b, q0).start / kRows) * kRows;
+  for (int64_t k0 = kBegin; k0 < kEnd; k0 += kRows) {
     __syncthreads();  // the previous tiles are consumed (and Qs is loaded on the first pass)
     loadTile(Ks, K, k0, sh.keys(), sh.sk, hd, ld, 1.f);
     loadTile(Vs, V, k0, sh.keys(), sh.sv, hd, ld, 1.f);
@@ -80,10 +103,12 @@ __global__ void __launch_bounds__(kThreads) forwardKernel(float* out, float* lse
       const int r = warp * kRowsPerWarp + rr;
       const int64_t qi = q0 + r, pos = sh.past + qi;
       p[rr] = 0.f;
-      if (qi >= sh.seq || k0 > pos) continue;  // uniform across the warp: the row sees no key of this tile
-      const bool valid = j <= pos && j < sh.keys();
+      // Uniform across the warp: the row sees no key of this tile (past the diagonal, or before its document).
+      if (qi >= sh.seq || k0 > pos || k0 + kRows <= first[rr]) continue;
+      const bool valid = j <= pos && j < sh.keys() && j >= first[rr];
       const float s = valid ? dotRow(Qs + r * ld, Ks + lane * ld, hd) : -INFINITY;
-      const float mNew = fmaxf(m[rr], warpMax(s));  // key k0 <= pos is valid, so mNew is finite
+      // The tile holds key max(k0, first) <= pos, which is valid, so mNew is finite.
+      const float mNew = fmaxf(m[rr], warpMax(s));
       p[rr] = valid ? expf(s - mNew) : 0.f;
       const float corr = expf(m[rr] - mNew);
       l[rr] = l[rr] * corr + warpSum(p[rr]);
@@ -135,7 +160,7 @@ __global__ void rowDotKernel(float* D, const float* dout, const float* out, Atte
 template <int HC>
 __global__ void __launch_bounds__(kThreads) dkdvKernel(float* dk, float* dv, const float* dout, const float* q,
                                                        const float* k, const float* v, const float* lse,
-                                                       const float* D, AttentionShape sh) {
+                                                       const float* D, AttentionShape sh, const int32_t* cu) {
   extern __shared__ float smem[];
   const int hd = static_cast<int>(sh.headDim), ld = smemLd(hd);
   float* Ks = smem;
@@ -151,17 +176,23 @@ __global__ void __launch_bounds__(kThreads) dkdvKernel(float* dk, float* dv, con
   loadTile(Ks, k + b * sh.keys() * sh.sk + kh * hd, k0, sh.keys(), sh.sk, hd, ld, 1.f);
   loadTile(Vs, v + b * sh.keys() * sh.sv + kh * hd, k0, sh.keys(), sh.sv, hd, ld, 1.f);
   float dK[kRowsPerWarp][HC], dV[kRowsPerWarp][HC];
+  int64_t last[kRowsPerWarp];  // one past each key's last query (its document's end)
 #pragma unroll
-  for (int jj = 0; jj < kRowsPerWarp; jj++)
+  for (int jj = 0; jj < kRowsPerWarp; jj++) {
+    const int64_t j = k0 + warp * kRowsPerWarp + jj;
+    last[jj] = j < sh.keys() ? docOf(sh, cu, b, j).end : 0;
 #pragma unroll
     for (int t = 0; t < HC; t++) dK[jj][t] = dV[jj][t] = 0.f;
+  }
+  // The tile's last key has the latest document end.
+  const int64_t qEnd = docOf(sh, cu, b, min(sh.keys(), k0 + kRows) - 1).end;
 
   for (int64_t h = kh * group; h < (kh + 1) * group; h++) {
     const float* Q = q + b * sh.seq * sh.sq + h * hd;
     const float* dO = dout + b * sh.seq * od + h * hd;
     const float* L = lse + (b * sh.heads + h) * sh.seq;
     const float* Dh = D + (b * sh.heads + h) * sh.seq;
-    for (int64_t q0 = (k0 / kRows) * kRows; q0 < sh.seq; q0 += kRows) {
+    for (int64_t q0 = (k0 / kRows) * kRows; q0 < qEnd; q0 += kRows) {
       __syncthreads();
       loadTile(Qs, Q, q0, sh.seq, sh.sq, hd, ld, 1.f);
       loadTile(dOs, dO, q0, sh.seq, od, hd, ld, 1.f);
@@ -179,7 +210,7 @@ __global__ void __launch_bounds__(kThreads) dkdvKernel(float* dk, float* dv, con
         const int64_t j = k0 + jl;
         p[jj] = 0.f;
         ds[jj] = 0.f;
-        if (j < sh.keys() && i < sh.seq && i >= j) {
+        if (j < sh.keys() && i < sh.seq && i >= j && i < last[jj]) {
           const float s = dotRow(Qs + lane * ld, Ks + jl * ld, hd) * sh.scale;
           p[jj] = expf(s - Ls[lane]);
           const float dp = dotRow(dOs + lane * ld, Vs + jl * ld, hd);
@@ -221,7 +252,7 @@ __global__ void __launch_bounds__(kThreads) dkdvKernel(float* dk, float* dv, con
 template <int HC>
 __global__ void __launch_bounds__(kThreads) dqKernel(float* dq, const float* dout, const float* q, const float* k,
                                                      const float* v, const float* lse, const float* D,
-                                                     AttentionShape sh) {
+                                                     AttentionShape sh, const int32_t* cu) {
   extern __shared__ float smem[];
   const int hd = static_cast<int>(sh.headDim), ld = smemLd(hd);
   float* Qs = smem;
@@ -237,9 +268,11 @@ __global__ void __launch_bounds__(kThreads) dqKernel(float* dq, const float* dou
   const float* K = k + b * sh.keys() * sh.sk + kh * hd;
   const float* V = v + b * sh.keys() * sh.sv + kh * hd;
   float Lr[kRowsPerWarp], Dr[kRowsPerWarp], acc[kRowsPerWarp][HC];
+  int64_t first[kRowsPerWarp];
 #pragma unroll
   for (int rr = 0; rr < kRowsPerWarp; rr++) {
     const int64_t i = q0 + warp * kRowsPerWarp + rr;
+    first[rr] = i < sh.seq ? docOf(sh, cu, b, i).start : 0;
     Lr[rr] = i < sh.seq ? lse[(b * sh.heads + h) * sh.seq + i] : 0.f;
     Dr[rr] = i < sh.seq ? D[(b * sh.heads + h) * sh.seq + i] : 0.f;
 #pragma unroll
@@ -247,7 +280,7 @@ __global__ void __launch_bounds__(kThreads) dqKernel(float* dq, const float* dou
   }
   const int64_t lastRow = min(sh.seq, q0 + kRows) - 1;
   const int64_t kEnd = min(sh.keys(), lastRow + 1);
-  for (int64_t k0 = 0; k0 < kEnd; k0 += kRows) {
+  for (int64_t k0 = (docOf(sh, cu, b, q0).start / kRows) * kRows; k0 < kEnd; k0 += kRows) {
     __syncthreads();
     loadTile(Ks, K, k0, sh.keys(), sh.sk, hd, ld, 1.f);
     loadTile(Vs, V, k0, sh.keys(), sh.sv, hd, ld, 1.f);
@@ -259,7 +292,7 @@ __global__ void __launch_bounds__(kThreads) dqKernel(float* dq, const float* dou
       const int r = warp * kRowsPerWarp + rr;
       const int64_t i = q0 + r;
       ds[rr] = 0.f;
-      if (i < sh.seq && j <= i && j < sh.keys()) {
+      if (i < sh.seq && j <= i && j < sh.keys() && j >= first[rr]) {
         const float s = dotRow(Qs + r * ld, Ks + lane * ld, hd) * sh.scale;
         const float p = expf(s - Lr[rr]);
         const float dp = dotRow(dOs + r * ld, Vs + lane * ld, hd);
@@ -305,24 +338,24 @@ size_t tileBytes(int64_t hd, int tiles, int extraFloats) {
 
 template <int HC>
 void forwardT(float* out, float* lse, const float* q, const float* k, const float* v, const AttentionShape& sh,
-              cudaStream_t s) {
+              const int32_t* cu, cudaStream_t s) {
   const size_t smem = tileBytes(sh.headDim, 3, 0);
   allowSmem(forwardKernel<HC>, smem, "attentionForward");
   dim3 grid(static_cast<unsigned>((sh.seq + kRows - 1) / kRows), static_cast<unsigned>(sh.batch * sh.heads));
-  launch("attentionForward", forwardKernel<HC>, grid, kThreads, smem, s, out, lse, q, k, v, sh);
+  launch("attentionForward", forwardKernel<HC>, grid, kThreads, smem, s, out, lse, q, k, v, sh, cu);
 }
 
 template <int HC>
 void backwardT(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k, const float* v,
-               const float* lse, const float* D, const AttentionShape& sh, cudaStream_t s) {
+               const float* lse, const float* D, const AttentionShape& sh, const int32_t* cu, cudaStream_t s) {
   const size_t smemKV = tileBytes(sh.headDim, 4, 2 * kRows);
   allowSmem(dkdvKernel<HC>, smemKV, "attentionBackward");
   dim3 gridKV(static_cast<unsigned>((sh.keys() + kRows - 1) / kRows), static_cast<unsigned>(sh.batch * sh.kvHeads));
-  launch("attentionBackward (dk, dv)", dkdvKernel<HC>, gridKV, kThreads, smemKV, s, dk, dv, dout, q, k, v, lse, D, sh);
+  launch("attentionBackward (dk, dv)", dkdvKernel<HC>, gridKV, kThreads, smemKV, s, dk, dv, dout, q, k, v, lse, D, sh, cu);
   const size_t smemQ = tileBytes(sh.headDim, 4, 0);
   allowSmem(dqKernel<HC>, smemQ, "attentionBackward");
   dim3 gridQ(static_cast<unsigned>((sh.seq + kRows - 1) / kRows), static_cast<unsigned>(sh.batch * sh.heads));
-  launch("attentionBackward (dq)", dqKernel<HC>, gridQ, kThreads, smemQ, s, dq, dout, q, k, v, lse, D, sh);
+  launch("attentionBackward (dq)", dqKernel<HC>, gridQ, kThreads, smemQ, s, dq, dout, q, k, v, lse, D, sh, cu);
 }
 
 }  // namespace
@@ -330,29 +363,29 @@ void backwardT(float* dq, float* dk, float* dv, const float* dout, const float* 
 bool attentionSupported(int64_t headDim) { return headDim >= 1 && headDim <= 4 * kWarp; }
 
 void attentionForward(float* out, float* lse, const float* q, const float* k, const float* v, const AttentionShape& sh,
-                      cudaStream_t s) {
+                      const int32_t* cu, cudaStream_t s) {
   if (sh.batch * sh.seq <= 0) return;
   switch ((sh.headDim + kWarp - 1) / kWarp) {
-    case 1: forwardT<1>(out, lse, q, k, v, sh, s); break;
-    case 2: forwardT<2>(out, lse, q, k, v, sh, s); break;
-    case 3: forwardT<3>(out, lse, q, k, v, sh, s); break;
-    case 4: forwardT<4>(out, lse, q, k, v, sh, s); break;
+    case 1: forwardT<1>(out, lse, q, k, v, sh, cu, s); break;
+    case 2: forwardT<2>(out, lse, q, k, v, sh, cu, s); break;
+    case 3: forwardT<3>(out, lse, q, k, v, sh, cu, s); break;
+    case 4: forwardT<4>(out, lse, q, k, v, sh, cu, s); break;
     default: throw std::runtime_error("attentionForward: headDim above 128 is not supported by the CUDA kernel");
   }
 }
 
 void attentionBackward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                       const float* v, const float* out, const float* lse, const AttentionShape& sh, float* scratch,
-                       cudaStream_t s) {
+                       const float* v, const float* out, const float* lse, const AttentionShape& sh, const int32_t* cu,
+                       float* scratch, cudaStream_t s) {
   if (sh.batch * sh.seq <= 0) return;
   const int64_t tasks = sh.batch * sh.seq * sh.heads;
   launch("attentionBackward (rowdot)", rowDotKernel, static_cast<unsigned>((tasks + kWarps - 1) / kWarps), kThreads, 0,
          s, scratch, dout, out, sh);
   switch ((sh.headDim + kWarp - 1) / kWarp) {
-    case 1: backwardT<1>(dq, dk, dv, dout, q, k, v, lse, scratch, sh, s); break;
-    case 2: backwardT<2>(dq, dk, dv, dout, q, k, v, lse, scratch, sh, s); break;
-    case 3: backwardT<3>(dq, dk, dv, dout, q, k, v, lse, scratch, sh, s); break;
-    case 4: backwardT<4>(dq, dk, dv, dout, q, k, v, lse, scratch, sh, s); break;
+    case 1: backwardT<1>(dq, dk, dv, dout, q, k, v, lse, scratch, sh, cu, s); break;
+    case 2: backwardT<2>(dq, dk, dv, dout, q, k, v, lse, scratch, sh, cu, s); break;
+    case 3: backwardT<3>(dq, dk, dv, dout, q, k, v, lse, scratch, sh, cu, s); break;
+    case 4: backwardT<4>(dq, dk, dv, dout, q, k, v, lse, scratch, sh, cu, s); break;
     default: throw std::runtime_error("attentionBackward: headDim above 128 is not supported by the CUDA kernel");
   }
 }

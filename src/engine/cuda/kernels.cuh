@@ -58,23 +58,27 @@ void layernormBackward(float* dx, float* dw, float* db, const float* dout, const
                        double* partials, cudaStream_t s);
 
 // ---- rope.cu: QK-norm + RoPE ----
+// positions: each token's row of cos/sin (device memory), or null for t % seq.
 void qkPrepForward(float* out, float* rstd, const float* qkv, const float* qw, const float* kw, const float* cosT,
-                   const float* sinT, const QkPrepShape& sh, float eps, cudaStream_t s);
+                   const float* sinT, const int32_t* positions, const QkPrepShape& sh, float eps, cudaStream_t s);
 // `partials` holds at least qkPrepPartials(sh) doubles when a norm weight is given.
 int64_t qkPrepPartials(const QkPrepShape& sh);
 void qkPrepBackward(float* dqkv, float* dqw, float* dkw, const float* dout, const float* qkv, const float* rstd,
-                    const float* qw, const float* kw, const float* cosT, const float* sinT, const QkPrepShape& sh,
+                    const float* qw, const float* kw, const float* cosT, const float* sinT, const int32_t* positions,
+                    const QkPrepShape& sh,
                     double* partials, cudaStream_t s);
 
 // ---- attention.cu: flash-style causal attention with GQA (no T x T matrix anywhere) ----
 // The forward also serves decoding with a KV cache: sh.past > 0, batch 1.
 bool attentionSupported(int64_t headDim);  // headDim <= 128
 // out [batch*seq, heads*headDim] packed; lse [batch, heads, seq] (may be null when decoding).
+// cu: document masking's cumulative sequence lengths (sh.segments + 1 entries, device memory), or null.
 void attentionForward(float* out, float* lse, const float* q, const float* k, const float* v,
-                      const AttentionShape& sh, cudaStream_t s);
+                      const AttentionShape& sh, const int32_t* cu, cudaStream_t s);
 // Training only (sh.past == 0). `scratch` holds at least batch*heads*seq floats (the rowwise dot(dO, O)).
 void attentionBackward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                       const float* v, const float* out, const float* lse, const AttentionShape& sh, float* scratch,
+                       const float* v, const float* out, const float* lse, const AttentionShape& sh, const int32_t* cu,
+                       float* scratch,
                        cudaStream_t s);
 
 // ---- activation.cu ----
@@ -90,6 +94,10 @@ void activationBackward(float* dx, const float* dout, const float* x, int64_t n,
 // ignored targets); `logitsCopy` (optional) receives the raw logits first. Bad targets set *errorFlag.
 void crossEntropyChunk(float* logits, double* rowLoss, float* logitsCopy, const int32_t* targets, int64_t m,
                        int64_t vocab, float gradScale, bool grads, int* errorFlag, cudaStream_t s);
+// For rows [0, m) of the logits chunk: logprob[i] = log softmax(row)[target], argmax[i] = the row's first
+// maximum; ignored rows get 0 and -1. Bad targets set *errorFlag.
+void logprobChunk(const float* logits, double* logprob, int32_t* argmax, const int32_t* targets, int64_t m,
+                  int64_t vocab, int* errorFlag, cudaStream_t s);
 
 // ---- optim.cu ----
 // The coefficients are the ones the shared reader derived (the CPU engine uses the same).

@@ -151,8 +151,22 @@ void LayernormBackwardArgs::check(const Args& call) { requirePositive(call, d, "
 void QkPrepForwardArgs::check(const Args& call) { checkQkPrep(call, *this, At::cos, At::sin); }
 void QkPrepBackwardArgs::check(const Args& call) { checkQkPrep(call, *this, At::cos, At::sin); }
 
-void AttentionForwardArgs::check(const Args& call) { checkAttention(call, *this); }
-void AttentionBackwardArgs::check(const Args& call) { checkAttention(call, *this); }
+// The document count, before cuSeqlens (segments + 1 entries) is read; the entries are the engine's to check.
+void checkSegments(const Args& call, const AttentionShape& s, size_t cuAt) {
+  if (call.isNull(cuAt)) return;
+  if (s.segments < 1 && s.n() > 0) call.fail("segments must be at least 1 when cuSeqlens is given");
+  if (s.segments > s.n())
+    call.fail("segments (" + std::to_string(s.segments) + ") exceeds batch*seq (" + std::to_string(s.n()) + ")");
+}
+
+void AttentionForwardArgs::check(const Args& call) {
+  checkAttention(call, *this);
+  checkSegments(call, *this, At::cuSeqlens);
+}
+void AttentionBackwardArgs::check(const Args& call) {
+  checkAttention(call, *this);
+  checkSegments(call, *this, At::cuSeqlens);
+}
 void AttentionDecodeArgs::check(const Args& call) {
   batch = 1;
   checkAttention(call, *this);
@@ -164,6 +178,10 @@ void ActivationForwardArgs::check(const Args& call) { checkActivationKind(call, 
 void ActivationBackwardArgs::check(const Args& call) { checkActivationKind(call, kind); }
 
 void HeadCrossEntropyArgs::check(const Args&) {
+  if (vocab == 0 || d == 0) fail("vocab and d must be positive");
+}
+
+void HeadLogprobArgs::check(const Args&) {
   if (vocab == 0 || d == 0) fail("vocab and d must be positive");
 }
 

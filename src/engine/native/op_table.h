@@ -39,7 +39,7 @@
   SHAPED(attentionDecode, AttentionDecodeArgs, AttentionShape)                                \
   OP(swigluForward, SwigluForwardArgs) OP(swigluBackward, SwigluBackwardArgs)                 \
   OP(activationForward, ActivationForwardArgs) OP(activationBackward, ActivationBackwardArgs) \
-  OP(headCrossEntropy, HeadCrossEntropyArgs)                                                  \
+  OP(headCrossEntropy, HeadCrossEntropyArgs) OP(headLogprob, HeadLogprobArgs)                 \
   OP(sumSquares, SumSquaresArgs) OP(adamw, AdamwArgs)
 
 // ---- memory: transfers (the typed array's type must be the buffer's dtype), fill, copy, elementwise ----
@@ -83,13 +83,15 @@
   X(BUF, x, const float, rows * d) X(BUF, w, const float, d) X(BUF, mean, const float, rows)                 \
   X(BUF, rstd, const float, rows) X(INT, rows) X(INT, d) X(FLAG, accumulateDx)
 
-// ---- the attention prologue: per-head QK-RMSNorm (absent weights: none) then RoPE (absent tables: none) ----
+// ---- the attention prologue: per-head QK-RMSNorm (absent weights: none) then RoPE (absent tables: none);
+//      positions (absent: t % seq) give each token's row of the tables ----
 #define LMF_ARGS_qkPrepForward(X)                                                                                 \
   X(BUF, out, float, n * nh() * headDim) X(WHEN, qNormW || kNormW, rstd, float, n * nh())                       \
   X(BUF, qkv, const float, span2d(n, nh() * headDim, qkvStride)) X(INT, qkvStride)                              \
   X(OPT, qNormW, const float, headDim) X(OPT, kNormW, const float, headDim)                                     \
   X(OPT, cos, const float, seq * (headDim / 2)) X(OPT, sin, const float, seq * (headDim / 2))                   \
-  X(INT, n) X(INT, seq) X(INT, heads) X(INT, kvHeads) X(INT, headDim) X(NUM, eps)
+  X(INT, n) X(INT, seq) X(INT, heads) X(INT, kvHeads) X(INT, headDim) X(NUM, eps)                             \
+  X(OPT, positions, const int32_t, n)
 #define LMF_ARGS_qkPrepBackward(X)                                                                                \
   X(BUF, dqkv, float, span2d(n, nh() * headDim, qkvStride)) X(INT, qkvStride)                                   \
   X(WHEN, qNormW, dqNormW, float, headDim) X(WHEN, kNormW, dkNormW, float, headDim)                             \
@@ -97,21 +99,24 @@
   X(WHEN, qNormW || kNormW, rstd, const float, n * nh())                                                        \
   X(OPT, qNormW, const float, headDim) X(OPT, kNormW, const float, headDim)                                     \
   X(OPT, cos, const float, seq * (headDim / 2)) X(OPT, sin, const float, seq * (headDim / 2))                   \
-  X(INT, n) X(INT, seq) X(INT, heads) X(INT, kvHeads) X(INT, headDim)
+  X(INT, n) X(INT, seq) X(INT, heads) X(INT, kvHeads) X(INT, headDim) X(OPT, positions, const int32_t, n)
 
 // ---- causal attention (training), and over a KV cache (generation: batch 1, queries at past..past+seq-1) ----
 #define LMF_ATTENTION_SHAPE(X) \
   X(INT, sq) X(INT, sk) X(INT, sv) X(INT, batch) X(INT, seq) X(INT, heads) X(INT, kvHeads) X(INT, headDim) X(NUM, scale)
+// Document masking (varlen): cuSeqlens [segments + 1] are the documents' starts over the flattened batch*seq rows,
+// then batch*seq; a row attends only within its document, and every row start is a boundary. Absent: causal rows.
+#define LMF_DOCUMENTS(X) X(OPT, cuSeqlens, const int32_t, segments + 1) X(INT, segments)
 #define LMF_ARGS_attentionForward(X)                                                                           \
   X(BUF, out, float, n() * od()) X(BUF, lse, float, batch * heads * seq)                                     \
   X(BUF, q, const float, span2d(n(), heads * headDim, sq)) X(BUF, k, const float, span2d(n(), kvHeads * headDim, sk)) \
-  X(BUF, v, const float, span2d(n(), kvHeads * headDim, sv)) LMF_ATTENTION_SHAPE(X)
+  X(BUF, v, const float, span2d(n(), kvHeads * headDim, sv)) LMF_ATTENTION_SHAPE(X) LMF_DOCUMENTS(X)
 #define LMF_ARGS_attentionBackward(X)                                                                          \
   X(BUF, dq, float, span2d(n(), heads * headDim, sq)) X(BUF, dk, float, span2d(n(), kvHeads * headDim, sk))  \
   X(BUF, dv, float, span2d(n(), kvHeads * headDim, sv)) X(BUF, dout, const float, n() * od())                \
   X(BUF, q, const float, span2d(n(), heads * headDim, sq)) X(BUF, k, const float, span2d(n(), kvHeads * headDim, sk)) \
   X(BUF, v, const float, span2d(n(), kvHeads * headDim, sv)) X(BUF, out, const float, n() * od())            \
-  X(BUF, lse, const float, batch * heads * seq) LMF_ATTENTION_SHAPE(X)
+  X(BUF, lse, const float, batch * heads * seq) LMF_ATTENTION_SHAPE(X) LMF_DOCUMENTS(X)
 #define LMF_ARGS_attentionDecode(X)                                                                            \
   X(BUF, out, float, seq * od()) X(BUF, q, const float, span2d(seq, heads * headDim, sq))                    \
   X(BUF, kCache, const float, span2d(keys(), kvHeads * headDim, sk))                                         \
@@ -131,6 +136,12 @@
   X(BUF, lossOut, double, 1) X(BUF, h, const float, n * d) X(BUF, w, const float, vocab * d)                 \
   X(BUF, targets, const int32_t, n) X(INT, n) X(INT, d) X(INT, vocab) X(NUM, gradScale)                      \
   X(OPT, dh, float, n * d) X(OPT, dw, float, vocab * d) X(OPT, logitsOut, float, n * vocab)
+
+// ---- the output head scored per row (evaluation): logprobOut[i] = log softmax(h[i] W^T)[targets[i]] and
+// argmaxOut[i] = the row's first maximum; rows with target -100 get 0 and -1 ----
+#define LMF_ARGS_headLogprob(X)                                                                                \
+  X(BUF, logprobOut, double, n) X(BUF, argmaxOut, int32_t, n) X(BUF, h, const float, n * d)                  \
+  X(BUF, w, const float, vocab * d) X(BUF, targets, const int32_t, n) X(INT, n) X(INT, d) X(INT, vocab)
 
 // ---- optimizer: out[0] += sum x^2; one AdamW step with the gradient scaled by gradScale (clipping) ----
 #define LMF_ARGS_sumSquares(X) X(BUF, out, double, 1) X(BUF, x, const float, n) X(INT, n)

@@ -32,9 +32,11 @@ struct QkPrepForwardShape : QkPrepShape {
 // past + i and sees keys 0..past+i of its sequence, so each sequence has keys() = past + seq key rows: past is 0
 // in training, the cached length when decoding with a KV cache. q/k/v (and dq/dk/dv) rows have strides sq/sk/sv;
 // out/dout are packed [rows, heads * headDim].
+// With document masking (training only) `segments` documents split the rows (their bounds travel beside the shape).
 struct AttentionShape {
   int64_t sq = 0, sk = 0, sv = 0, batch = 0, seq = 0, past = 0, heads = 0, kvHeads = 0, headDim = 0;
   float scale = 0;
+  int64_t segments = 0;
   LMF_HOST_DEVICE int64_t n() const { return batch * seq; }         // query rows
   LMF_HOST_DEVICE int64_t keys() const { return past + seq; }       // key rows per sequence
   LMF_HOST_DEVICE int64_t od() const { return heads * headDim; }    // packed width of out / dout
