@@ -18,7 +18,7 @@ test('the entry point example trains a run', async () => {
   const { loadTrainConfig, Trainer, resolveModelConfig } = await import('../src/index.js');
   const dir = mkdtempSync(join(tmpdir(), 'lmforge-lib-'));
   try {
-    const tc = loadTrainConfig(join(REPO_ROOT, 'config', 'cpu_tiny.yaml'), ['steps=2', 'eval_every=0', 'sample_tokens=0', 'model.n_layer=1', 'seq=32', 'micro_batch=1']);
+    const tc = loadTrainConfig(join(REPO_ROOT, 'config', 'cpu_tiny.yaml'), ['steps=2', 'warmup_steps=1', 'eval_every=0', 'sample_tokens=0', 'model.n_layer=1', 'seq=32', 'micro_batch=1']);
     const trainer = new Trainer(tc, resolveModelConfig(tc), join(dir, 'run'));
     await trainer.setup(false);
     const steps: number[] = [];

@@ -3,7 +3,7 @@
  * (cpu-tiny, the real 151,936-token vocabulary) on the bundled English corpus, on the CPU, in a few minutes.
  */
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
-import { loadTrainConfig, trainConfigFromRecord, TRAIN_KEYS, trainConfigWarnings, type TrainConfig } from '../config/train.js';
+import { loadTrainConfig, trainConfigFromRecord, TRAIN_KEYS, type TrainConfig } from '../config/train.js';
 import { describeData } from '../config/stages.js';
 import { describeTable } from '../config/schema.js';
 import { defaultRunDir, resolveModelConfig, Trainer } from '../train/trainer.js';
@@ -58,7 +58,6 @@ export async function run(argv: string[]): Promise<number> {
     tc = loadTrainConfig(configFile, sets);
     if (flags['run-dir']) tc.run_dir = flags['run-dir'] as string;
   }
-  for (const w of trainConfigWarnings(tc)) process.stderr.write(`lmforge train: warning: ${w}\n`);
   if (resume) {
     const ckpt = resumeCheckpoint(resume, fromStep);
     if (!ckpt) {

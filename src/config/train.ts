@@ -181,11 +181,3 @@ export function trainConfigFromRecord(record: Record<string, unknown>, sets: rea
   return tc;
 }
 
-/** Settings that are allowed but almost certainly not meant; the train verb prints each as a warning. */
-export function trainConfigWarnings(tc: TrainConfig): string[] {
-  const out: string[] = [];
-  if (tc.schedule !== 'constant' && tc.min_lr > tc.lr)
-    out.push(`min_lr ${tc.min_lr} is above lr ${tc.lr}: the ${tc.schedule} decay will raise the learning rate instead of lowering it; set min_lr <= lr`);
-  if (tc.warmup_steps > tc.steps) out.push(`warmup_steps ${tc.warmup_steps} exceeds steps ${tc.steps}: the run ends before the warmup does`);
-  return out;
-}

@@ -79,11 +79,14 @@ test('--resume of a run killed before its first checkpoint starts it again from 
   assert.deepEqual(strip(readFileSync(join(early, 'metrics.jsonl'), 'utf8')), strip(metrics));
 });
 
-test('a new run pointed at an existing run is refused before it touches it; min_lr above lr is a warning', () => {
-  const r = cli('--run-dir', run, '--set', ...sets, 'min_lr=0.5');
+test('a new run pointed at an existing run is refused before it touches it; min_lr above lr is refused with the fix', () => {
+  let r = cli('--run-dir', run, '--set', ...sets);
   assert.notEqual(r.status, 0);
-  assert.match(r.stderr, /warning: min_lr 0\.5 is above lr 0\.03: the cosine decay will raise the learning rate/);
   assert.match(r.stderr, /already holds a run; continue it with 'lmforge train --resume/);
   assert.equal(readFileSync(join(run, 'metrics.jsonl'), 'utf8'), metrics);
   assert.ok(existsSync(join(run, 'checkpoints', 'step-00000002')), 'no checkpoint of the old run was pruned');
+  r = cli('--run-dir', join(root, 'min-lr'), '--set', ...sets, 'min_lr=0.5');
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /min_lr \(0\.5\) is above lr \(0\.03\); the decay would raise the lr\. Set min_lr <= lr/);
+  assert.ok(!existsSync(join(root, 'min-lr')), 'a refused config created its run directory');
 });
