@@ -14,6 +14,15 @@
       "libraries": ["<!@(pkg-config --libs openblas)", "-fopenmp", "-Wl,-rpath,<!(pkg-config --variable=libdir openblas)"]
     },
     {
+      "target_name": "lmforge_cuda_interpret",
+      "sources": ["<!@(node -p \"['src/engine/cuda', 'src/engine/cuda/interpret', 'src/engine/native'].flatMap(d => require('fs').readdirSync(d).filter(f => f.endsWith('.cc')).map(f => d + '/' + f)).join(' ')\")"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "src/engine/cuda/interpret/include"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "LMF_CUDA_INTERPRET=1"],
+      "cflags": ["-fvisibility=hidden"],
+      "cflags_cc": ["-O2", "-std=c++17", "-Wno-unknown-pragmas"],
+      "cflags_cc!": ["-fno-exceptions"]
+    },
+    {
       "target_name": "lmforge_mpi",
       "conditions": [
         ["lmforge_have_mpi=='yes'", {

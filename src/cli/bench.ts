@@ -1,13 +1,14 @@
 /**
- * `lmforge bench --preset NAME [--steps N] [--threads N] [--device cpu|cuda|auto]`: full training steps
+ * `lmforge bench --preset NAME [--steps N] [--threads N] [--device cpu|cuda|cuda-interpret|auto]`: full training steps
  * (forward, backward, clip, AdamW) on random tokens; prints one JSON line with the median step time and spread.
  */
 import { parseArgs, usage, type FlagSpec } from './args.js';
-import { createBackend } from '../engine/index.js';
+import { createBackend, DEVICE_NAMES, parseDevice } from '../engine/index.js';
+import type { PendingRead } from '../engine/backend.js';
 import { CudaBackend } from '../engine/cuda.js';
 import { Decoder } from '../model/decoder.js';
 import { initWeights } from '../model/init.js';
-import { AdamW, ADAMW_DEFAULTS, clipCoefficient } from '../train/adamw.js';
+import { AdamW, ADAMW_DEFAULTS } from '../train/adamw.js';
 import { Rng } from '../model/rng.js';
 import { getPreset, PRESET_BATCH } from '../config/presets.js';
 import { flopsPerToken } from '../model/count.js';
@@ -18,7 +19,7 @@ const FLAGS: Record<string, FlagSpec> = {
   preset: { type: 'string', help: 'model preset (e.g. cpu-small, cpu-realvocab, qwen3-0.6b)' },
   steps: { type: 'number', help: 'timed steps after one warm-up step', default: 5 },
   threads: { type: 'number', help: 'CPU threads (default: all cores)' },
-  device: { type: 'string', help: 'cpu | cuda | auto', default: 'cpu' },
+  device: { type: 'string', help: DEVICE_NAMES.join(' | ') + ' (cuda-interpret: the CUDA kernels on the CPU, slow)', default: 'cpu' },
   batch: { type: 'number', help: 'micro-batch (default: the preset\'s benchmark batch)' },
   seq: { type: 'number', help: 'sequence length (default: the preset\'s benchmark length)' },
   seed: { type: 'number', help: 'seed for weights and tokens', default: 0 },
@@ -36,7 +37,7 @@ export async function run(argv: string[]): Promise<number> {
   const shape = PRESET_BATCH[name] ?? { batch: 4, seq: Math.min(512, cfg.context_length) };
   const batch = (flags.batch as number | undefined) ?? shape.batch;
   const seq = (flags.seq as number | undefined) ?? shape.seq;
-  const be = createBackend(flags.device as 'cpu' | 'cuda' | 'auto');
+  const be = createBackend(parseDevice(flags.device as string));
   if (flags.threads !== undefined) be.setThreads(flags.threads as number);
   const model = new Decoder(be, cfg);
   initWeights(model, { seed: flags.seed as number, scaledResidual: false });
@@ -49,26 +50,40 @@ export async function run(argv: string[]): Promise<number> {
   const targets = new Int32Array(N).fill(-100);
   for (let b = 0; b < batch; b++) for (let t = 0; t + 1 < seq; t++) targets[b * seq + t] = ids[b * seq + t + 1]!;
   const count = batch * (seq - 1);
-  const step = (): number => {
-    const t0 = performance.now();
+  // A full training step as the trainer runs it: the clip scale and the NaN guard decided by the engine from the
+  // step's statistics, which are read back without waiting for the work queued after them.
+  const step = (): PendingRead => {
     model.zeroGrads();
     model.resetLoss();
     model.run(ids, targets, { batch, seq, backward: true, gradScale: 1 / count });
-    const norm = model.gradNorm();
-    opt.update(1e-3, clipCoefficient(norm, 1.0));
-    model.takeLoss();
-    return (performance.now() - t0) / 1000;
+    const stats = model.stepStats();
+    model.gradSquares(stats);
+    opt.update(1e-3, 1, stats);
+    return be.readLater(stats, 2);
   };
-  step();
+  step().wait();
+  // Each step's time is from one step's end to the next one's. On an asynchronous engine the next step is queued
+  // before the host waits for this one, so the device never idles on the host (on the CPU each step runs at once).
   const times: number[] = [];
-  for (let i = 0; i < (flags.steps as number); i++) times.push(step());
+  const steps = flags.steps as number;
+  const queueAhead = be.name !== 'cpu';
+  let last = performance.now();
+  let pending: PendingRead | null = queueAhead ? step() : null;
+  for (let i = 0; i < steps; i++) {
+    const current = pending ?? step();
+    pending = queueAhead && i + 1 < steps ? step() : null;
+    current.wait();
+    const now = performance.now();
+    times.push((now - last) / 1000);
+    last = now;
+  }
   const med = median(times);
   const flops = flopsPerToken(cfg, seq).total;
   // MFU where the device has a known dense bf16 peak (a GPU); on the CPU, GFLOP/s says it.
   const peak = be.name === 'cuda' ? deviceFromName(be.describe())?.peakFlops : undefined;
   const result = {
     name,
-    device: be.name,
+    device: be instanceof CudaBackend ? be.kind : be.name,
     backend: be.describe(),
     params: model.layout.total,
     B: batch,

@@ -4,7 +4,7 @@
  * value, standard error, n), or with --json one object; --details writes one JSON line per example.
  */
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
-import { createBackend } from '../engine/index.js';
+import { createBackend, DEVICE_NAMES, parseDevice } from '../engine/index.js';
 import { Decoder } from '../model/decoder.js';
 import { loadWeights } from '../model/weights.js';
 import { openModelSource } from '../io/model-dir.js';
@@ -23,7 +23,7 @@ const FLAGS: Record<string, FlagSpec> = {
   tokenizer: { type: 'string', help: "tokenizer.json or directory (default: beside the model, else Qwen3); unused by mc-tokens" },
   'batch-tokens': { type: 'number', help: 'padded tokens per forward (rows x length)', default: 2048 },
   method: { type: 'string', help: "engine (per-token log-probs on the device) | host (full logits reduced here in float64: a reference)", default: 'engine' },
-  device: { type: 'string', help: 'cpu | cuda | auto', default: 'cpu' },
+  device: { type: 'string', help: DEVICE_NAMES.join(' | ') + ' (cuda-interpret: the CUDA kernels on the CPU, slow)', default: 'cpu' },
   threads: { type: 'number', help: 'CPU threads' },
   help: { type: 'boolean', help: 'show this help' },
 };
@@ -67,7 +67,7 @@ export async function runEval(argv: string[], print: (text: string) => void): Pr
     src.close();
     throw e;
   }
-  const be = createBackend(flags.device as 'cpu' | 'cuda' | 'auto');
+  const be = createBackend(parseDevice(flags.device as string));
   if (flags.threads !== undefined) be.setThreads(flags.threads as number);
   const model = new Decoder(be, src.cfg);
   try {

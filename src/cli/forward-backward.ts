@@ -1,10 +1,10 @@
 /**
  * `lmforge forward-backward --model DIR --batch FILE --out FILE [--train-steps N --lr X --beta1 X --beta2 X --eps X
- *  --weight-decay X --clip X] [--device cpu|cuda|auto] [--threads N]`
+ *  --weight-decay X --clip X] [--device cpu|cuda|cuda-interpret|auto] [--threads N]`
  * Writes logits, loss and grad.<HF name> for every parameter (and train.* with --train-steps) to a safetensors file.
  */
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
-import { createBackend } from '../engine/index.js';
+import { createBackend, DEVICE_NAMES, parseDevice } from '../engine/index.js';
 import { openHfModel } from '../io/hf-checkpoint.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { forwardBackward } from '../parity/forward-backward.js';
@@ -20,7 +20,7 @@ const FLAGS: Record<string, FlagSpec> = {
   eps: { type: 'number', help: 'AdamW epsilon', default: 1e-8 },
   'weight-decay': { type: 'number', help: 'decoupled weight decay (tensors of 2+ dims)', default: 0.01 },
   clip: { type: 'number', help: 'global gradient-norm clip (0 = off)', default: 0 },
-  device: { type: 'string', help: 'cpu | cuda | auto', default: 'cpu' },
+  device: { type: 'string', help: DEVICE_NAMES.join(' | ') + ' (cuda-interpret: the CUDA kernels on the CPU, slow)', default: 'cpu' },
   threads: { type: 'number', help: 'CPU threads (default: all cores)' },
   help: { type: 'boolean', help: 'show this help' },
 };
@@ -49,7 +49,7 @@ export async function run(argv: string[]): Promise<number> {
       if (shape.length !== 2 || lshape.length !== 2 || shape[0] !== lshape[0] || shape[1] !== lshape[1])
         throw new Error(`${flags.batch}: input_ids ${JSON.stringify(shape)} and labels ${JSON.stringify(lshape)} must both be [batch, seq]`);
       const [batch, seq] = shape as [number, number];
-      const be = createBackend(flags.device as 'cpu' | 'cuda' | 'auto');
+      const be = createBackend(parseDevice(flags.device as string));
       if (flags.threads !== undefined) be.setThreads(flags.threads as number);
       tensors = forwardBackward(
         be, hf.config, hf.tensors, modelDir, batchFile.toInt32('input_ids'), batchFile.toInt32('labels'), batch, seq,

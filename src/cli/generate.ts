@@ -4,7 +4,7 @@
  * Streams text as it is produced; with --json prints {"ids": [...]} with only the new ids.
  */
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
-import { createBackend } from '../engine/index.js';
+import { createBackend, DEVICE_NAMES, parseDevice } from '../engine/index.js';
 import { Decoder } from '../model/decoder.js';
 import { loadWeights } from '../model/weights.js';
 import { KvGenerator } from '../model/generate.js';
@@ -21,7 +21,7 @@ const FLAGS: Record<string, FlagSpec> = {
   seed: { type: 'number', help: 'sampling seed', default: 0 },
   json: { type: 'boolean', help: 'print {"ids": [...]} (new ids only) instead of text' },
   tokenizer: { type: 'string', help: 'tokenizer.json or directory (default: beside the model, else Qwen3)' },
-  device: { type: 'string', help: 'cpu | cuda | auto', default: 'cpu' },
+  device: { type: 'string', help: DEVICE_NAMES.join(' | ') + ' (cuda-interpret: the CUDA kernels on the CPU, slow)', default: 'cpu' },
   threads: { type: 'number', help: 'CPU threads' },
   help: { type: 'boolean', help: 'show this help' },
 };
@@ -47,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!(Number.isInteger(topK) && topK >= 0)) throw new UsageError(`generate: --top-k must be a whole number >= 0 (0 = all tokens), got ${topK}`);
 
   const src = openModelSource(flags.model as string);
-  const be = createBackend(flags.device as 'cpu' | 'cuda' | 'auto');
+  const be = createBackend(parseDevice(flags.device as string));
   if (flags.threads !== undefined) be.setThreads(flags.threads as number);
   const model = new Decoder(be, src.cfg);
   try {

@@ -17,7 +17,7 @@ export const TRAIN_KEYS = {
     help: "prepared data directory (lmforge prepare), 'bundled' (the bundled English corpus, or 'bundled-early' / 'bundled-modern' for its two halves), or in a file a list of {path, weight} (a mixture)",
   },
   run_dir: { kind: 'string', default: '', help: 'where checkpoints, metrics and plots go (default runs/<model>-<time>)' },
-  device: { kind: 'enum', values: ['cpu', 'cuda', 'auto'] as const, default: 'cpu', help: 'compute backend' },
+  device: { kind: 'enum', values: ['cpu', 'cuda', 'cuda-interpret', 'auto'] as const, default: 'cpu', help: 'compute backend (cuda-interpret: the CUDA kernels on the CPU, for tests)' },
   threads: { kind: 'int', min: 0, default: 0, help: 'CPU threads (0 = all cores)' },
   seq: { kind: 'int', min: 2, default: 128, help: 'tokens per sequence' },
   micro_batch: { kind: 'int', min: 1, default: 8, help: 'sequences per forward/backward' },

@@ -87,6 +87,20 @@ export interface AdamWHyper {
   step: number;
   /** Multiplies every gradient before use (global-norm clipping, loss scaling). */
   gradScale: number;
+  /**
+   * The step's statistics where the engine keeps them (f64: [loss sum, gradient sum of squares]). With them the
+   * engine also applies the clip coefficient of `clip` (PyTorch's clip_grad_norm_) and skips the update when a
+   * statistic is not finite, so a GPU step needs no round trip through the host.
+   */
+  stepStats?: Ptr | null;
+  /** Max gradient L2 norm with stepStats (0: no clipping). */
+  clip?: number;
+}
+
+/** Values copied from the engine without waiting for it (Backend.readLater). */
+export interface PendingRead {
+  /** Waits for the work queued before the read (not after it), then returns the values. Once only. */
+  wait(): Float64Array;
 }
 
 export interface Backend {
@@ -106,6 +120,12 @@ export interface Backend {
   upload(dst: Ptr, src: Float32Array | Float64Array | Int32Array): void;
   /** Waits for queued work, then copies `into.length` elements from `src`. */
   download(src: Ptr, into: Float32Array | Float64Array | Int32Array): void;
+  /**
+   * Starts copying n f64 elements of src to the host without waiting: on an asynchronous engine the work queued
+   * after this call keeps running while the host waits for the values (a training step reads its loss one step
+   * late this way). The CPU engine copies at once.
+   */
+  readLater(src: Ptr, n: number): PendingRead;
   fill(dst: Ptr, n: number, value: number): void;
   copy(dst: Ptr, src: Ptr, n: number): void;
   synchronize(): void;

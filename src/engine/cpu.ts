@@ -8,14 +8,12 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Ptr } from './backend.js';
 import { NativeBackend, type NativeOps, type Num } from './native.js';
 
 /** The CPU engine's functions beyond the shared ops (src/engine/cpu/addon.cc, memory.cc). */
 interface NativeCpu extends NativeOps {
   setThreads(n: Num): void;
   threads(): Num;
-  address(h: Num, o: Num, n: Num): bigint;
 }
 
 let native: NativeCpu | null = null;
@@ -55,9 +53,5 @@ export class CpuBackend extends NativeBackend {
   }
   threads(): number {
     return this.cpu.threads();
-  }
-  /** Host address of elements [p.offset, p.offset + n) (bounds-checked), for the MPI collectives in src/parallel. */
-  rawAddress(p: Ptr, n: number): bigint {
-    return this.cpu.address(p.buf.handle, p.offset, n);
   }
 }

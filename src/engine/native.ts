@@ -6,7 +6,9 @@
  * JavaScript Error on misuse. The subclasses add what differs: loading, threads, precision, raw addresses for
  * collectives.
  */
-import type { AdamWHyper, AttentionShape, Backend, DocumentBounds, DeviceBuffer, DType, MatmulOptions, Ptr, QkvStrides } from './backend.js';
+import type {
+  AdamWHyper, AttentionShape, Backend, DocumentBounds, DeviceBuffer, DType, MatmulOptions, PendingRead, Ptr, QkvStrides,
+} from './backend.js';
 import { MARSHAL, OP_TABLE } from './op-table.js';
 import type { NativeOp, Num, OpArgs, OpName, OpTable, Positional, Typed } from './op-types.js';
 
@@ -21,6 +23,11 @@ export type NativeOps = { [O in OpName]: NativeOp<O> } & {
   peakAllocatedBytes(): Num;
   /** Absent where every op completes before it returns (the CPU). */
   synchronize?(): void;
+  /** An asynchronous engine's readLater: queues the copy, returns a ticket for finishRead. */
+  startRead?(handle: Num, offset: Num, n: Num): Num;
+  finishRead?(ticket: Num, into: Float64Array): void;
+  /** Bounds-checked raw address of elements [offset, offset + n) (for the collectives of src/parallel). */
+  address(handle: Num, offset: Num, n: Num): bigint;
   /** The table the addon was built from: { op: [[name, kind], ...] }. */
   opTable(): Record<string, [string, string][]>;
 };
@@ -104,6 +111,30 @@ export abstract class NativeBackend implements Backend {
   }
   synchronize(): void {
     this.n.synchronize?.();
+  }
+  readLater(src: Ptr, n: number): PendingRead {
+    const { startRead, finishRead } = this.n;
+    if (src.buf.dtype !== 'f64') throw new TypeError(`readLater: the buffer must be f64, not ${src.buf.dtype}`);
+    if (!startRead || !finishRead) {
+      const values = new Float64Array(n);
+      this.download(src, values);
+      return { wait: () => values };
+    }
+    const ticket = startRead(src.buf.handle, src.offset, n);
+    let done = false;
+    return {
+      wait: () => {
+        if (done) throw new Error('readLater: wait() was already called for this read');
+        done = true;
+        const values = new Float64Array(n);
+        finishRead(ticket, values);
+        return values;
+      },
+    };
+  }
+  /** Engine address of elements [p.offset, p.offset + n) (bounds-checked), for the collectives in src/parallel. */
+  rawAddress(p: Ptr, n: number): bigint {
+    return this.n.address(p.buf.handle, p.offset, n);
   }
 
   // ---- elementwise ----
@@ -221,7 +252,7 @@ export abstract class NativeBackend implements Backend {
     this.call('sumSquares', { out, x, n });
   }
   adamw(param: Ptr, grad: Ptr, m: Ptr, v: Ptr, n: number, hyper: AdamWHyper): void {
-    this.call('adamw', { ...hyper, param, grad, m, v, n });
+    this.call('adamw', { ...hyper, stepStats: hyper.stepStats ?? null, clip: hyper.clip ?? 0, param, grad, m, v, n });
   }
 }
 

@@ -193,6 +193,22 @@ export class Decoder {
     return out[0]!;
   }
 
+  /**
+   * The step's statistics in engine memory, f64 [loss sum, gradient sum of squares]: the loss accumulator and the
+   * slot `gradSquares` fills. A training step reduces them on the engine and reads them back late (readLater).
+   */
+  stepStats(): Ptr {
+    if (!this.acts) throw new Error('stepStats: run the model first (the statistics live beside its activations)');
+    return { buf: this.acts.scalars, offset: 0 };
+  }
+
+  /** stats[1] = the sum of squared gradients (queued; nothing is read back). */
+  gradSquares(stats: Ptr): void {
+    const slot = { buf: stats.buf, offset: stats.offset + 1 };
+    this.be.fill(slot, 1, 0);
+    this.be.sumSquares(slot, { buf: this.grads, offset: 0 }, this.layout.total);
+  }
+
   /** Global L2 norm of the gradient buffer (synchronises). */
   gradNorm(): number {
     const scalars = this.acts?.scalars ?? this.be.alloc('f64', 2);

@@ -4,8 +4,10 @@
  * (`rawStream()`), so they run after the backward kernels without a host synchronisation; host-side
  * reductions, barriers and abort go through MPI.
  *
- * UNVERIFIED: the native part (src/parallel/native/nccl.cc) compiles only where nccl.h is installed, which the
- * development machine lacks, and the CUDA engine lands on another branch. See docs/distributed.md.
+ * The CUDA engine (CudaBackend) provides the buffer addresses (`rawAddress`), its stream (`rawStream`) and its
+ * device index, which NCCL is initialised on; createProcessGroup (index.ts) picks this group for it under a
+ * launcher. Not yet compiled or run: the native part (src/parallel/native/nccl.cc) compiles only where nccl.h is
+ * installed (scripts/device-test.sh builds it on the GPU host), and no GPU has run it (docs/distributed.md).
  */
 import type { Ptr } from '../engine/backend.js';
 import { countsList, type HostReduceOp, type ProcessGroup, type RankCounts, type ReduceOp } from './group.js';
@@ -30,8 +32,8 @@ export class NcclProcessGroup implements ProcessGroup {
   readonly localSize: number;
   private readonly ops: NcclOps;
 
-  /** `device` is the CUDA device index the engine uses (by default the local rank). */
-  constructor(private readonly be: AddressableBackend, private readonly mpi: MpiProcessGroup, device = mpi.localRank, n: NativeMpi = loadNativeMpi()) {
+  /** `device` must be the CUDA device index the engine uses (CudaBackend.deviceIndex()). */
+  constructor(private readonly be: AddressableBackend, private readonly mpi: MpiProcessGroup, device: number, n: NativeMpi = loadNativeMpi()) {
     if (!be.rawStream) throw new Error('NCCL needs a CUDA engine that exposes its stream (rawStream); this backend has none');
     this.ops = ncclOps(n);
     this.rank = mpi.rank;

@@ -38,11 +38,15 @@ export class AdamW {
     this.ranges = decayRanges(model.layout);
   }
 
-  /** Applies one update with the given learning rate; gradScale multiplies every gradient (clipping). */
-  update(lr: number, gradScale: number): void {
+  /**
+   * Applies one update with the given learning rate; gradScale multiplies every gradient. With `stats` (the step's
+   * [loss sum, gradient sum of squares] in engine memory) the engine also clips to cfg.clip and skips the update
+   * when a statistic is not finite, so the host need not read them first (undoStep() then corrects the count).
+   */
+  update(lr: number, gradScale: number, stats: Ptr | null = null): void {
     this.step += 1;
     const { model } = this;
-    adamwRanges(this.be, this.ranges, this.cfg, { lr, step: this.step, gradScale }, (o) => ({
+    adamwRanges(this.be, this.ranges, this.cfg, { lr, step: this.step, gradScale, stats }, (o) => ({
       param: model.paramPtr(o), grad: model.gradPtr(o), m: { buf: this.m, offset: o }, v: { buf: this.v, offset: o },
     }));
   }
@@ -59,14 +63,14 @@ export class AdamW {
  */
 export function adamwRanges(
   be: Backend, ranges: readonly { offset: number; size: number; decay: boolean }[], cfg: AdamWConfig,
-  s: { lr: number; step: number; gradScale: number },
+  s: { lr: number; step: number; gradScale: number; stats?: Ptr | null },
   at: (offset: number) => { param: Ptr; grad: Ptr; m: Ptr; v: Ptr },
 ): void {
   for (const r of ranges) {
     const p = at(r.offset);
     be.adamw(p.param, p.grad, p.m, p.v, r.size, {
       lr: s.lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: r.decay ? cfg.weightDecay : 0,
-      step: s.step, gradScale: s.gradScale,
+      step: s.step, gradScale: s.gradScale, stepStats: s.stats ?? null, clip: s.stats ? cfg.clip : 0,
     });
   }
 }

@@ -28,10 +28,19 @@ export interface TrainOptimizer {
   /** Updates applied so far (AdamW bias correction). */
   readonly step: number;
   readonly cfg: AdamWConfig;
-  /** Reduces gradients over ranks (collective) and returns the global gradient L2 norm. */
-  reduceGradients(): number;
-  /** One AdamW update with the reduced gradients; gradScale multiplies them (clipping). */
-  update(lr: number, gradScale: number): void;
+  /**
+   * Reduces gradients over ranks (collective) and completes the step's statistics in engine memory, queued with
+   * no host round trip: stats[0] the loss sum over ranks, stats[1] the squared global gradient norm
+   * (f64 [loss sum, sum of squares], Decoder.stepStats).
+   */
+  reduceGradients(stats: Ptr): void;
+  /**
+   * One AdamW update with the reduced gradients, clipped to cfg.clip by the norm in `stats` and skipped by the
+   * engine when a statistic is not finite (the caller learns it when it reads them, and calls undoStep).
+   */
+  update(lr: number, stats: Ptr): void;
+  /** The last update was skipped (its statistics were not finite): it does not count for bias correction. */
+  undoStep(): void;
   /** Collective: the full unsharded moments on rank 0, null on other ranks. */
   exportMoments(): Moments | null;
   /** Loads full unsharded moments (every rank passes the same arrays) and the update count. */
@@ -63,12 +72,18 @@ export class ReplicatedAdamW implements TrainOptimizer {
   get cfg(): AdamWConfig {
     return this.inner.cfg;
   }
-  reduceGradients(): number {
-    if (this.group.size > 1) allReduceBuckets(this.group, this.model.gradPtr(0), this.model.layout.total, this.bucketElements);
-    return this.model.gradNorm();
+  reduceGradients(stats: Ptr): void {
+    if (this.group.size > 1) {
+      allReduceBuckets(this.group, this.model.gradPtr(0), this.model.layout.total, this.bucketElements);
+      this.group.allReduce(stats, 1, 'sum'); // the loss sum; the squares below are of the already summed gradient
+    }
+    this.model.gradSquares(stats);
   }
-  update(lr: number, gradScale: number): void {
-    this.inner.update(lr, gradScale);
+  update(lr: number, stats: Ptr): void {
+    this.inner.update(lr, 1, stats);
+  }
+  undoStep(): void {
+    this.inner.step -= 1;
   }
   exportMoments(): Moments | null {
     if (this.group.rank !== 0) return null;
@@ -106,7 +121,6 @@ export class ZeroAdamW implements TrainOptimizer {
   readonly v: DeviceBuffer;
   readonly gradSlice: DeviceBuffer;
   private readonly ranges: DecayRange[];
-  private readonly scalars: DeviceBuffer;
 
   constructor(private readonly be: Backend, private readonly model: Decoder, private readonly group: ProcessGroup, public cfg: AdamWConfig) {
     this.shard = shardLayout(model.layout.total, group.size, group.rank);
@@ -115,7 +129,6 @@ export class ZeroAdamW implements TrainOptimizer {
     this.m = be.alloc('f32', cap);
     this.v = be.alloc('f32', cap);
     this.gradSlice = be.alloc('f32', cap);
-    this.scalars = be.alloc('f64', 1);
     this.ranges = clipRanges(decayRanges(model.layout), this.shard.start, this.shard.count);
   }
 
@@ -123,21 +136,20 @@ export class ZeroAdamW implements TrainOptimizer {
     return { buf, offset: globalOffset - this.shard.start };
   }
 
-  reduceGradients(): number {
+  reduceGradients(stats: Ptr): void {
     const { be, shard } = this;
     this.group.reduceScatter(this.model.gradPtr(0), { buf: this.gradSlice, offset: 0 }, shard.counts);
-    be.fill({ buf: this.scalars, offset: 0 }, 1, 0);
-    if (shard.count > 0) be.sumSquares({ buf: this.scalars, offset: 0 }, { buf: this.gradSlice, offset: 0 }, shard.count);
-    const ss = new Float64Array(1);
-    be.download({ buf: this.scalars, offset: 0 }, ss);
-    this.group.allReduceHost(ss, 'sum');
-    return Math.sqrt(ss[0]!);
+    const squares = { buf: stats.buf, offset: stats.offset + 1 };
+    be.fill(squares, 1, 0);
+    if (shard.count > 0) be.sumSquares(squares, { buf: this.gradSlice, offset: 0 }, shard.count);
+    // Loss sums and slice squares together: [global loss sum, squared global norm].
+    this.group.allReduce(stats, 2, 'sum');
   }
 
-  update(lr: number, gradScale: number): void {
+  update(lr: number, stats: Ptr): void {
     this.step += 1;
     const { model } = this;
-    adamwRanges(this.be, this.ranges, this.cfg, { lr, step: this.step, gradScale }, (o) => ({
+    adamwRanges(this.be, this.ranges, this.cfg, { lr, step: this.step, gradScale: 1, stats }, (o) => ({
       param: model.paramPtr(o), grad: this.local(this.gradSlice, o), m: this.local(this.m, o), v: this.local(this.v, o),
     }));
     // In place: this rank's updated slice already sits at its displacement in the parameter buffer.
@@ -180,8 +192,12 @@ export class ZeroAdamW implements TrainOptimizer {
     const { start, count } = this.shard;
     return `AdamW with ZeRO-1 over ${this.group.size} ranks (this rank: elements [${start}, ${start + count}))`;
   }
+  undoStep(): void {
+    this.step -= 1;
+  }
+
   dispose(): void {
-    for (const b of [this.m, this.v, this.gradSlice, this.scalars]) this.be.free(b);
+    for (const b of [this.m, this.v, this.gradSlice]) this.be.free(b);
   }
 }
 

@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import type { Backend } from '../engine/backend.js';
+import type { Backend, PendingRead } from '../engine/backend.js';
 import { createBackend } from '../engine/index.js';
 import type { ModelConfig } from '../config/model.js';
 import { validateModelConfig } from '../config/schema.js';
@@ -17,7 +17,6 @@ import { Decoder } from '../model/decoder.js';
 import { initWeights } from '../model/init.js';
 import { loadWeights } from '../model/weights.js';
 import { flopsPerToken } from '../model/count.js';
-import { clipCoefficient } from './adamw.js';
 import { createProcessGroup, type ProcessGroup } from '../parallel/index.js';
 import { agreeOnString } from '../parallel/group.js';
 import { ReplicatedAdamW, ZeroAdamW, type TrainOptimizer } from './optimizer.js';
@@ -301,7 +300,7 @@ export class Trainer {
 
   async run(hooks: TrainHooks = {}): Promise<TrainResult> {
     const tc = this.tc;
-    const { model, opt, group, schedule } = this;
+    const { model, opt, schedule } = this;
     const total = schedule.totalSteps;
     const peak = resolvePeak(tc.peak_flops > 0 ? tc.peak_flops : undefined, this.be.name === 'cuda' ? deviceFromName(this.be.describe()) : undefined) ?? 0;
     let firstVal: number | null = null;
@@ -323,6 +322,52 @@ export class Trainer {
         this.metrics.eval(t.record);
         hooks.onLog?.(t.line);
       }
+    };
+    // A step whose loss and gradient norm are still on the engine, and how to account for it.
+    interface PendingStep {
+      read: PendingRead;
+      count: number;
+      lr: number;
+      st: Stage;
+      t0: number;
+    }
+    let pending: PendingStep | null = null;
+    const lagged = this.be.name !== 'cpu';
+    // Reads the pending step's numbers (after its own work only) and logs it; false when it was not finite (the
+    // engine skipped its update). this.step and tokensSeen are that step's here.
+    const finish = (p: PendingStep): boolean => {
+      const [lossSum, squares] = p.read.wait();
+      const loss = lossSum! / p.count;
+      const norm = Math.sqrt(squares!);
+      this.health.observe(this.step, loss, norm);
+      if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
+        bad += 1;
+        opt.undoStep();
+        this.metrics.event(this.step, 'skipped_step', { loss: String(loss), grad_norm: String(norm) });
+        hooks.onLog?.(`step ${this.step}: loss ${loss} / grad norm ${norm} is not finite; update skipped (${bad}/${tc.max_bad_steps})`);
+        if (bad >= tc.max_bad_steps) throw new Error(divergenceMessage(this.runDir, bad, this.health.troubleSince ?? this.step));
+        return false;
+      }
+      bad = 0;
+      lastLoss = loss;
+      const { st, lr } = p;
+      const dt = (performance.now() - p.t0) / 1000;
+      const tokensPerS = st.tokensPerStep / dt;
+      const achieved = tokensPerS * flopsPerToken(model.cfg, st.seq).total;
+      const mfu = peak > 0 ? achieved / peak : null;
+      if (this.step % tc.log_every === 0 || this.step === st.end)
+        this.metrics.train({
+          step: this.step, ...this.stageFields(), loss, lr, grad_norm: norm, tokens: this.tokensSeen, step_s: dt, tokens_per_s: tokensPerS,
+          gflops: achieved / 1e9, mfu: mfu ?? undefined, ...this.mixFields(st),
+        });
+      hooks.onStep?.({ step: this.step, loss, lr, tokensPerS, mfu: mfu ?? undefined, gflops: achieved / 1e9 });
+      hooks.afterStep?.(this.step, loss);
+      return true;
+    };
+    const settle = (): boolean => {
+      const p = pending;
+      pending = null;
+      return p ? finish(p) : true;
     };
     try {
       // A resumed run that already reached its end is complete: nothing to add (no second final eval or checkpoint).
@@ -346,6 +391,7 @@ export class Trainer {
           batches = this.takeBatches(st, hooks);
         } catch (e) {
           if (!(e instanceof DataExhaustedError)) throw e;
+          settle();
           stoppedEarly = e.message;
           this.metrics.event(this.step, 'data_exhausted', { ...this.stageFields(), dataset: e.source, windows: e.windows });
           hooks.onLog?.(`step ${this.step}: ${e.message}; stopping with a checkpoint`);
@@ -361,34 +407,22 @@ export class Trainer {
           const { ids, targets } = splitWindows(tokens, st.microBatch, st.seq);
           model.run(ids, targets, { batch: st.microBatch, seq: st.seq, backward: true, gradScale: 1 / count, ...this.documents(st, ids) });
         }
-        const lossSum = Float64Array.of(model.takeLoss());
-        group.allReduceHost(lossSum, 'sum');
-        const loss = lossSum[0]! / count;
-        const norm = opt.reduceGradients();
+        // The step's loss sum and gradient norm stay on the engine: the update is queued with the clip scale and
+        // the skip of a non-finite step decided there, and the numbers are read back later (see `finish`).
+        const stats = model.stepStats();
+        opt.reduceGradients(stats);
+        // The previous step's numbers first: a skipped update must not count for this update's bias correction.
+        settle();
+        opt.update(lr, stats);
         this.step += 1;
         this.tokensSeen += st.tokensPerStep;
-        this.health.observe(this.step, loss, norm);
-        if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
-          bad += 1;
-          this.metrics.event(this.step, 'skipped_step', { loss: String(loss), grad_norm: String(norm) });
-          hooks.onLog?.(`step ${this.step}: loss ${loss} / grad norm ${norm} is not finite; update skipped (${bad}/${tc.max_bad_steps})`);
-          if (bad >= tc.max_bad_steps) throw new Error(divergenceMessage(this.runDir, bad, this.health.troubleSince ?? this.step));
-          continue;
-        }
-        bad = 0;
-        opt.update(lr, clipCoefficient(norm, tc.clip));
-        lastLoss = loss;
-        const dt = (performance.now() - t0) / 1000;
-        const tokensPerS = st.tokensPerStep / dt;
-        const achieved = tokensPerS * flopsPerToken(model.cfg, st.seq).total;
-        const mfu = peak > 0 ? achieved / peak : null;
-        if (this.step % tc.log_every === 0 || this.step === st.end)
-          this.metrics.train({
-            step: this.step, ...this.stageFields(), loss, lr, grad_norm: norm, tokens: this.tokensSeen, step_s: dt, tokens_per_s: tokensPerS,
-            gflops: achieved / 1e9, mfu: mfu ?? undefined, ...this.mixFields(st),
-          });
-        hooks.onStep?.({ step: this.step, loss, lr, tokensPerS, mfu: mfu ?? undefined, gflops: achieved / 1e9 });
-        hooks.afterStep?.(this.step, loss);
+        pending = { read: this.be.readLater(stats, 2), count, lr, st, t0 };
+        // An asynchronous engine reads a step's numbers when the next step is queued (it never idles on the host),
+        // except where the loop needs them now: evaluations, checkpoints, the end of a stage or of the run.
+        const boundary = this.step === st.end || this.step === total || (tc.eval_every > 0 && this.step % tc.eval_every === 0) ||
+          (tc.checkpoint_every > 0 && this.step % tc.checkpoint_every === 0) || !!this.tasks?.due(this.step, false);
+        if (lagged && !boundary) continue;
+        if (!settle()) continue;
         if (this.step === st.end && this.step !== total) {
           // A stage ends with an evaluation on its own data and a checkpoint; the next stage's start is logged
           // before that checkpoint, so a resume at the boundary neither repeats nor loses the event.

@@ -1,20 +1,32 @@
 /**
  * Side-by-side harness of the CUDA op tests: every input is uploaded to a CpuBackend and a CudaBackend, the op
- * runs on both, and the outputs are compared (relative L2 error). When no CUDA engine or device is present,
- * `cuda` is null and `skipReason` says why; the tests then skip with that message.
+ * runs on both, and the outputs are compared (relative L2 error). The CUDA side is the GPU where one is usable,
+ * else the same kernels interpreted on the CPU (--device cuda-interpret); LMFORGE_CUDA_TEST_DEVICE=cuda or
+ * cuda-interpret picks one. When the chosen engine cannot run, `cuda` is null and `skipReason` says why.
  */
 import { at, type Backend, type DeviceBuffer, type DType } from '../../src/engine/backend.js';
 import { CpuBackend } from '../../src/engine/cpu.js';
-import { CudaBackend, cudaAvailability } from '../../src/engine/cuda.js';
+import { CudaBackend, cudaAvailability, type CudaEngineKind } from '../../src/engine/cuda.js';
 import { relErr } from '../helpers.js';
 
 export { relErr };
 
-const avail = cudaAvailability();
-export const cuda: CudaBackend | null = avail.ok ? new CudaBackend({ precision: 'fp32' }) : null;
+function pickDevice(): CudaEngineKind {
+  const want = process.env.LMFORGE_CUDA_TEST_DEVICE;
+  if (want === 'cuda' || want === 'cuda-interpret') return want;
+  if (want) throw new Error(`LMFORGE_CUDA_TEST_DEVICE=${want}: use cuda or cuda-interpret`);
+  return cudaAvailability('cuda').ok ? 'cuda' : 'cuda-interpret';
+}
+
+/** The engine these tests run: 'cuda' (a GPU) or 'cuda-interpret'. */
+export const device: CudaEngineKind = pickDevice();
+const avail = cudaAvailability(device);
+export const cuda: CudaBackend | null = avail.ok
+  ? new CudaBackend({ precision: 'fp32', interpret: device === 'cuda-interpret' })
+  : null;
 /** The CPU reference, created only where the CUDA side exists (so these tests need no CPU build elsewhere). */
 export const cpu: CpuBackend = avail.ok ? new CpuBackend() : (null as unknown as CpuBackend);
-export const skipReason: string | false = avail.ok ? false : `no CUDA backend here: ${avail.reason}`;
+export const skipReason: string | false = avail.ok ? false : `no ${device} backend here: ${avail.reason}`;
 
 /** Tolerance of an op whose products run in bf16 (relative L2), and of pure fp32 ops. */
 export const BF16_TOL = 2e-2;

@@ -58,3 +58,31 @@ test('adamw rejects a step of 0 and buffers that are too short', () => {
   assert.throws(() => be.adamw(at(b), at(b), at(b), at(b), 5, { ...hp, step: 1 }), /needs elements/);
   freeAll(b);
 });
+
+test('adamw with the step statistics in engine memory: the clip coefficient and the skip of a non-finite step', () => {
+  const r = rng(82);
+  const n = 1001;
+  const hp = { lr: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step: 2 };
+  const p0 = randVec(r, n), g = randVec(r, n, 0.1), m0 = randVec(r, n, 0.01), v0 = randVec(r, n, 0.01).map(Math.abs);
+  const run = (gradScale: number, stats: [number, number] | null, clip: number): Float64Array[] => {
+    const [bp, bg, bm, bv] = [f32(p0), f32(g), f32(m0), f32(v0)];
+    const bs = be.alloc('f64', 2);
+    if (stats) be.upload(at(bs), Float64Array.from(stats));
+    be.adamw(at(bp), at(bg), at(bm), at(bv), n, { ...hp, gradScale, stepStats: stats ? at(bs) : null, clip });
+    const out = [read(bp), read(bm), read(bv)];
+    freeAll(bp, bg, bm, bv, bs);
+    return out;
+  };
+  for (const [ss, clip] of [[9, 1], [0.25, 1], [9, 0], [4e6, 0.5]] as const) {
+    // What the trainer computed on the host before: the same double arithmetic, rounded to float once.
+    const coef = clip > 0 ? Math.min(1, clip / (Math.sqrt(ss) + 1e-6)) : 1;
+    const want = run(coef, null, 0);
+    const got = run(1, [123.5, ss], clip);
+    for (let k = 0; k < 3; k++) assert.deepEqual(got[k], want[k], `sum of squares ${ss}, clip ${clip}: bit for bit`);
+  }
+  const untouched = [Float64Array.from(Float32Array.from(p0)), Float64Array.from(Float32Array.from(m0)), Float64Array.from(Float32Array.from(v0))];
+  for (const stats of [[NaN, 1], [1, Infinity], [-Infinity, 1]] as [number, number][]) {
+    const got = run(1, stats, 1);
+    for (let k = 0; k < 3; k++) assert.deepEqual(got[k], untouched[k], `stats ${stats}: the step is skipped`);
+  }
+});

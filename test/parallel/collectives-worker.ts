@@ -160,21 +160,33 @@ function main(): void {
   const b = new Decoder(be, cfg);
   initWeights(a, { seed: 7, scaledResidual: true });
   initWeights(b, { seed: 7, scaledResidual: true });
-  const opt = { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clip: 1 };
+  const opt = { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clip: 0.5 };
   const rep = new ReplicatedAdamW(be, a, g, opt, 97);
   const zero = new ZeroAdamW(be, b, g, opt);
-  let normErr = 0;
+  // Each optimizer completes the step's statistics [loss sum, squared norm] in engine memory.
+  const sa = be.alloc('f64', 2), sb = be.alloc('f64', 2);
+  let normErr = 0, lossErr = 0;
   for (let step = 0; step < 3; step++) {
     const grad = rand(1000 + 10 * step + g.rank, a.layout.total).map((x) => x * 0.01);
     be.upload(a.gradPtr(0), grad);
     be.upload(b.gradPtr(0), grad);
-    const na = rep.reduceGradients();
-    const nb = zero.reduceGradients();
-    normErr = Math.max(normErr, Math.abs(na - nb) / na);
-    rep.update(1e-2, Math.min(1, 0.5 / na));
-    zero.update(1e-2, Math.min(1, 0.5 / nb));
+    be.upload({ buf: sa, offset: 0 }, Float64Array.of(g.rank + 1, 0));
+    be.upload({ buf: sb, offset: 0 }, Float64Array.of(g.rank + 1, 0));
+    rep.reduceGradients({ buf: sa, offset: 0 });
+    zero.reduceGradients({ buf: sb, offset: 0 });
+    const [ra, rb] = [new Float64Array(2), new Float64Array(2)];
+    be.download({ buf: sa, offset: 0 }, ra);
+    be.download({ buf: sb, offset: 0 }, rb);
+    normErr = Math.max(normErr, Math.abs(Math.sqrt(ra[1]!) - Math.sqrt(rb[1]!)) / Math.sqrt(ra[1]!));
+    const lossSum = (P * (P + 1)) / 2; // the ranks' loss sums 1..P, summed
+    lossErr = Math.max(lossErr, Math.abs(ra[0]! - lossSum), Math.abs(rb[0]! - lossSum));
+    rep.update(1e-2, { buf: sa, offset: 0 });
+    zero.update(1e-2, { buf: sb, offset: 0 });
   }
+  be.free(sa);
+  be.free(sb);
   errors.zeroNorm = normErr;
+  errors.lossSum = lossErr;
   errors.zeroParams = maxRel(get(b.params), get(a.params));
   const ma = rep.exportMoments();
   const mb = zero.exportMoments();

@@ -14,7 +14,4 @@ namespace lmf {
 constexpr int64_t kStreamParallelMin = int64_t(1) << 20;
 constexpr int64_t kComputeParallelMin = int64_t(1) << 17;
 
-// The CPU engine's calls beyond the op table: `address` (memory.cc), for the MPI collectives.
-void registerAddress(Napi::Env env, Napi::Object exports);
-
 }  // namespace lmf

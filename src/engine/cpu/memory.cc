@@ -55,26 +55,6 @@ void registryFree(int64_t handle) { releaseMemory(registryRemove(handle)); }
 void op::upload(const UploadArgs& p) { std::memcpy(p.buffer, p.host.data, p.host.length * dtypeSize(p.dtype)); }
 void op::download(const DownloadArgs& p) { std::memcpy(p.host.data, p.buffer, p.host.length * dtypeSize(p.dtype)); }
 
-namespace {
-
-
-// address(handle, off, n) -> BigInt: the raw address of elements [off, off+n) after a bounds check. The MPI/NCCL
-// addon (src/parallel/native) takes buffers as addresses so collectives run on engine memory without copies; the
-// pointer stays valid until the buffer is freed, which JavaScript controls. A CPU-only call (it returns a value),
-// so it is not in the op table.
-Napi::Value Address(const Napi::CallbackInfo& info) {
-  try {
-    Args a(info, "address");
-    a.expectCount(3);
-    void* p = a.raw(0, a.dtypeOf(0, "buffer"), a.i64(2, "n"), "buffer");
-    return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(p)));
-  } catch (const std::exception& e) {
-    Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
-    return info.Env().Undefined();
-  }
-}
-
-}  // namespace
 
 void op::fill(const FillArgs& args) {
   const int64_t n = args.n;
@@ -114,10 +94,6 @@ void op::scale(const ScaleArgs& p) {
   const float s = static_cast<float>(p.s);
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) x[i] *= s;
-}
-
-void registerAddress(Napi::Env env, Napi::Object exports) {
-  exports.Set("address", Napi::Function::New(env, Address, "address"));
 }
 
 }  // namespace lmf

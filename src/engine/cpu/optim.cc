@@ -38,7 +38,13 @@ void op::adamw(const AdamwArgs& args) {
   const float* g = args.grad;
   const AdamwCoefficients& c = args.coef;
   const float stepSize = c.stepSize, bc2Sqrt = c.bc2Sqrt, decay = c.decay;
-  const float fb1 = c.oneMinusBeta1, fb2 = c.beta2, fb2c = c.oneMinusBeta2, feps = c.eps, fgs = c.gradScale;
+  float fgs = c.gradScale;
+  if (args.stepStats) {
+    const double s = adamwStepScale(args.stepStats[0], args.stepStats[1], args.clip, args.gradScale);
+    if (s < 0) return;  // a non-finite step: no update
+    fgs = static_cast<float>(s);
+  }
+  const float fb1 = c.oneMinusBeta1, fb2 = c.beta2, fb2c = c.oneMinusBeta2, feps = c.eps;
 #pragma omp parallel for simd schedule(static) if (n > kStreamParallelMin / 4)
   for (int64_t i = 0; i < n; i++) {
     const float gr = g[i] * fgs;

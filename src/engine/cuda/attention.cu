@@ -61,7 +61,7 @@ __device__ __forceinline__ float dotRow(const float* a, const float* b, int hd) 
 template <int HC>
 __global__ void __launch_bounds__(kThreads) forwardKernel(float* out, float* lse, const float* q, const float* k,
                                                           const float* v, AttentionShape sh, const int32_t* cu) {
-  extern __shared__ float smem[];
+  LMF_DYNAMIC_SHARED(float, smem);
   const int hd = static_cast<int>(sh.headDim), ld = smemLd(hd);
   float* Qs = smem;
   float* Ks = Qs + kRows * ld;
@@ -161,7 +161,7 @@ template <int HC>
 __global__ void __launch_bounds__(kThreads) dkdvKernel(float* dk, float* dv, const float* dout, const float* q,
                                                        const float* k, const float* v, const float* lse,
                                                        const float* D, AttentionShape sh, const int32_t* cu) {
-  extern __shared__ float smem[];
+  LMF_DYNAMIC_SHARED(float, smem);
   const int hd = static_cast<int>(sh.headDim), ld = smemLd(hd);
   float* Ks = smem;
   float* Vs = Ks + kRows * ld;
@@ -253,7 +253,7 @@ template <int HC>
 __global__ void __launch_bounds__(kThreads) dqKernel(float* dq, const float* dout, const float* q, const float* k,
                                                      const float* v, const float* lse, const float* D,
                                                      AttentionShape sh, const int32_t* cu) {
-  extern __shared__ float smem[];
+  LMF_DYNAMIC_SHARED(float, smem);
   const int hd = static_cast<int>(sh.headDim), ld = smemLd(hd);
   float* Qs = smem;
   float* dOs = Qs + kRows * ld;

@@ -18,17 +18,21 @@ namespace lmf {
 
 // Throws an OpError naming the call when a CUDA runtime call fails.
 void cudaCheck(cudaError_t e, const char* what);
+// For a call whose failure is not an error here (a query answering "not yet", a best-effort statistic): the
+// runtime also records the failure as its last error, which the next launch check would report as that
+// launch's failure, so it is cleared. (A sticky error cannot be cleared and is reported at the next check.)
+void tolerate(cudaError_t e);
 
 // ---- the engine state ----
 enum class Precision : int { BF16 = 0, FP32 = 1 };
 Precision precision();
 void setPrecision(Precision p);
 cudaStream_t stream();
-// The device-side error flag (mapped host memory): kernels set it, `checkDeviceError` reads it after a sync.
+// The device-side error flag (an int in device memory): kernels set it when they meet bad input (token ids,
+// targets); it travels to the host with the stream's synchronisation, so reading it costs no extra wait.
 int* deviceErrorFlag();
-// Throws (and clears the flag) if a kernel reported bad input since the last check. Call after a sync.
-void checkDeviceError(const char* op);
-// Waits for the stream, then reports kernel failures and flagged bad inputs.
+// Waits for the stream (the engine's one synchronisation point), then reports kernel failures and flagged bad
+// inputs (clearing the flag).
 void syncStream(const char* op);
 
 // Reusable device scratch areas, one per purpose, grown on demand (stream-ordered, so no host sync).

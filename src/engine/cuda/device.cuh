@@ -30,13 +30,27 @@ inline void checkLaunch(const char* kernel) {
 }
 
 // Every kernel launch of the engine goes through here: enqueues `kernel` on `stream`, then reports a launch error
-// at once. Being the one launch site, it is where another way of running the kernels can take over.
+// at once. Being the one launch site, it is where the interpreted engine (LMF_CUDA_INTERPRET: the same sources
+// built with g++, see interpret/include/lmf_interpret/core.h) takes over: the kernel, called with the arguments,
+// becomes one CUDA thread's work.
 template <typename... Params, typename... Args>
 void launch(const char* what, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
             Args... args) {
+#if defined(LMF_CUDA_INTERPRET)
+  ::lmf_interp::launch(what, reinterpret_cast<const void*>(kernel), grid, block, smem, stream,
+                       [=]() { kernel(static_cast<Params>(args)...); });
+#else
   kernel<<<grid, block, smem, stream>>>(static_cast<Params>(args)...);
+#endif
   checkLaunch(what);
 }
+
+// The block's dynamic shared memory as a T* named `name` (`extern __shared__ T name[]`, which g++ cannot express).
+#if defined(LMF_CUDA_INTERPRET)
+#define LMF_DYNAMIC_SHARED(T, name) T* name = ::lmf_interp::dynamicShared<T>()
+#else
+#define LMF_DYNAMIC_SHARED(T, name) extern __shared__ T name[]
+#endif
 
 template <typename T>
 __device__ __forceinline__ T warpSum(T v) {

@@ -32,7 +32,18 @@ cublasLtHandle_t handle() {
   return h;
 }
 
-using PlanKey = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool>;
+// The largest power of two (at most 256, cuBLASLt's default assumption) dividing the address.
+uint32_t alignmentOf(const void* p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  uint32_t al = 256;
+  while (al > 1 && a % al) al /= 2;
+  return al;
+}
+
+// A plan is valid for one shape, type and set of operand alignments: an algorithm chosen for 16-byte aligned
+// operands uses vector loads that fault on a less aligned pointer (a view at an odd offset of a flat buffer).
+using PlanKey = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, uint32_t,
+                           uint32_t, uint32_t>;
 
 struct Plan {
   cublasLtMatmulDesc_t desc = nullptr;
@@ -50,9 +61,12 @@ cublasLtMatrixLayout_t layout(cudaDataType_t t, int64_t rows, int64_t cols, int6
   return l;
 }
 
-// The cached plan of this shape, or nullptr when cuBLASLt has no algorithm for it (remembered too).
+// The cached plan of this shape and these operand alignments, or nullptr when cuBLASLt has no algorithm for it
+// (remembered too). In cuBLASLt's column-major view our B is its first operand ("A") and our A its second ("B").
 const Plan* planFor(const Gemm& g, bool accumulate) {
-  PlanKey key{g.transA, g.transB, g.m, g.n, g.k, g.lda, g.ldb, g.ldc, g.bf16Inputs, accumulate};
+  const uint32_t alignFirst = alignmentOf(g.b), alignSecond = alignmentOf(g.a), alignC = alignmentOf(g.c);
+  PlanKey key{g.transA, g.transB, g.m, g.n, g.k, g.lda, g.ldb, g.ldc, g.bf16Inputs, accumulate, alignFirst, alignSecond,
+              alignC};
   auto it = g_plans.find(key);
   if (it != g_plans.end()) return it->second.desc ? &it->second : nullptr;
   Plan p;
@@ -73,11 +87,20 @@ const Plan* planFor(const Gemm& g, bool accumulate) {
   uint64_t ws = kWorkspaceBytes;
   ltCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws),
           "set workspace");
+  // The heuristic assumes 256-byte aligned operands unless told otherwise.
+  const uint32_t align[4] = {alignFirst, alignSecond, alignC, alignC};  // A, B, C, D; C and D are one matrix
+  const cublasLtMatmulPreferenceAttributes_t alignAttr[4] = {
+      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
+  for (int i = 0; i < 4; i++)
+    ltCheck(cublasLtMatmulPreferenceSetAttribute(pref, alignAttr[i], &align[i], sizeof align[i]), "set alignment");
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle(), p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found);
   cublasLtMatmulPreferenceDestroy(pref);
-  ltCheck(st, "cublasLtMatmulAlgoGetHeuristic");
+  // NOT_SUPPORTED is how the heuristic says it has no algorithm for this configuration: the caller falls back.
+  if (st == CUBLAS_STATUS_NOT_SUPPORTED) found = 0;
+  else ltCheck(st, "cublasLtMatmulAlgoGetHeuristic");
   if (found == 0) {
     cublasLtMatrixLayoutDestroy(p.a);
     cublasLtMatrixLayoutDestroy(p.b);

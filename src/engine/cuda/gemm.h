@@ -23,7 +23,8 @@ struct Gemm {
 // Enqueues the product on `stream` (cuBLASLt, heuristic algorithm, cached per shape). Throws on failure.
 void gemm(const Gemm& g, cudaStream_t stream);
 
-// Whether cuBLASLt has an algorithm for this shape and type (checked once per shape, then cached).
+// Whether cuBLASLt has an algorithm for this shape, type and these pointers' alignments (checked once per
+// combination, then cached). The pointers must be set (their alignment matters, not their contents).
 bool gemmSupported(const Gemm& g);
 
 // Human-readable library version for describe().

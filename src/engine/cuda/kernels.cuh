@@ -100,10 +100,13 @@ void logprobChunk(const float* logits, double* logprob, int32_t* argmax, const i
                   int64_t vocab, int* errorFlag, cudaStream_t s);
 
 // ---- optim.cu ----
-// The coefficients are the ones the shared reader derived (the CPU engine uses the same).
-void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamwCoefficients& a, cudaStream_t s);
+// The coefficients are the ones the shared reader derived (the CPU engine uses the same). With `stats` (device
+// memory: loss sum, gradient sum of squares) the clip coefficient and the skip of a non-finite step are decided
+// on the device (adamwStepScale).
+void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamwCoefficients& a, const double* stats,
+           double clip, double gradScale, cudaStream_t s);
 
-// Error codes a kernel can raise through the device error flag (read back at the next synchronisation).
+// Error codes a kernel can raise through the device error flag (copied back with the next synchronisation).
 enum DeviceError : int { kErrNone = 0, kErrTokenId = 1, kErrTarget = 2 };
 
 }  // namespace cuda

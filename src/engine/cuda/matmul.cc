@@ -26,25 +26,16 @@ void matmulF32(const MatmulF32& p) {
   g.ldc = p.ldc;
   g.beta = p.beta;
   if (precision() == Precision::BF16) {
-    // Packed bf16 copies of the operands (made here unless the caller converted them already).
+    // Packed bf16 copies of the operands: made here in scratch unless the caller converted them already. Their
+    // places are known before the conversion, so cuBLASLt is asked first (their alignment is part of the question).
     g.lda = std::max<int64_t>(aCols, 1);
     g.ldb = std::max<int64_t>(bCols, 1);
     g.bf16Inputs = true;
+    g.a = p.aBf16 ? p.aBf16 : scratch(kScratchA, size_t(aRows * aCols) * 2);
+    g.b = p.bBf16 ? p.bBf16 : scratch(kScratchB, size_t(bRows * bCols) * 2);
     if (gemmSupported(g)) {
-      const cuda::bf16raw* a = p.aBf16;
-      if (!a) {
-        auto* t = static_cast<cuda::bf16raw*>(scratch(kScratchA, size_t(aRows * aCols) * 2));
-        convertBf16(t, p.a, aRows, aCols, p.lda);
-        a = t;
-      }
-      const cuda::bf16raw* b = p.bBf16;
-      if (!b) {
-        auto* t = static_cast<cuda::bf16raw*>(scratch(kScratchB, size_t(bRows * bCols) * 2));
-        convertBf16(t, p.b, bRows, bCols, p.ldb);
-        b = t;
-      }
-      g.a = a;
-      g.b = b;
+      if (!p.aBf16) convertBf16(static_cast<cuda::bf16raw*>(const_cast<void*>(g.a)), p.a, aRows, aCols, p.lda);
+      if (!p.bBf16) convertBf16(static_cast<cuda::bf16raw*>(const_cast<void*>(g.b)), p.b, bRows, bCols, p.ldb);
       gemm(g, stream());
       return;
     }

@@ -16,10 +16,11 @@ int64_t registryAlloc(DType dtype, int64_t length) {
   b.bytes = std::max<size_t>(256, (static_cast<size_t>(length) * dtypeSize(dtype) + 255) / 256 * 256);
   cudaStream_t s = stream();
   cudaError_t e = cudaMallocAsync(&b.ptr, b.bytes, s);
+  if (e != cudaSuccess && e != cudaErrorMemoryAllocation) cudaCheck(e, "alloc");
   if (e != cudaSuccess) {
-    cudaGetLastError();
+    tolerate(e);
     size_t freeB = 0, total = 0;
-    cudaMemGetInfo(&freeB, &total);
+    tolerate(cudaMemGetInfo(&freeB, &total));
     throw OpError("alloc: out of GPU memory allocating " + std::to_string(b.bytes) + " bytes (" + std::to_string(length) +
                   " " + dtypeName(dtype) + " elements; " + std::to_string(freeB >> 20) + " MiB free of " +
                   std::to_string(total >> 20) + " MiB): reduce the micro-batch, sequence length or model size");
@@ -28,7 +29,7 @@ int64_t registryAlloc(DType dtype, int64_t length) {
   try {
     return registryInsert(b);
   } catch (...) {
-    cudaFreeAsync(b.ptr, s);
+    tolerate(cudaFreeAsync(b.ptr, s));
     throw;
   }
 }
@@ -55,10 +56,15 @@ constexpr size_t kStagingSlots = 8;
 void stagedUpload(void* dst, const void* src, size_t bytes) {
   Staging* pick = nullptr;
   for (auto& st : g_staging) {
-    if (st.bytes >= bytes && cudaEventQuery(st.done) == cudaSuccess) {
+    if (st.bytes < bytes) continue;
+    // "Not ready" is an answer here, not a failure: tolerate() keeps it from failing the next launch check.
+    const cudaError_t q = cudaEventQuery(st.done);
+    if (q == cudaSuccess) {
       pick = &st;
       break;
     }
+    if (q != cudaErrorNotReady) cudaCheck(q, "upload");
+    tolerate(q);
   }
   if (!pick) {
     if (g_staging.size() >= kStagingSlots) {

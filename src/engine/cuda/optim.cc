@@ -9,6 +9,8 @@ void op::sumSquares(const SumSquaresArgs& p) {
   cuda::sumSquares(p.out, p.x, p.n, scratchPartials(cuda::reducePartials(p.n)), stream());
 }
 
-void op::adamw(const AdamwArgs& p) { cuda::adamw(p.param, p.grad, p.m, p.v, p.n, p.coef, stream()); }
+void op::adamw(const AdamwArgs& p) {
+  cuda::adamw(p.param, p.grad, p.m, p.v, p.n, p.coef, p.stepStats, p.clip, p.gradScale, stream());
+}
 
 }  // namespace lmf

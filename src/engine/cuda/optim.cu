@@ -10,9 +10,17 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__global__ void adamwKernel(float* p, const float* g, float* m, float* v, int64_t n, AdamwCoefficients a) {
+// With `stats`, every thread derives the same scale from the step's statistics (or skips a non-finite step).
+__global__ void adamwKernel(float* p, const float* g, float* m, float* v, int64_t n, AdamwCoefficients a,
+                            const double* stats, double clip, double gradScale) {
+  float gs = a.gradScale;
+  if (stats) {
+    const double s = adamwStepScale(stats[0], stats[1], clip, gradScale);
+    if (s < 0) return;
+    gs = static_cast<float>(s);
+  }
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const float gr = g[i] * a.gradScale;
+    const float gr = g[i] * gs;
     const float mi = m[i] + (gr - m[i]) * a.oneMinusBeta1;
     const float vi = v[i] * a.beta2 + a.oneMinusBeta2 * gr * gr;
     m[i] = mi;
@@ -23,9 +31,10 @@ __global__ void adamwKernel(float* p, const float* g, float* m, float* v, int64_
 
 }  // namespace
 
-void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamwCoefficients& a, cudaStream_t s) {
+void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamwCoefficients& a, const double* stats,
+           double clip, double gradScale, cudaStream_t s) {
   if (n <= 0) return;
-  launch("adamw", adamwKernel, gridFor(n, kThreads), kThreads, 0, s, p, g, m, v, n, a);
+  launch("adamw", adamwKernel, gridFor(n, kThreads), kThreads, 0, s, p, g, m, v, n, a, stats, clip, gradScale);
 }
 
 }  // namespace cuda

@@ -177,7 +177,23 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
 }
 
 void opFree(const Args& a) { registryFree(static_cast<int64_t>(a.num(0))); }
+
+Napi::Value Address(const Napi::CallbackInfo& info) {
+  try {
+    Args a(info, "address");
+    a.expectCount(3);
+    void* p = a.raw(0, a.dtypeOf(0, "buffer"), a.i64(2, "n"), "buffer");
+    return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(p)));
+  } catch (const std::exception& e) {
+    Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+}
 }  // namespace
+
+void registerAddress(Napi::Env env, Napi::Object exports) {
+  exports.Set("address", Napi::Function::New(env, Address, "address"));
+}
 
 void registerBufferOps(Napi::Env env, Napi::Object exports) {
   exports.Set("alloc", Napi::Function::New(env, Alloc, "alloc"));

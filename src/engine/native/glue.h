@@ -100,6 +100,12 @@ DType dtypeFromCode(const Args& a, size_t i);
 // Registers alloc, free, allocatedBytes and peakAllocatedBytes (the calls that are not ops of the table).
 void registerBufferOps(Napi::Env env, Napi::Object exports);
 
+// Registers `address(handle, offset, n)` -> BigInt: the raw address of elements [offset, offset + n) of a buffer,
+// after a bounds check (host memory on the CPU, device memory on CUDA). The collectives of src/parallel take
+// buffers as addresses, so they run on engine memory without copies; the address stays valid until the buffer is
+// freed, which JavaScript controls. It returns a value, so it is not in the op table.
+void registerAddress(Napi::Env env, Napi::Object exports);
+
 // Registration of a function outside the op table: reading and validation errors become JavaScript Errors.
 using OpFn = void (*)(const Args&);
 void registerOp(Napi::Env env, Napi::Object exports, const char* name, OpFn fn);

@@ -144,9 +144,12 @@
   X(BUF, w, const float, vocab * d) X(BUF, targets, const int32_t, n) X(INT, n) X(INT, d) X(INT, vocab)
 
 // ---- optimizer: out[0] += sum x^2; one AdamW step with the gradient scaled by gradScale (clipping) ----
+// With stepStats ([loss sum, gradient sum of squares] of the step, f64, where the engine keeps them) the clip
+// coefficient of `clip` is applied too and a step whose statistics are not finite is skipped: decided by the
+// engine, so a GPU step needs no host round trip (adamwStepScale, params.h).
 #define LMF_ARGS_sumSquares(X) X(BUF, out, double, 1) X(BUF, x, const float, n) X(INT, n)
 #define LMF_ARGS_adamw(X)                                                                                      \
   X(BUF, param, float, n) X(BUF, grad, const float, n) X(BUF, m, float, n) X(BUF, v, float, n) X(INT, n)     \
   X(NUM, lr) X(NUM, beta1) X(NUM, beta2) X(NUM, eps) X(NUM, weightDecay) X(NUM, step) X(NUM, gradScale)      \
-  X(LET, AdamwCoefficients, coef)
+  X(OPT, stepStats, const double, 2) X(NUM, clip) X(LET, AdamwCoefficients, coef)
 // clang-format on

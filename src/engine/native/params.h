@@ -2,6 +2,8 @@
 // the CPU kernels (src/engine/cpu) and the CUDA launchers (src/engine/cuda/kernels.cuh, passed by value to
 // kernels). No Node-API types here, so nvcc can include it.
 #pragma once
+#include <math.h>
+
 #include <cstdint>
 
 #if defined(__CUDACC__)
@@ -61,5 +63,19 @@ struct AdamwCoefficients {
   float stepSize = 0;  // lr / (1 - beta1^step)
   float bc2Sqrt = 0;   // sqrt(1 - beta2^step)
 };
+
+// The gradient scale of an AdamW step from its statistics (loss sum, gradient sum of squares): gradScale times
+// PyTorch's clip_grad_norm_ coefficient min(1, clip / (norm + 1e-6)) (1 when clip <= 0), computed in double as the
+// trainer did on the host, or -1 when the loss or the norm is not finite: the step is skipped.
+LMF_HOST_DEVICE inline double adamwStepScale(double lossSum, double sumSquares, double clip, double gradScale) {
+  // x - x is 0 exactly when x is finite (no fast-math in either engine's build).
+  if (!(lossSum - lossSum == 0.0) || !(sumSquares - sumSquares == 0.0)) return -1.0;
+  double coef = 1.0;
+  if (clip > 0) {
+    coef = clip / (sqrt(sumSquares) + 1e-6);
+    if (coef > 1.0) coef = 1.0;
+  }
+  return gradScale * coef;
+}
 
 }  // namespace lmf

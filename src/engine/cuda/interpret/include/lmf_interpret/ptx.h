@@ -1,0 +1,16 @@
+// Functional models of the GPU-only instructions behind src/engine/cuda/ptx.cuh (interpret/ptx.cc). mma and
+// ldmatrix are warp-collective: every lane of the warp must call them together (a warp barrier, as on the GPU).
+#pragma once
+#include <cstdint>
+
+namespace lmf_interp {
+
+void mmaBf16m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4], const char* file, int line);
+void ldmatrixX4(uint32_t r[4], const void* row, bool trans, const char* file, int line);
+// cp.async: the copy is held back until a wait covers its group, so reading the destination earlier sees what
+// was there before (in shared memory: the NaN poison).
+void cpAsync(void* dst, const void* src, int bytes);
+void cpAsyncCommit();
+void cpAsyncWait(int groupsLeft);
+
+}  // namespace lmf_interp

@@ -1,0 +1,116 @@
+/**
+ * The interpreted CUDA engine catches the bugs a GPU kernel hides until it runs: a missing __syncthreads and an
+ * off-by-one tile bound in the real attention kernels (src/engine/cuda/attention.cu) make the CUDA-vs-CPU check
+ * fail, while the kernels as written pass it.
+ *   - Every __syncthreads of attention.cu is removed in turn (the interpreter's 'skip-sync' option drops that one
+ *     barrier) and the op test must see wrong values.
+ *   - Off-by-one tile bounds are compiled into copies of attention.cu (with g++, against the interpreter objects
+ *     `npm install` built) and a small driver (native/attention-check.cc) compares them with a float64 reference.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { at } from '../../src/engine/backend.js';
+import { REPO_ROOT } from '../helpers.js';
+import { both, cuda, device, errOf, freePairs, pair, randF32, rng, skipReason, zerosPair } from './harness.js';
+
+const interpretOnly = skipReason || (device !== 'cuda-interpret' ? 'runs on the interpreted engine only' : false);
+const SOURCE = join(REPO_ROOT, 'src', 'engine', 'cuda', 'attention.cu');
+
+/** Attention forward + backward on CUDA and the CPU; the worst relative error of out, lse and the gradients. */
+function attentionError(): number {
+  const r = rng(31);
+  const [batch, seq, heads, kvHeads, hd] = [2, 70, 4, 2, 32];
+  const stride = (heads + 2 * kvHeads) * hd + 4, n = batch * seq, od = heads * hd;
+  const kOff = heads * hd, vOff = kOff + kvHeads * hd;
+  const shape = { batch, seq, heads, kvHeads, headDim: hd, scale: 1 / Math.sqrt(hd) };
+  const strides = { q: stride, k: stride, v: stride };
+  const qkv = pair(randF32(r, n * stride, 2)), out = zerosPair(n * od), lse = zerosPair(batch * heads * seq);
+  const dout = pair(randF32(r, n * od)), dqkv = pair(randF32(r, n * stride));
+  both((be, s) => {
+    const g = s === 'cpu' ? 'cpu' : 'gpu';
+    be.attentionForward(at(out[g]), at(lse[g]), at(qkv[g], 0), at(qkv[g], kOff), at(qkv[g], vOff), strides, shape);
+    be.attentionBackward(
+      at(dqkv[g], 0), at(dqkv[g], kOff), at(dqkv[g], vOff), at(dout[g]), at(qkv[g], 0), at(qkv[g], kOff), at(qkv[g], vOff),
+      at(out[g]), at(lse[g]), strides, shape,
+    );
+  });
+  const worst = Math.max(...[out, lse, dqkv].map((p) => errOf(p)).map((e) => (Number.isNaN(e) ? Infinity : e)));
+  freePairs(qkv, out, lse, dout, dqkv);
+  return worst;
+}
+
+test('every __syncthreads of the attention kernels is needed: removing any one breaks the CUDA-vs-CPU check', { skip: interpretOnly }, () => {
+  const g = cuda!;
+  const lines = readFileSync(SOURCE, 'utf8').split('\n');
+  const sites = lines.flatMap((l, i) => (/^\s*__syncthreads\(\);/.test(l) ? [`attention.cu:${i + 1}`] : []));
+  assert.ok(sites.length >= 6, `found ${sites.length} barriers in attention.cu`);
+  assert.ok(attentionError() < 1e-4, 'the kernels as written pass');
+  // A barrier missing between warps shows in one direction per warp order: each site must be caught by the
+  // default order or its reverse (the orders the interpreter offers; both are deterministic).
+  const missed: string[] = [];
+  for (const site of sites) {
+    g.interpretOption('skip-sync', site);
+    try {
+      const caught = ['warps', 'warps-reverse'].some((order) => {
+        g.interpretOption('schedule', order);
+        return !(attentionError() < 1e-4);
+      });
+      if (!caught) missed.push(site);
+    } finally {
+      g.interpretOption('skip-sync', '');
+      g.interpretOption('schedule', 'warps');
+    }
+  }
+  assert.deepEqual(missed, [], 'a barrier removed without any effect on the results');
+  assert.ok(attentionError() < 1e-4, 'restored');
+});
+
+/** The node-gyp objects of the interpreter itself (runtime, blocks, models), to link a driver against. */
+function interpreterObjects(): string[] {
+  const dir = join(REPO_ROOT, 'build', 'Release', 'obj.target', 'lmforge_cuda_interpret', 'src', 'engine', 'cuda', 'interpret');
+  return ['block', 'runtime', 'ptx'].map((f) => join(dir, `${f}.o`));
+}
+
+test('an off-by-one tile bound in attention.cu makes the check fail; the source as written passes', { skip: interpretOnly }, () => {
+  const objects = interpreterObjects();
+  for (const o of objects) assert.ok(existsSync(o), `${o} is missing: run npm install (it builds the interpreted engine)`);
+  const source = readFileSync(SOURCE, 'utf8');
+  // Each mutant changes one bound by one; the first string must occur exactly once in the source.
+  const mutants: Record<string, [string, string]> = {
+    'forward key tiles end one key early': ['sh.past + lastRow + 1);', 'sh.past + lastRow);'],
+    'dQ key tiles end one key early': ['min(sh.keys(), lastRow + 1);', 'min(sh.keys(), lastRow);'],
+    'a tile loads one row past its end': ['(r0 + r < limit)', '(r0 + r <= limit)'],
+  };
+  const dir = mkdtempSync(join(tmpdir(), 'lmf-mutants-'));
+  try {
+    const flags = ['-std=c++17', '-O1', '-DLMF_CUDA_INTERPRET', '-Wno-unknown-pragmas',
+      `-I${join(REPO_ROOT, 'src', 'engine', 'cuda', 'interpret', 'include')}`, `-I${join(REPO_ROOT, 'src', 'engine', 'cuda')}`];
+    const variants: [string, string][] = [['as written', source]];
+    for (const [name, [from, to]] of Object.entries(mutants)) {
+      assert.equal(source.split(from).length, 2, `'${from}' occurs once in attention.cu`);
+      variants.push([name, source.replace(from, to)]);
+    }
+    // Build every variant in parallel (one g++ each), then run each.
+    const builds = variants.map(([, text], i) => {
+      const cu = join(dir, `attention-${i}.cc`);
+      writeFileSync(cu, text);
+      return { exe: join(dir, `check-${i}`), args: [...flags, join(REPO_ROOT, 'test', 'engine-cuda', 'native', 'attention-check.cc'), cu, ...objects, '-o', join(dir, `check-${i}`)] };
+    });
+    const script = builds.map((b) => `g++ ${b.args.map((a) => `'${a}'`).join(' ')} &`).join('\n') + '\nwait';
+    const compiled = spawnSync('bash', ['-c', script], { encoding: 'utf8' });
+    assert.equal(compiled.status, 0, compiled.stderr);
+    const results = variants.map(([name], i) => {
+      assert.ok(existsSync(builds[i]!.exe), `${name}: not built: ${compiled.stderr}`);
+      const run = spawnSync(builds[i]!.exe, [], { encoding: 'utf8' });
+      return { name, status: run.status, out: (run.stdout + run.stderr).trim() };
+    });
+    assert.equal(results[0]!.status, 0, `the source as written must pass: ${results[0]!.out}`);
+    for (const r of results.slice(1)) assert.notEqual(r.status, 0, `mutant '${r.name}' passed: ${r.out}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
