@@ -88,8 +88,34 @@ test('checkExportable names each incompatibility and its fix', () => {
   throwsMsg(() => checkExportable(q, 'llama'), /qk_norm is true but Llama has no QK-norm; export as qwen3/);
   throwsMsg(() => checkExportable({ ...q, qk_norm: false }), /Qwen3 always has QK-norm; export as llama/);
   throwsMsg(() => checkExportable({ ...q, norm_position: 'post' }), /norm_position 'post' has no Hugging Face equivalent/);
-  throwsMsg(() => checkExportable(q, 'gpt2'), /6 problems|problems/);
+  // Every incompatibility of a Qwen3 model with GPT-2, each named once (not just "some problems").
+  assert.deepEqual(exportProblems(q, 'gpt2'), [
+    "GPT-2 export: norm 'rmsnorm' but GPT-2 uses LayerNorm; use family llama or qwen3",
+    "GPT-2 export: positions 'rope' but GPT-2 has learned positions; use family llama or qwen3 for RoPE",
+    "GPT-2 export: ffn 'swiglu' but GPT-2 has a plain MLP; use family llama for a gated FFN",
+    'GPT-2 export: qk_norm is not part of GPT-2; use family qwen3',
+    'GPT-2 export: GPT-2 projections always have biases; set attention_bias and mlp_bias true',
+    'GPT-2 export: n_kv_head 2 != n_head 4: GPT-2 has no GQA; use family llama',
+  ]);
+  throwsMsg(() => checkExportable(q, 'gpt2'), /GPT-2 has a plain MLP/);
   const g = getPreset('gpt2');
+  assert.deepEqual(exportProblems(g), []);
+  // One difference from a real GPT-2 at a time: exactly one problem each, so no check hides behind another.
+  const one = (change: Partial<ModelConfig>, family?: 'gpt2' | 'llama' | 'qwen3', base: ModelConfig = g): string[] =>
+    exportProblems({ ...base, ...change }, family);
+  assert.deepEqual(one({ ffn: 'swiglu' }), ["GPT-2 export: ffn 'swiglu' but GPT-2 has a plain MLP; use family llama for a gated FFN"]);
+  assert.deepEqual(one({ norm: 'rmsnorm' }), ["GPT-2 export: norm 'rmsnorm' but GPT-2 uses LayerNorm; use family llama or qwen3"]);
+  assert.deepEqual(one({ qk_norm: true }), ['GPT-2 export: qk_norm is not part of GPT-2; use family qwen3']);
+  assert.deepEqual(one({ mlp_bias: false }), ['GPT-2 export: GPT-2 projections always have biases; set attention_bias and mlp_bias true']);
+  assert.deepEqual(one({ head_dim: 32 }), ['GPT-2 export: head_dim 32 x n_head 12 != hidden_size 768: GPT-2 fixes head_dim = hidden_size / n_head']);
+  assert.deepEqual(one({ norm_position: 'post' }), ["GPT-2 export: norm_position 'post' has no Hugging Face equivalent; train with norm_position 'pre'"]);
+  const l = getPreset('llama2-1.36b');
+  assert.deepEqual(exportProblems(l), []);
+  assert.deepEqual(one({ ffn: 'mlp' }, 'llama', l), ["Llama export: ffn 'mlp' but Llama has a gated (gate/up/down) FFN; use family gpt2 for a plain MLP"]);
+  assert.deepEqual(one({ norm: 'layernorm' }, 'llama', l), ["Llama export: norm 'layernorm' but Llama uses RMSNorm; use family gpt2 for LayerNorm"]);
+  assert.deepEqual(one({ positions: 'learned' }, 'llama', l), ["Llama export: positions 'learned' but Llama uses RoPE; use family gpt2 for learned positions"]);
+  assert.deepEqual(one({ mlp_bias: true }, 'qwen3', q), ['Qwen3 export: Qwen3 has no MLP biases; export as llama (which has mlp_bias) or set mlp_bias=false']);
+  assert.deepEqual(one({ mlp_bias: true }, 'llama', l), []);
   throwsMsg(() => checkExportable({ ...g, attention_bias: false }), /GPT-2 projections always have biases/);
   throwsMsg(() => checkExportable({ ...g, positions: 'rope' }), /GPT-2 has learned positions/);
   throwsMsg(() => toHfConfig({ ...g, n_kv_head: 4 }), /GPT-2 has no GQA/);

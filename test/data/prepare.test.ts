@@ -5,10 +5,10 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { test } from 'node:test';
 import { parquetWriteBuffer } from 'hyparquet-writer';
-import { isValDoc, readManifest } from '../../src/data/manifest.js';
+import { readManifest } from '../../src/data/manifest.js';
 import { prepare, type PrepareOptions } from '../../src/data/prepare.js';
 import { loadTokenizer } from '../../src/data/tokenizer.js';
-import { BIN, FIXTURES, dirBytes, readSplit, rng, runCli, splitDocs, tmpDir, variedTexts } from './helpers.js';
+import { BIN, FIXTURES, dirBytes, isValExact, readSplit, rng, runCli, splitDocs, tmpDir, variedTexts } from './helpers.js';
 
 const tok = loadTokenizer();
 const EOT = tok.eotId;
@@ -18,7 +18,7 @@ const quiet = { progress: false, log: () => undefined } satisfies Partial<Prepar
 async function assertHolds(dir: string, docs: string[], valFraction: number): Promise<void> {
   const want = { train: [] as number[][], val: [] as number[][] };
   const enc = await tok.encodeBatch(docs, { addedTokens: false });
-  enc.forEach((ids, i) => want[isValDoc(i, valFraction) ? 'val' : 'train'].push(ids));
+  enc.forEach((ids, i) => want[isValExact(i, valFraction) ? 'val' : 'train'].push(ids));
   for (const split of ['train', 'val'] as const) {
     const got = splitDocs(readSplit(dir, split), EOT);
     assert.equal(got.length, want[split].length, `${split}: document count`);
