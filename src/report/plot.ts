@@ -237,17 +237,30 @@ export function niceStep(range: number, target = 6): number {
   return Number(((n < 1.5 ? 1 : n < 3 ? 2 : n < 7 ? 5 : 10) * mag).toPrecision(12));
 }
 
-/** Multiples of a nice step inside [lo, hi]. */
+/** Most ticks an axis asks for; a range that would need more (or a degenerate one) gets none. */
+const MAX_TICKS = 1000;
+
+/**
+ * Multiples of a nice step inside [lo, hi], or [] for a range with no usable ticks (empty, non-finite, or narrower
+ * than the spacing of doubles at its magnitude, where k * step cannot step through the multiples).
+ */
 export function linearTicks(lo: number, hi: number, target = 6): number[] {
+  if (!(Number.isFinite(lo) && Number.isFinite(hi) && hi >= lo)) return [];
   const step = niceStep(hi - lo, target);
-  const out: number[] = [];
+  if (!(Number.isFinite(step) && step > 0)) return [];
   const eps = step * 1e-9;
-  for (let k = Math.ceil((lo - eps) / step); k * step <= hi + eps; k++) out.push(Number((k * step).toPrecision(12)));
+  const first = Math.ceil((lo - eps) / step);
+  const last = Math.floor((hi + eps) / step);
+  // Counting k (not testing k * step against hi) keeps the loop finite even where k++ no longer changes k.
+  if (!(Number.isSafeInteger(first) && Number.isSafeInteger(last)) || last - first > MAX_TICKS) return [];
+  const out: number[] = [];
+  for (let k = first; k <= last; k++) out.push(Number((k * step).toPrecision(12)));
   return out;
 }
 
 /** Log-axis ticks: 1-2-5 x 10^k over several decades, or plain nice values (placed logarithmically) within one. */
 export function logTicks(lo: number, hi: number): number[] {
+  if (!(lo > 0 && Number.isFinite(hi) && hi >= lo)) return [];
   const decades = Math.log10(hi / lo);
   if (decades < 1.2) return linearTicks(lo, hi, 5).filter((t) => t > 0);
   const mults = decades <= 3 ? [1, 2, 5] : [1];
@@ -263,24 +276,25 @@ export function logTicks(lo: number, hi: number): number[] {
 }
 
 /**
- * A short tick label: k/M/G suffixes from 10,000 up (1,000 when ticks step by thousands), e-notation below 0.001, otherwise as many decimals as the
- * spacing `step` between ticks needs (so 0.5, 1.0, 1.5 and not 0.5, 1, 1.5).
+ * A short tick label: e-notation below 0.001 and from 10^12 up, k/M/G suffixes from 10,000 up (1,000 when ticks step
+ * by thousands), otherwise as many decimals as the spacing `step` between ticks needs (0.5, 1.0, 1.5, not 0.5, 1, 1.5).
  */
 export function formatTick(v: number, step: number): string {
   if (v === 0) return '0';
   const a = Math.abs(v);
   const trim = (s: string): string => (s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s);
+  if (a >= 1e12 || a < 1e-3) {
+    // e-notation, with as many digits as the spacing of the ticks needs (none beyond 3).
+    const e = Math.floor(Math.log10(a) + 1e-12);
+    const digits = Math.max(0, Math.min(3, e - Math.floor(Math.log10(step) + 1e-9)));
+    const [m, x] = v.toExponential(digits).split('e');
+    return `${trim(m!)}e${x!.replace('+', '')}`;
+  }
   // k/M/G from 10,000 up, and from 1,000 when the ticks step by thousands (so 8k sits beside 10k, not 8000).
   if (a >= 1e4 || (a >= 1e3 && step >= 1e3)) {
     const [d, suffix] = a >= 1e9 ? [1e9, 'G'] : a >= 1e6 ? [1e6, 'M'] : [1e3, 'k'];
     const decimals = Math.max(0, Math.min(3, -Math.floor(Math.log10(step / d) + 1e-9)));
     return trim((v / d).toFixed(decimals)) + suffix;
-  }
-  if (a < 1e-3) {
-    const e = Math.floor(Math.log10(a) + 1e-12);
-    const digits = Math.max(0, Math.min(3, e - Math.floor(Math.log10(step) + 1e-9)));
-    const [m, x] = v.toExponential(digits).split('e');
-    return `${trim(m!)}e${x!.replace('+', '')}`;
   }
   const decimals = Math.max(0, Math.min(6, -Math.floor(Math.log10(step) + 1e-9)));
   return v.toFixed(decimals);
@@ -293,13 +307,19 @@ const AXIS: Rgb = [60, 60, 60];
 const GRID: Rgb = [232, 232, 232];
 const TEXT: Rgb = [30, 30, 30];
 
-/** Finite points of a series (positive y on a log axis), as runs separated where the line must break. */
+/**
+ * Largest magnitude drawn (and, on a log axis, its inverse the smallest): the axis arithmetic (ranges, padding, a
+ * decade either side) stays finite with doubles. Points beyond it are treated like NaN and break the line.
+ */
+const MAX_MAGNITUDE = 1e300;
+
+/** Drawable points of a series (positive y on a log axis), as runs separated where the line must break. */
 function runs(s: Series, logY: boolean): Array<Array<readonly [number, number]>> {
   const sorted = [...s.points].sort((p, q) => p[0] - q[0]);
   const out: Array<Array<readonly [number, number]>> = [];
   let cur: Array<readonly [number, number]> = [];
   for (const p of sorted) {
-    const ok = Number.isFinite(p[0]) && Number.isFinite(p[1]) && (!logY || p[1] > 0);
+    const ok = Math.abs(p[0]) <= MAX_MAGNITUDE && Math.abs(p[1]) <= MAX_MAGNITUDE && (!logY || p[1] >= 1 / MAX_MAGNITUDE);
     if (ok) cur.push(p);
     else if (cur.length) {
       out.push(cur);
@@ -363,9 +383,12 @@ export function renderPlot(opts: PlotOptions): Canvas {
     if (y < yMin) yMin = y;
     if (y > yMax) yMax = y;
   }
-  if (xMax === xMin) {
-    xMin -= 1;
-    xMax += 1;
+  // A range below the precision of its values is a flat series: give it a band as if it were exactly flat.
+  const flat = (lo: number, hi: number): boolean => hi - lo <= 1e-9 * Math.max(Math.abs(lo), Math.abs(hi));
+  if (flat(xMin, xMax)) {
+    const d = Math.max(1, Math.abs(xMin) * 1e-6);
+    xMax = xMin + d;
+    xMin -= d;
   }
   // Steps start near 0: start the axis there; pad the right so end-point markers are not cut by the frame.
   if (xMin >= 0 && xMin <= 0.2 * (xMax - xMin)) xMin = 0;
@@ -375,14 +398,16 @@ export function renderPlot(opts: PlotOptions): Canvas {
       yMin /= 1.05;
       yMax *= 1.05;
     }
-    const pad = (Math.log10(yMax) - Math.log10(yMin)) * 0.05;
+    // 5% of the decades either side, at most one decade (so the axis stays inside the doubles).
+    const pad = Math.min(1, (Math.log10(yMax) - Math.log10(yMin)) * 0.05);
     yMin /= 10 ** pad;
     yMax *= 10 ** pad;
   } else {
-    if (yMax === yMin) {
-      const d = Math.abs(yMax) * 0.1 || 1;
-      yMin -= d;
-      yMax += d;
+    if (flat(yMin, yMax)) {
+      const c = yMin;
+      const d = Math.abs(c) * 0.1 || 1;
+      yMin = c - d;
+      yMax = c + d;
     }
     const pad = (yMax - yMin) * 0.05;
     // Non-negative quantities near zero (lr, throughput) start the axis at 0 rather than below it.
@@ -396,7 +421,7 @@ export function renderPlot(opts: PlotOptions): Canvas {
   const yTicks = logY ? (manyDecades ? logTicks(yMin, yMax) : linearTicks(yMin, yMax, 12).filter((t) => t > 0)) : linearTicks(yMin, yMax);
   const yStep = yTicks.length > 1 ? Math.abs(yTicks[1]! - yTicks[0]!) : Math.abs(yTicks[0] ?? 1);
   const yLabels = yTicks.map((t) => formatTick(t, manyDecades ? t : yStep));
-  const left = 16 + Math.max(...yLabels.map((l) => textWidth(l))) + 8;
+  const left = 16 + Math.max(0, ...yLabels.map((l) => textWidth(l))) + 8;
   const top = 44, right = W - 20, bottom = H - 44;
   const plotRect = { x0: left, y0: top, x1: right, y1: bottom };
 

@@ -129,3 +129,20 @@ test('EMA smoothing is bias-corrected and skips non-finite values', () => {
   const t = smooth([[1, 2], [2, 8]]);
   assert.ok(close(t[1]![1], 5.6));
 });
+
+test('ticks of degenerate ranges: finite, bounded, never a hang', () => {
+  // A range one ulp wide at 0.005: k * step cannot step through the multiples (k beyond 2^53).
+  assert.deepEqual(linearTicks(0.005, 0.005000000000000001), []);
+  assert.deepEqual(linearTicks(1e300, 1e300 * (1 + 2e-16)), []);
+  for (const [lo, hi] of [[NaN, 1], [0, Infinity], [-Infinity, 0], [2, 1], [-1.7e308, 1.7e308]] as const) assert.deepEqual(linearTicks(lo, hi), [], `${lo}..${hi}`);
+  assert.deepEqual(linearTicks(3, 3), [3]);
+  assert.deepEqual(linearTicks(-1e300, 1e300, 4), [-1e300, -5e299, 0, 5e299, 1e300]);
+  for (const [lo, hi] of [[0, 5], [-1, 10], [0, Infinity], [NaN, 10], [10, 1], [5e-324, 1]] as const) {
+    const t = logTicks(lo, hi);
+    assert.ok(t.length <= 12 && t.every(Number.isFinite), `${lo}..${hi}`);
+  }
+  assert.deepEqual(logTicks(1e-300, 1e300).length, 10);
+  assert.equal(formatTick(1e300, 1e299), '1e300');
+  assert.equal(formatTick(2.5e15, 5e14), '2.5e15');
+  assert.equal(formatTick(5e11, 1e11), '500G');
+});
