@@ -20,7 +20,8 @@ const FLAGS: Record<string, FlagSpec> = {
   'run-dir': { type: 'string', help: 'run directory (default runs/<model>-<time>)' },
   quiet: { type: 'boolean', help: 'no progress bar' },
   nproc: { type: 'number', help: 'data-parallel ranks on this host: reruns the command under mpirun -np N (or launch with mpirun/srun yourself)' },
-  zero1: { type: 'boolean', help: 'shard the AdamW moments over the ranks (ZeRO-1): optimizer memory per rank / N' },
+  zero1: { type: 'boolean', help: 'shard the AdamW moments over the ranks (ZeRO-1): optimizer memory per rank / N; --zero1=false turns it off on a resume' },
+  device: { type: 'string', help: 'cpu | cuda | auto (the same as --set device=...)' },
   keys: { type: 'boolean', help: 'list every training config key with its default' },
   help: { type: 'boolean', help: 'show this help' },
 };
@@ -38,7 +39,12 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length) throw new Error(`train: unexpected argument '${positionals[0]}'; use --config FILE or --set key=value`);
   const resume = flags.resume as string | undefined;
   let configFile = flags.config as string | undefined;
-  const sets = (flags.set as string[] | undefined) ?? [];
+  // --device and --zero1 are spellings of their keys, applied after the file and the saved config like any --set.
+  const sets = [
+    ...((flags.set as string[] | undefined) ?? []),
+    ...(flags.device !== undefined ? [`device=${String(flags.device)}`] : []),
+    ...(flags.zero1 !== undefined ? [`zero1=${String(flags.zero1)}`] : []),
+  ];
   let tc;
   if (resume) {
     // A resumed run continues with the config it was started with (plus any --set given now).
@@ -73,7 +79,6 @@ export async function run(argv: string[]): Promise<number> {
   }
   const runDir = tc.run_dir || defaultRunDir(tc);
   tc.run_dir = runDir;
-  if (flags.zero1) tc.zero1 = true;
   const trainer = new Trainer(tc, modelCfg, runDir, { zero1: tc.zero1 });
   const { group } = trainer;
   const lead = group.rank === 0;

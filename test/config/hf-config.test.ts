@@ -147,3 +147,92 @@ test('transformers 4 spellings and class defaults', () => {
   const g = fromHfConfig({ model_type: 'gpt2' }, 'x');
   assert.deepEqual(g, getPreset('gpt2'));
 });
+
+test('reading: each wrongly typed key and each refused setting is named, all of them at once', () => {
+  const q = golden('qwen3-tiny');
+  throwsMsg(() => fromHfConfig({ ...q, hidden_size: 64.5 }, 'c'), /c: 'hidden_size' must be a whole number, got 64\.5/);
+  throwsMsg(() => fromHfConfig({ ...q, rms_norm_eps: '1e-6' }, 'c'), /c: 'rms_norm_eps' must be a number, got "1e-6"/);
+  throwsMsg(() => fromHfConfig({ ...q, rms_norm_eps: 1e999 }, 'c'), /'rms_norm_eps' must be a number, got null/);
+  throwsMsg(() => fromHfConfig({ ...q, tie_word_embeddings: 'yes' }, 'c'), /c: 'tie_word_embeddings' must be true or false, got "yes"/);
+  throwsMsg(() => fromHfConfig({ ...q, hidden_act: 7 }, 'c'), /c: 'hidden_act' must be a string, got 7/);
+  throwsMsg(() => fromHfConfig({ ...q, rope_parameters: 'big' }, 'c'), /'rope_parameters' must be an object like \{"rope_theta": 1000000, "rope_type": "default"\}/);
+  throwsMsg(() => fromHfConfig({ ...q, rope_parameters: [1] }, 'c'), /'rope_parameters' must be an object/);
+  throwsMsg(() => fromHfConfig({ ...q, rope_parameters: { rope_theta: 1e6, type: 'linear' } }, 'c'), /rope_type 'linear' \(RoPE scaling\) is not supported/);
+  throwsMsg(() => fromHfConfig({ ...q, rope_scaling: { rope_type: 'yarn', factor: 4 } }, 'c'), /c: rope_scaling of type 'yarn' is not supported; only plain RoPE is/);
+  throwsMsg(() => fromHfConfig({ ...q, rope_scaling: { type: 'dynamic' } }, 'c'), /rope_scaling of type 'dynamic'/);
+  throwsMsg(() => fromHfConfig({ ...q, rope_scaling: {} }, 'c'), /rope_scaling of type 'undefined'/);
+  throwsMsg(() => fromHfConfig({ ...q, layer_types: ['full_attention', 'sliding_attention'] }, 'c'), /c: layer_types contains 'sliding_attention': only full attention is supported/);
+  throwsMsg(() => fromHfConfig({ ...q, model_type: 'qwen2' }, 'c'), /model_type "qwen2" is not supported; supported: qwen3, llama, gpt2 \(Qwen2 has attention biases and no QK-norm: not the same as qwen3\)/);
+  throwsMsg(() => fromHfConfig(null, 'c'), /c: a Hugging Face config must be a JSON object/);
+  throwsMsg(() => fromHfConfig('qwen3', 'c'), /must be a JSON object/);
+  const g = golden('gpt2-tiny');
+  throwsMsg(() => fromHfConfig({ ...g, scale_attn_weights: false }, 'c'), /c: scale_attn_weights false \(unscaled attention\) is not supported/);
+  throwsMsg(() => fromHfConfig({ ...g, add_cross_attention: true }, 'c'), /c: add_cross_attention true \(encoder-decoder\) is not supported/);
+  throwsMsg(() => fromHfConfig({ ...g, n_embd: 66 }, 'c'), /c: n_embd 66 is not divisible by n_head 4/);
+  throwsMsg(() => fromHfConfig({ ...g, activation_function: 'swiglu' }, 'c'), /activation_function 'swiglu' is not supported; supported: silu, swish, gelu, gelu_new, gelu_pytorch_tanh, gelu_fast/);
+  // Several problems are reported together, not one per attempt.
+  throwsMsg(() => fromHfConfig({ ...q, hidden_size: 'x', use_sliding_window: true, rope_scaling: { rope_type: 'yarn' } }, 'c'),
+    /hidden_size[\s\S]*sliding-window[\s\S]*rope_scaling/);
+  // Settings that are accepted: plain rope_scaling, full-attention layer types, a null rope_parameters.
+  const ok = fromHfConfig({ ...q, rope_scaling: { rope_type: 'default' }, layer_types: ['full_attention', 'full_attention'], rope_parameters: null, rope_theta: 1e6 }, 'c');
+  assert.equal(ok.rope_theta, 1e6);
+  assert.equal(fromHfConfig({ ...q, rope_scaling: null }, 'c').rope_theta, 1e6);
+});
+
+test('reading: every activation spelling of transformers, and the class defaults of absent keys', () => {
+  const q = golden('qwen3-tiny');
+  const acts: Record<string, string> = { silu: 'silu', swish: 'silu', gelu: 'gelu', gelu_new: 'gelu_tanh', gelu_pytorch_tanh: 'gelu_tanh', gelu_fast: 'gelu_tanh' };
+  for (const [hf, ours] of Object.entries(acts)) assert.equal(fromHfConfig({ ...q, hidden_act: hf }, 'c').activation, ours, hf);
+  // transformers 4 Llama: every absent key takes LlamaConfig's default.
+  const l = fromHfConfig({ model_type: 'llama', hidden_size: 256, num_attention_heads: 4, num_hidden_layers: 2, vocab_size: 1000, intermediate_size: 512 }, 'x');
+  assert.deepEqual(l, {
+    family: 'llama', vocab_size: 1000, hidden_size: 256, n_layer: 2, n_head: 4, n_kv_head: 4, head_dim: 64, ffn: 'swiglu', ffn_hidden: 512,
+    activation: 'silu', norm: 'rmsnorm', norm_position: 'pre', norm_eps: 1e-6, positions: 'rope', rope_theta: 10000, context_length: 2048,
+    qk_norm: false, attention_bias: false, mlp_bias: false, tie_embeddings: false, init_std: 0.02,
+  });
+  const full = fromHfConfig({ model_type: 'llama', attention_bias: true, mlp_bias: true, tie_word_embeddings: true, initializer_range: 0.01, rms_norm_eps: 1e-5, max_position_embeddings: 512, hidden_size: 64, num_attention_heads: 4, num_hidden_layers: 1, vocab_size: 100, intermediate_size: 96 }, 'x');
+  assert.deepEqual([full.attention_bias, full.mlp_bias, full.tie_embeddings, full.init_std, full.norm_eps, full.context_length], [true, true, true, 0.01, 1e-5, 512]);
+  const qd = fromHfConfig({ model_type: 'qwen3', hidden_size: 256, num_attention_heads: 4, num_key_value_heads: 2, num_hidden_layers: 2, mlp_bias: true }, 'x');
+  assert.deepEqual([qd.mlp_bias, qd.attention_bias, qd.ffn_hidden, qd.context_length, qd.norm_eps], [false, false, 22016, 32768, 1e-6]);
+  // GPT-2: n_inner absent or null means 4 x n_embd; a number is kept.
+  const g = golden('gpt2-tiny');
+  assert.equal(fromHfConfig({ ...g, n_inner: null }, 'x').ffn_hidden, 256);
+  assert.equal(fromHfConfig({ ...g, n_inner: 100 }, 'x').ffn_hidden, 100);
+  const { n_inner: _drop, ...noInner } = g;
+  assert.equal(fromHfConfig(noInner, 'x').ffn_hidden, 256);
+  assert.deepEqual(fromHfConfig({ ...g, tie_word_embeddings: false, layer_norm_epsilon: 1e-6, n_positions: 48 }, 'x').tie_embeddings, false);
+});
+
+test('export: special token ids by vocabulary and family, overrides, and the fixed keys transformers reads', () => {
+  const ids = (cfg: ModelConfig, o = {}) => { const j = toHfConfig(cfg, o); return [j['bos_token_id'], j['eos_token_id']]; };
+  const qwen = getPreset('qwen3-0.6b');
+  assert.deepEqual(ids(qwen), [151643, 151645]);
+  assert.deepEqual(ids({ ...qwen, vocab_size: 151645 }), [151643, null], 'an id outside the vocabulary is left out');
+  assert.deepEqual(ids({ ...qwen, vocab_size: 1000 }), [null, null]);
+  const llama = getPreset('llama2-1.36b');
+  assert.deepEqual(ids(llama), [1, 2]);
+  assert.deepEqual(ids({ ...llama, vocab_size: 151936 }), [151643, 151645], 'the Qwen3 vocabulary in a Llama model');
+  assert.deepEqual(ids({ ...llama, vocab_size: 151646 }), [151643, 151645]);
+  assert.deepEqual(ids({ ...llama, vocab_size: 151645 }), [1, 2]);
+  assert.deepEqual(ids({ ...llama, vocab_size: 50257 }), [50256, 50256]);
+  assert.deepEqual(ids({ ...llama, vocab_size: 2 }), [1, null]);
+  const gpt2 = getPreset('gpt2');
+  assert.deepEqual(ids(gpt2), [50256, 50256]);
+  assert.deepEqual(ids({ ...gpt2, vocab_size: 1000 }), [null, null]);
+  assert.deepEqual(ids(llama, { bosTokenId: null, eosTokenId: 7 }), [null, 7]);
+  assert.deepEqual(ids(qwen, { eosTokenId: 151643 }), [151643, 151643]);
+  for (const cfg of [qwen, llama, gpt2]) {
+    const j = toHfConfig(cfg);
+    assert.equal(j['use_cache'], true);
+    assert.equal(j['pad_token_id'], null);
+    assert.equal(j['tie_word_embeddings'], cfg.tie_embeddings);
+  }
+  const q = toHfConfig(qwen);
+  assert.deepEqual([q['use_sliding_window'], q['sliding_window'], q['max_window_layers'], q['attention_bias']], [false, null, 28, false]);
+  assert.deepEqual([toHfConfig(llama)['mlp_bias'], toHfConfig(llama)['pretraining_tp']], [false, 1]);
+  const g = toHfConfig(gpt2);
+  assert.deepEqual([g['scale_attn_weights'], g['scale_attn_by_inverse_layer_idx'], g['reorder_and_upcast_attn'], g['add_cross_attention']], [true, false, false, false]);
+  assert.deepEqual([g['resid_pdrop'], g['embd_pdrop'], g['attn_pdrop'], g['n_positions'], g['layer_norm_epsilon']], [0, 0, 0, 1024, 1e-5]);
+  assert.equal(toHfConfig({ ...gpt2, activation: 'gelu' })['activation_function'], 'gelu');
+  assert.equal(toHfConfig({ ...llama, activation: 'gelu' })['hidden_act'], 'gelu');
+});

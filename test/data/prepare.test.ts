@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -8,7 +8,7 @@ import { parquetWriteBuffer } from 'hyparquet-writer';
 import { readManifest } from '../../src/data/manifest.js';
 import { prepare, type PrepareOptions } from '../../src/data/prepare.js';
 import { loadTokenizer } from '../../src/data/tokenizer.js';
-import { BIN, FIXTURES, dirBytes, isValExact, readSplit, rng, runCli, splitDocs, tmpDir, variedTexts } from './helpers.js';
+import { BIN, FIXTURES, REPO, dirBytes, isValExact, readSplit, rng, runCli, splitDocs, tmpDir, variedTexts } from './helpers.js';
 
 const tok = loadTokenizer();
 const EOT = tok.eotId;
@@ -200,26 +200,67 @@ test('a prepare killed midway and rerun gives shards byte-identical to an uninte
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test('a 100 MB single line is encoded in bounded pieces', { skip: process.env.LMFORGE_LONG_TESTS !== '1' && 'set LMFORGE_LONG_TESTS=1' }, async () => {
+test('a 100 MB single line is encoded exactly as a whole, in bounded memory', { skip: process.env.LMFORGE_LONG_TESTS !== '1' && 'set LMFORGE_LONG_TESTS=1' }, async () => {
   const dir = tmpDir('long');
   const f = path.join(dir, 'long.jsonl');
   const r = rng(5);
   const words = ['alpha', 'beta', 'gamma', 'délta', '数据', '🙂', 'x1'];
+  // The line's words, by index: "w w w ... w " (every word followed by one space).
+  const picks: number[] = [];
   const fd = fs.openSync(f, 'w');
   fs.writeSync(fd, '{"text": "');
   let written = 0;
   while (written < 100e6) {
-    const chunk = Array.from({ length: 10000 }, () => words[Math.floor(r() * words.length)]).join(' ') + ' ';
+    const chunk = Array.from({ length: 10000 }, () => {
+      const k = Math.floor(r() * words.length);
+      picks.push(k);
+      return words[k];
+    }).join(' ') + ' ';
     fs.writeSync(fd, chunk);
     written += Buffer.byteLength(chunk);
   }
   fs.writeSync(fd, '"}\n{"text": "after"}\n');
   fs.closeSync(fd);
-  const m = await prepare({ ...quiet, inputs: [f], out: path.join(dir, 'o'), valFraction: 0, workers: 2 });
+
+  // Whole-text encoding, worked out independently of how prepare cuts the line: the byte-level BPE pre-tokenizer
+  // splits "w1 w2 w3 " into "w1", " w2", " w3", " " (and " x1" into " x", "1"), and BPE never merges across those
+  // splits, so the whole text's ids are the concatenation of each piece's ids. Checked first on a sample encoded
+  // whole by the library, then applied to all 100 MB.
+  const first = await Promise.all(words.map((w) => tok.encode(w, { addedTokens: false })));
+  const spaced = await Promise.all(words.map((w) => tok.encode(' ' + w, { addedTokens: false })));
+  const trailing = await tok.encode(' ', { addedTokens: false });
+  const expectedIds = (ks: number[]): number[] => [...first[ks[0]!]!, ...ks.slice(1).flatMap((k) => spaced[k]!), ...trailing];
+  const sample = picks.slice(0, 20000);
+  assert.deepEqual(expectedIds(sample), await tok.encode(sample.map((k) => words[k]).join(' ') + ' ', { addedTokens: false }));
+
+  // prepare in a child process, so its peak memory is its own.
+  const out = path.join(dir, 'o');
+  const script = `
+    import { prepare } from ${JSON.stringify(path.join(REPO, 'dist', 'src', 'data', 'prepare.js'))};
+    await prepare({ inputs: [${JSON.stringify(f)}], out: ${JSON.stringify(out)}, valFraction: 0, workers: 2, progress: false, log: () => {} });
+    process.stdout.write(JSON.stringify({ maxRssMiB: process.resourceUsage().maxRSS / 1024 }));`;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  assert.equal(child.status, 0, child.stderr);
+  const { maxRssMiB } = JSON.parse(child.stdout) as { maxRssMiB: number };
+  // The line is 100 MB of text (~200 MB as a JavaScript string) and ~30M ids; one encode call over all of it would
+  // hold the tokenizer's per-byte alignments and per-token strings and offsets, several GiB.
+  assert.ok(maxRssMiB < 1536, `prepare peaked at ${maxRssMiB.toFixed(0)} MiB`);
+  const m = readManifest(out);
   assert.equal(m.docs.accepted, 2);
-  const docs = splitDocs(readSplit(path.join(dir, 'o'), 'train'), EOT);
-  assert.equal(tok.decode(docs[1]!), 'after');
-  assert.ok(docs[0]!.length > 10e6);
+
+  // The stream, compared id by id without building the expected array: document 0, EOT, "after", EOT.
+  const ids = readSplit(out, 'train');
+  let at = 0;
+  const expectRun = (run: readonly number[], what: string): void => {
+    for (let j = 0; j < run.length; j++, at++) if (ids[at] !== run[j]) assert.fail(`${what}: id ${at} is ${ids[at]}, expected ${run[j]}`);
+  };
+  expectRun(first[picks[0]!]!, 'first word');
+  for (let i = 1; i < picks.length; i++) expectRun(spaced[picks[i]!]!, `word ${i}`);
+  expectRun(trailing, 'trailing space');
+  expectRun([EOT], 'separator');
+  expectRun([...(await tok.encode('after', { addedTokens: false })), EOT], 'second document');
+  assert.equal(at, ids.length, 'nothing after the second document');
+
   // Over the limit: skipped as too_long, not buffered.
   const m2 = await prepare({ ...quiet, inputs: [f], out: path.join(dir, 'o2'), valFraction: 0, maxDocBytes: 50 << 20 });
   assert.deepEqual(m2.skipped, { too_long: 1 });
