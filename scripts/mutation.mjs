@@ -46,7 +46,8 @@ export const MODULES = {
   },
   'decay-groups': {
     about: "the optimizer's weight-decay groups: which tensors decay, their ranges, ZeRO-1 clipping of the ranges",
-    mutate: ['src/model/layout.ts', 'src/parallel/zero-shard.ts', 'src/train/adamw.ts'],
+    // Only the decay parts of layout.ts (the decay flag of each tensor, the ranges) and of the ZeRO-1 optimizer.
+    mutate: ['src/model/layout.ts:116-127', 'src/model/layout.ts:216-225', 'src/parallel/zero-shard.ts', 'src/train/adamw.ts', 'src/train/optimizer.ts:110-145'],
     tests: ['test/model/layout.test.ts', 'test/train/decay-groups.test.ts', 'test/parallel/zero-shard.test.ts'],
   },
 };
