@@ -237,7 +237,7 @@ const HANDLERS: Record<string, Handler> = {
   'npx lmforge train --resume runs/<run>': {
     run: (f) => {
       const r = ok(argvOf(f, { 'runs/<run>': needRun() }, ['--set', 'steps=3', 'sample_tokens=0']));
-      assert.match(r.stderr, /resum/i);
+      assert.match(r.stderr, /data: bundled; 3 steps of 2 x 1 x 32 tokens/, 'the run continues with its saved settings');
       assert.equal(fs.readFileSync(path.join(needRun(), 'checkpoints', 'latest'), 'utf8').trim(), 'step-00000003');
       const steps = fs.readFileSync(path.join(needRun(), 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
         .filter((x) => x.kind === 'train').map((x) => x.step);
