@@ -236,3 +236,26 @@ test('export: special token ids by vocabulary and family, overrides, and the fix
   assert.equal(toHfConfig({ ...gpt2, activation: 'gelu' })['activation_function'], 'gelu');
   assert.equal(toHfConfig({ ...llama, activation: 'gelu' })['hidden_act'], 'gelu');
 });
+
+test('RoPE settings in every spelling; the GPT-2 divisibility rule applies to GPT-2 only', () => {
+  const q = golden('qwen3-tiny');
+  const { rope_theta: _flat, rope_parameters: _params, ...bare } = q;
+  // transformers 5: the base only in rope_parameters, with or without a type.
+  assert.equal(fromHfConfig({ ...bare, rope_parameters: { rope_theta: 5e5 } }, 'c').rope_theta, 5e5);
+  assert.equal(fromHfConfig({ ...bare, rope_parameters: { rope_type: 'default', rope_theta: 2e5 } }, 'c').rope_theta, 2e5);
+  // transformers 4: only the flat key; neither: Qwen3Config's default.
+  assert.equal(fromHfConfig({ ...bare, rope_theta: 3e5 }, 'c').rope_theta, 3e5);
+  assert.equal(fromHfConfig(bare, 'c').rope_theta, 10000);
+  throwsMsg(() => fromHfConfig({ ...bare, rope_parameters: { rope_theta: '1e6' } }, 'c'), /c: rope_parameters\.rope_theta must be a number, got "1e6"/);
+  throwsMsg(() => fromHfConfig({ ...bare, rope_scaling: 'linear' }, 'c'), /rope_scaling of type 'linear' is not supported/);
+  // Qwen3 sets head_dim on its own: hidden 66 over 4 heads is fine there, not for GPT-2.
+  const odd = fromHfConfig({ ...q, hidden_size: 66 }, 'c');
+  assert.deepEqual([odd.hidden_size, odd.n_head, odd.head_dim], [66, 4, 32]);
+  const g = golden('gpt2-tiny');
+  assert.equal(fromHfConfig({ ...g, initializer_range: 0.05 }, 'c').init_std, 0.05);
+  assert.equal(fromHfConfig({ ...g, layer_norm_epsilon: 1e-6 }, 'c').norm_eps, 1e-6);
+  // The Qwen2 hint is for qwen2 only.
+  assert.throws(() => fromHfConfig({ ...q, model_type: 'mistral' }, 'c'), (e: unknown) => e instanceof ConfigError && !/Qwen2/.test(e.message));
+  // Several export problems are listed under one heading naming the family.
+  throwsMsg(() => checkExportable(getPreset('cpu-tiny'), 'gpt2'), /^export as gpt2: 6 problems:\n {2}- GPT-2 export: norm 'rmsnorm'/);
+});

@@ -200,7 +200,7 @@ test('a prepare killed midway and rerun gives shards byte-identical to an uninte
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test('a 100 MB single line is encoded exactly as a whole, in bounded memory', { skip: process.env.LMFORGE_LONG_TESTS !== '1' && 'set LMFORGE_LONG_TESTS=1' }, async () => {
+test('a 100 MB single line is encoded exactly as a whole, in bounded memory', { skip: process.env.LMFORGE_LONG_TESTS !== '1' && 'set LMFORGE_LONG_TESTS=1' }, async (t) => {
   const dir = tmpDir('long');
   const f = path.join(dir, 'long.jsonl');
   const r = rng(5);
@@ -239,11 +239,15 @@ test('a 100 MB single line is encoded exactly as a whole, in bounded memory', { 
     import { prepare } from ${JSON.stringify(path.join(REPO, 'dist', 'src', 'data', 'prepare.js'))};
     await prepare({ inputs: [${JSON.stringify(f)}], out: ${JSON.stringify(out)}, valFraction: 0, workers: 2, progress: false, log: () => {} });
     process.stdout.write(JSON.stringify({ maxRssMiB: process.resourceUsage().maxRSS / 1024 }));`;
-  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  // A script file, not -e: the encode workers inherit the process's flags, and --input-type would break them.
+  const runner = path.join(dir, 'run-prepare.mjs');
+  fs.writeFileSync(runner, script);
+  const child = spawnSync(process.execPath, [runner], { encoding: 'utf8', maxBuffer: 1 << 20 });
   assert.equal(child.status, 0, child.stderr);
   const { maxRssMiB } = JSON.parse(child.stdout) as { maxRssMiB: number };
   // The line is 100 MB of text (~200 MB as a JavaScript string) and ~30M ids; one encode call over all of it would
   // hold the tokenizer's per-byte alignments and per-token strings and offsets, several GiB.
+  t.diagnostic(`prepare peaked at ${maxRssMiB.toFixed(0)} MiB`);
   assert.ok(maxRssMiB < 1536, `prepare peaked at ${maxRssMiB.toFixed(0)} MiB`);
   const m = readManifest(out);
   assert.equal(m.docs.accepted, 2);

@@ -29,13 +29,15 @@ const names = (run: string): string[] => fs.readdirSync(path.join(run, 'checkpoi
 test('checkpoint directories are named by zero-padded step and sort in step order', () => {
   assert.equal(path.basename(checkpointDir('/r', 7)), 'step-00000007');
   assert.equal(path.basename(checkpointDir('/r', 12345678)), 'step-12345678');
-  const run = runWith('order', [100, 9, 20]);
+  // Created in an order that is neither sorted nor reverse-sorted, whatever order the directory lists them in.
+  const run = runWith('order', [20, 100, 9]);
   assert.deepEqual(completedCheckpoints(run).map((d) => path.basename(d)), ['step-00000009', 'step-00000020', 'step-00000100']);
   assert.equal(latestCheckpoint(run), checkpointDir(run, 100));
 });
 
 test('pruning keeps exactly the newest keep_checkpoints and deletes the older ones with their files', () => {
-  const run = runWith('prune', [1, 2, 3, 4, 5]);
+  const run = runWith('prune', [3, 5, 1, 4, 2]);
+  assert.equal(fs.readFileSync(path.join(run, 'checkpoints', 'latest'), 'utf8'), 'step-00000005\n');
   pruneCheckpoints(run, 2);
   assert.deepEqual(names(run), ['latest', 'step-00000004', 'step-00000005']);
   assert.equal(fs.readFileSync(path.join(checkpointDir(run, 5), 'model.safetensors'), 'utf8'), 'weights of step 5');
@@ -70,4 +72,19 @@ test('latest falls back to the newest complete checkpoint when the pointer is mi
   fs.rmSync(path.join(run, 'checkpoints', 'latest'));
   assert.equal(latestCheckpoint(run), checkpointDir(run, 1));
   assert.equal(latestCheckpoint(path.join(tmp, 'no-such-run')), null);
+});
+
+test('latest follows its pointer, even to an older checkpoint; only step-NNNNNNNN directories with state.json count', () => {
+  const run = runWith('pointer', [1, 2]);
+  markLatest(run, checkpointDir(run, 1));
+  assert.equal(latestCheckpoint(run), checkpointDir(run, 1));
+  const root = path.join(run, 'checkpoints');
+  for (const name of ['backup-step-00000009', 'step-00000009-old', 'step-9']) {
+    fs.mkdirSync(path.join(root, name));
+    fs.writeFileSync(path.join(root, name, CHECKPOINT_STATE), '{}');
+  }
+  assert.deepEqual(completedCheckpoints(run).map((d) => path.basename(d)), ['step-00000001', 'step-00000002']);
+  pruneCheckpoints(run, 1);
+  assert.deepEqual(names(run), ['backup-step-00000009', 'latest', 'step-00000002', 'step-00000009-old', 'step-9']);
+  assert.deepEqual(completedCheckpoints(path.join(tmp, 'no-such-run')), []);
 });

@@ -12,7 +12,7 @@ import { validateModelConfig } from '../../src/config/schema.js';
 import type { ModelConfig } from '../../src/config/model.js';
 import { buildLayout, decayRanges, type Layout } from '../../src/model/layout.js';
 import { Decoder } from '../../src/model/decoder.js';
-import { AdamW } from '../../src/train/adamw.js';
+import { ADAMW_DEFAULTS, AdamW, clipCoefficient } from '../../src/train/adamw.js';
 import { ReplicatedAdamW, ZeroAdamW, type TrainOptimizer } from '../../src/train/optimizer.js';
 import { SingleProcessGroup, countsList, type ProcessGroup, type RankCounts } from '../../src/parallel/group.js';
 
@@ -132,5 +132,46 @@ test('one AdamW step decays exactly the decayed tensors: AdamW, replicated, and 
         checkOneStep(cfg, (m) => new ZeroAdamW(be, m, new OneRankOfMany(rank, size), adam), (o) => o >= lo && o < hi);
         assert.ok(hi > lo, `${family}: rank ${rank} of ${size} has elements`);
       }
+  }
+});
+
+test('clipping coefficient: PyTorch clip_grad_norm_ (max_norm / (norm + 1e-6), never above 1; 0 turns it off)', () => {
+  assert.equal(clipCoefficient(10, 1), 1 / (10 + 1e-6));
+  assert.equal(clipCoefficient(0.5, 1), 1);
+  assert.equal(clipCoefficient(1, 1), 1 / (1 + 1e-6));
+  assert.equal(clipCoefficient(1e6, 0), 1);
+  assert.equal(clipCoefficient(1e6, -1), 1);
+  assert.deepEqual(ADAMW_DEFAULTS, { lr: 3e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clip: 1.0 });
+});
+
+test("a ZeRO-1 rank's gradient norm covers its slice; optimizers free what they allocate", () => {
+  const cfg = CONFIGS.qwen3!;
+  const model = new Decoder(be, cfg);
+  const n = model.layout.total;
+  const g = Float32Array.from({ length: n }, (_, i) => ((i % 5) - 2) / 4);
+  be.upload(model.gradPtr(0), g);
+  const cap = Math.ceil(n / 2);
+  const sumSq = (a: Float32Array) => a.reduce((s, x) => s + x * x, 0);
+  const before = be.allocatedBytes();
+  const z = new ZeroAdamW(be, model, new OneRankOfMany(1, 2), adam);
+  assert.ok(Math.abs(z.reduceGradients() - Math.sqrt(sumSq(g.subarray(cap)))) < 1e-9);
+  z.dispose();
+  const a = new AdamW(be, model, adam);
+  a.dispose();
+  const r = new ReplicatedAdamW(be, model, new SingleProcessGroup(be), adam);
+  assert.ok(Math.abs(r.reduceGradients() - Math.sqrt(sumSq(g))) < 1e-6 * Math.sqrt(sumSq(g)));
+  r.dispose();
+  assert.equal(be.allocatedBytes(), before);
+  model.dispose();
+});
+
+test('the other per-tensor flags beside decay: residual projections and GPT-2 Conv1D weights', () => {
+  for (const [family, cfg] of Object.entries(CONFIGS)) {
+    for (const p of buildLayout(cfg).params) {
+      const residual = /(o_proj|down_proj|attn\.c_proj|mlp\.c_proj)\.weight$/.test(p.name);
+      assert.equal(p.residualProjection, residual, `${family}: ${p.name} residual`);
+      const conv1d = family === 'gpt2' && /(c_attn|c_proj|c_fc)\.weight$/.test(p.name);
+      assert.equal(p.hfTransposed, conv1d, `${family}: ${p.name} transposed`);
+    }
   }
 });
