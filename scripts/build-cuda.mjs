@@ -68,8 +68,8 @@ export function findNodeInclude(env = process.env, exists = existsSync, execPath
 
 /**
  * Sources of the CUDA engine, split by compiler; gemm.cc is the one file that needs cublasLt.h. The Node-API
- * plumbing and the op argument decoders shared with the CPU engine (../native/glue.cc, ../native/op_args.cc) are
- * compiled in too.
+ * plumbing and the op table's argument readers shared with the CPU engine (../native/glue.cc,
+ * ../native/op_args.cc) are compiled in too.
  */
 export function listSources(dir) {
   const files = readdirSync(dir).sort();
@@ -125,7 +125,7 @@ async function main(argv) {
   const tasks = [];
   const objects = [];
   for (const f of cu) {
-    const o = join(objDir, f.replace(/\.cu$/, '.o'));
+    const o = join(objDir, `${f}.o`);  // X.cu.o: a family has both X.cu (kernels) and X.cc (glue)
     objects.push(o);
     tasks.push(() => run(tk.nvcc, ['-O3', '-std=c++17', '-Xcompiler', '-fPIC', ...arch, ...incs, '-c', join(srcDir, f), '-o', o]));
   }
@@ -140,7 +140,7 @@ async function main(argv) {
       skipped.push(f);
       continue;
     }
-    const o = join(objDir, basename(f).replace(/\.cc$/, '.o'));
+    const o = join(objDir, `${basename(f)}.o`);
     objects.push(o);
     tasks.push(() => run('g++', ['-O2', '-std=c++17', '-fPIC', '-Wall', '-DNAPI_VERSION=8', '-DNAPI_DISABLE_CPP_EXCEPTIONS', ...ccIncs, '-c', join(srcDir, f), '-o', o]));
   }

@@ -45,7 +45,7 @@ if (upToDate('build/Release/lmforge_cpu.node', cpuSources)) {
   if (gyp) run(process.execPath, [gyp, 'rebuild']);
   else run('npx', ['--yes', 'node-gyp', 'rebuild']);
 }
-if (upToDate('build/Release/lmforge_cuda.node', ['src/engine/cuda', 'scripts/build-cuda.mjs'])) {
+if (upToDate('build/Release/lmforge_cuda.node', ['src/engine/cuda', 'src/engine/native', 'scripts/build-cuda.mjs'])) {
   console.log('lmforge: CUDA engine is up to date');
 } else {
   run(process.execPath, [join(root, 'scripts', 'build-cuda.mjs')]);

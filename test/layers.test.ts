@@ -11,6 +11,7 @@ import { REPO_ROOT } from './helpers.js';
 /** Top to bottom. Folders on one line are peers: neither imports the other. */
 export const LAYERS: readonly (readonly string[])[] = [
   ['cli'],
+  ['sweep'],
   ['report', 'parity'],
   ['train'],
   ['plan', 'eval'],

@@ -12,10 +12,13 @@ const VERBS: Record<string, { file: string; help: string }> = {
   tokenizer: { file: 'tokenizer', help: 'tokenizer utilities (save DIR)' },
   prepare: { file: 'prepare', help: 'turn raw corpora into token shards' },
   generate: { file: 'generate', help: 'generate text with a KV cache' },
+  eval: { file: 'eval', help: 'downstream accuracy (HellaSwag, ARC, PIQA, Winogrande, LAMBADA, multiple choice) as lm-evaluation-harness scores it' },
   export: { file: 'export', help: 'export a run to a Hugging Face directory' },
   import: { file: 'import', help: 'import a Hugging Face checkpoint to start training from' },
   plan: { file: 'plan', help: 'feasibility: FLOP budget, tokens, time and memory per GPU' },
-  report: { file: 'report', help: 'plot a run\'s metrics to PNG' },
+  report: { file: 'report', help: 'plots of a run, or the comparison table and plots of a sweep or of several runs' },
+  sweep: { file: 'sweep', help: 'train every variant of a sweep file (ablations), then compare them' },
+  dashboard: { file: 'dashboard', help: 'a local web page with live curves of the runs under a directory' },
 };
 
 export async function main(argv: string[]): Promise<number> {

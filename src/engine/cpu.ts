@@ -46,7 +46,7 @@ export class CpuBackend extends NativeBackend {
 
   constructor() {
     const n = loadNative();
-    super(n);
+    super(n, 'CPU');
     this.cpu = n;
   }
 

@@ -95,7 +95,7 @@ export class CudaBackend extends NativeBackend {
     const avail = cudaAvailability();
     if (!avail.ok) throw new Error(`CUDA backend unavailable: ${avail.reason}`);
     const n = native as NativeCuda;
-    super(n);
+    super(n, 'CUDA');
     this.cuda = n;
     this.cuda.setPrecision(opts.precision ?? precisionFromEnv());
   }

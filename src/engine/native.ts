@@ -1,65 +1,29 @@
 /**
  * NativeBackend: the `Backend` ops marshalled to a Node-API engine. Both engines (CPU: src/engine/cpu/*.cc,
- * CUDA: src/engine/cuda/*) export the same functions with the same argument order, each buffer travelling as
- * a (handle, offset) pair; the engine checks dtypes and bounds and throws a JavaScript Error on misuse. The
- * subclasses add what differs: loading, threads, precision, raw addresses for collectives.
+ * CUDA: src/engine/cuda/*) export the same ops, whose arguments are listed once, in the op table
+ * (src/engine/native/op_table.h, generated into op-table.ts with a marshaller per op). Each op here names its
+ * arguments; `call` passes them in the table's order, each buffer as a (handle, offset) pair. The engine checks dtypes and bounds and throws a
+ * JavaScript Error on misuse. The subclasses add what differs: loading, threads, precision, raw addresses for
+ * collectives.
  */
-import type { AdamWHyper, AttentionShape, Backend, DeviceBuffer, DType, MatmulOptions, Ptr, QkvStrides } from './backend.js';
+import type { AdamWHyper, AttentionShape, Backend, DocumentBounds, DeviceBuffer, DType, MatmulOptions, Ptr, QkvStrides } from './backend.js';
+import { MARSHAL, OP_TABLE } from './op-table.js';
+import type { NativeOp, Num, OpArgs, OpName, OpTable, Positional, Typed } from './op-types.js';
 
-export type Num = number;
-export type Typed = Float32Array | Float64Array | Int32Array;
+export type { NativeOp, Num, OpArgs, OpName, Typed } from './op-types.js';
 
-/** The functions both engines' addons export; buffers are (handle, offset) pairs, a missing buffer has handle -1. */
-export interface NativeOps {
+/** The functions both engines' addons export: the table's ops, and the buffer calls outside the table. */
+export type NativeOps = { [O in OpName]: NativeOp<O> } & {
   describe(): string;
   alloc(dtypeCode: Num, length: Num): Num;
   free(handle: Num): void;
   allocatedBytes(): Num;
   peakAllocatedBytes(): Num;
-  upload(h: Num, o: Num, src: Typed): void;
-  download(h: Num, o: Num, into: Typed): void;
   /** Absent where every op completes before it returns (the CPU). */
   synchronize?(): void;
-  fill(h: Num, o: Num, n: Num, value: Num): void;
-  copy(dh: Num, doff: Num, sh: Num, soff: Num, n: Num): void;
-  add(oh: Num, oo: Num, ah: Num, ao: Num, bh: Num, bo: Num, n: Num): void;
-  scale(h: Num, o: Num, n: Num, s: Num): void;
-  matmul(
-    ch: Num, co: Num, ah: Num, ao: Num, bh: Num, bo: Num, m: Num, n: Num, k: Num, transA: boolean, transB: boolean,
-    lda: Num, ldb: Num, ldc: Num, accumulate: boolean, biasH: Num, biasO: Num,
-  ): void;
-  biasGrad(dbh: Num, dbo: Num, dyh: Num, dyo: Num, rows: Num, cols: Num, ldy: Num): void;
-  embeddingForward(oh: Num, oo: Num, ih: Num, io: Num, th: Num, to: Num, n: Num, d: Num, accumulate: boolean): void;
-  embeddingBackward(dth: Num, dto: Num, ih: Num, io: Num, doh: Num, doo: Num, n: Num, d: Num): void;
-  rmsnormForward(oh: Num, oo: Num, rh: Num, ro: Num, xh: Num, xo: Num, wh: Num, wo: Num, rows: Num, d: Num, eps: Num): void;
-  rmsnormBackward(
-    dxh: Num, dxo: Num, dwh: Num, dwo: Num, doh: Num, doo: Num, xh: Num, xo: Num, wh: Num, wo: Num, rh: Num, ro: Num,
-    rows: Num, d: Num, accumulateDx: boolean,
-  ): void;
-  layernormForward(
-    oh: Num, oo: Num, mh: Num, mo: Num, rh: Num, ro: Num, xh: Num, xo: Num, wh: Num, wo: Num, bh: Num, bo: Num,
-    rows: Num, d: Num, eps: Num,
-  ): void;
-  layernormBackward(
-    dxh: Num, dxo: Num, dwh: Num, dwo: Num, dbh: Num, dbo: Num, doh: Num, doo: Num, xh: Num, xo: Num, wh: Num, wo: Num,
-    mh: Num, mo: Num, rh: Num, ro: Num, rows: Num, d: Num, accumulateDx: boolean,
-  ): void;
-  qkPrepForward(...args: Num[]): void;
-  qkPrepBackward(...args: Num[]): void;
-  attentionForward(...args: Num[]): void;
-  attentionBackward(...args: Num[]): void;
-  swigluForward(oh: Num, oo: Num, gh: Num, go: Num, rows: Num, f: Num): void;
-  swigluBackward(dh: Num, dof: Num, doh: Num, doo: Num, gh: Num, go: Num, rows: Num, f: Num): void;
-  activationForward(oh: Num, oo: Num, xh: Num, xo: Num, n: Num, kind: Num): void;
-  activationBackward(dxh: Num, dxo: Num, doh: Num, doo: Num, xh: Num, xo: Num, n: Num, kind: Num): void;
-  headCrossEntropy(...args: Num[]): void;
-  attentionDecode(...args: Num[]): void;
-  sumSquares(oh: Num, oo: Num, xh: Num, xo: Num, n: Num): void;
-  adamw(
-    ph: Num, po: Num, gh: Num, go: Num, mh: Num, mo: Num, vh: Num, vo: Num, n: Num,
-    lr: Num, beta1: Num, beta2: Num, eps: Num, weightDecay: Num, step: Num, gradScale: Num,
-  ): void;
-}
+  /** The table the addon was built from: { op: [[name, kind], ...] }. */
+  opTable(): Record<string, [string, string][]>;
+};
 
 const DTYPE_CODE: Record<DType, number> = { f32: 0, f64: 1, i32: 2 };
 const ACTIVATION_CODE = { gelu: 0, gelu_tanh: 1, silu: 2 } as const;
@@ -70,10 +34,39 @@ function checkLength(length: number): void {
   }
 }
 
+/**
+ * Refuses an addon built from another op table than this TypeScript was (a stale build): its positions would
+ * not be the ones `call` uses.
+ */
+export function checkOpTable(engine: string, table: unknown): void {
+  if (JSON.stringify(table) !== JSON.stringify(OP_TABLE)) {
+    throw new Error(
+      `the ${engine} engine was built from another op table (src/engine/native/op_table.h) than src/engine/op-table.ts: ` +
+        'rebuild it with `node scripts/install.mjs` (LMFORGE_REBUILD=1 forces it), or regenerate op-table.ts with ' +
+        '`node scripts/gen-op-table.mjs` after changing the table',
+    );
+  }
+}
+
+/** The op's arguments, by name, as the positional values the addon takes (op-table.ts's marshaller). */
+export function marshal<O extends OpName>(op: O, args: OpArgs<O>): Positional<OpTable[O]> {
+  return (MARSHAL[op] as (named: OpArgs<O>) => Positional<OpTable[O]>)(args);
+}
+
 export abstract class NativeBackend implements Backend {
   abstract readonly name: 'cpu' | 'cuda';
 
-  protected constructor(protected readonly n: NativeOps) {}
+  protected constructor(protected readonly n: NativeOps, engine: 'CPU' | 'CUDA') {
+    checkOpTable(engine, n.opTable());
+  }
+
+  /**
+   * Runs one op of the table with its arguments by name. Shapes and hyperparameters are spread in first, so the
+   * op's own arguments win over any same-named extra field they carry.
+   */
+  private call<O extends OpName>(op: O, args: OpArgs<O>): void {
+    (this.n[op] as NativeOp<O>)(...marshal(op, args));
+  }
 
   describe(): string {
     return this.n.describe();
@@ -98,16 +91,16 @@ export abstract class NativeBackend implements Backend {
     return this.n.peakAllocatedBytes();
   }
   upload(dst: Ptr, src: Typed): void {
-    this.n.upload(dst.buf.handle, dst.offset, src);
+    this.call('upload', { buffer: dst, host: src });
   }
   download(src: Ptr, into: Typed): void {
-    this.n.download(src.buf.handle, src.offset, into);
+    this.call('download', { buffer: src, host: into });
   }
   fill(dst: Ptr, n: number, value: number): void {
-    this.n.fill(dst.buf.handle, dst.offset, n, value);
+    this.call('fill', { dst, n, value });
   }
   copy(dst: Ptr, src: Ptr, n: number): void {
-    this.n.copy(dst.buf.handle, dst.offset, src.buf.handle, src.offset, n);
+    this.call('copy', { dst, src, n });
   }
   synchronize(): void {
     this.n.synchronize?.();
@@ -115,136 +108,100 @@ export abstract class NativeBackend implements Backend {
 
   // ---- elementwise ----
   add(out: Ptr, a: Ptr, b: Ptr, n: number): void {
-    this.n.add(out.buf.handle, out.offset, a.buf.handle, a.offset, b.buf.handle, b.offset, n);
+    this.call('add', { out, a, b, n });
   }
   scale(x: Ptr, n: number, s: number): void {
-    this.n.scale(x.buf.handle, x.offset, n, s);
+    this.call('scale', { x, n, s });
   }
 
   // ---- matrix products ----
   matmul(c: Ptr, a: Ptr, b: Ptr, m: number, n: number, k: number, opts: MatmulOptions = {}): void {
-    const bias = opts.bias;
-    this.n.matmul(
-      c.buf.handle, c.offset, a.buf.handle, a.offset, b.buf.handle, b.offset, m, n, k,
-      opts.transA ?? false, opts.transB ?? false, opts.lda ?? 0, opts.ldb ?? 0, opts.ldc ?? 0, opts.accumulate ?? false,
-      bias ? bias.buf.handle : -1, bias ? bias.offset : 0,
-    );
+    this.call('matmul', {
+      C: c, A: a, B: b, m, n, k, transA: opts.transA ?? false, transB: opts.transB ?? false,
+      lda: opts.lda ?? 0, ldb: opts.ldb ?? 0, ldc: opts.ldc ?? 0, accumulate: opts.accumulate ?? false,
+      bias: opts.bias ?? null,
+    });
   }
   biasGrad(db: Ptr, dy: Ptr, rows: number, cols: number, ldy?: number): void {
-    this.n.biasGrad(db.buf.handle, db.offset, dy.buf.handle, dy.offset, rows, cols, ldy ?? 0);
+    this.call('biasGrad', { db, dy, rows, cols, ldy: ldy ?? 0 });
   }
 
   // ---- embeddings ----
   embeddingForward(out: Ptr, ids: Ptr, table: Ptr, n: number, d: number, accumulate: boolean): void {
-    this.n.embeddingForward(
-      out.buf.handle, out.offset, ids.buf.handle, ids.offset, table.buf.handle, table.offset, n, d, accumulate,
-    );
+    this.call('embeddingForward', { out, ids, table, n, d, accumulate });
   }
   embeddingBackward(dtable: Ptr, ids: Ptr, dout: Ptr, n: number, d: number): void {
-    this.n.embeddingBackward(
-      dtable.buf.handle, dtable.offset, ids.buf.handle, ids.offset, dout.buf.handle, dout.offset, n, d,
-    );
+    this.call('embeddingBackward', { dtable, ids, dout, n, d });
   }
 
   // ---- normalisation ----
   rmsnormForward(out: Ptr, rstd: Ptr, x: Ptr, w: Ptr, rows: number, d: number, eps: number): void {
-    this.n.rmsnormForward(
-      out.buf.handle, out.offset, rstd.buf.handle, rstd.offset, x.buf.handle, x.offset, w.buf.handle, w.offset,
-      rows, d, eps,
-    );
+    this.call('rmsnormForward', { out, rstd, x, w, rows, d, eps });
   }
   rmsnormBackward(
     dx: Ptr, dw: Ptr, dout: Ptr, x: Ptr, w: Ptr, rstd: Ptr, rows: number, d: number, accumulateDx: boolean,
   ): void {
-    this.n.rmsnormBackward(
-      dx.buf.handle, dx.offset, dw.buf.handle, dw.offset, dout.buf.handle, dout.offset, x.buf.handle, x.offset,
-      w.buf.handle, w.offset, rstd.buf.handle, rstd.offset, rows, d, accumulateDx,
-    );
+    this.call('rmsnormBackward', { dx, dw, dout, x, w, rstd, rows, d, accumulateDx });
   }
   layernormForward(out: Ptr, mean: Ptr, rstd: Ptr, x: Ptr, w: Ptr, b: Ptr, rows: number, d: number, eps: number): void {
-    this.n.layernormForward(
-      out.buf.handle, out.offset, mean.buf.handle, mean.offset, rstd.buf.handle, rstd.offset, x.buf.handle, x.offset,
-      w.buf.handle, w.offset, b.buf.handle, b.offset, rows, d, eps,
-    );
+    this.call('layernormForward', { out, mean, rstd, x, w, b, rows, d, eps });
   }
   layernormBackward(
     dx: Ptr, dw: Ptr, db: Ptr, dout: Ptr, x: Ptr, w: Ptr, mean: Ptr, rstd: Ptr,
     rows: number, d: number, accumulateDx: boolean,
   ): void {
-    this.n.layernormBackward(
-      dx.buf.handle, dx.offset, dw.buf.handle, dw.offset, db.buf.handle, db.offset, dout.buf.handle, dout.offset,
-      x.buf.handle, x.offset, w.buf.handle, w.offset, mean.buf.handle, mean.offset, rstd.buf.handle, rstd.offset,
-      rows, d, accumulateDx,
-    );
+    this.call('layernormBackward', { dx, dw, db, dout, x, w, mean, rstd, rows, d, accumulateDx });
   }
 
   // ---- attention prologue ----
   qkPrepForward(
     out: Ptr, rstd: Ptr, qkv: Ptr, qkvStride: number, qNormW: Ptr | null, kNormW: Ptr | null,
     cos: Ptr | null, sin: Ptr | null, n: number, seq: number, heads: number, kvHeads: number, headDim: number, eps: number,
+    positions: Ptr | null = null,
   ): void {
-    this.n.qkPrepForward(
-      out.buf.handle, out.offset, rstd.buf.handle, rstd.offset, qkv.buf.handle, qkv.offset, qkvStride,
-      hOf(qNormW), oOf(qNormW), hOf(kNormW), oOf(kNormW), hOf(cos), oOf(cos), hOf(sin), oOf(sin),
-      n, seq, heads, kvHeads, headDim, eps,
-    );
+    this.call('qkPrepForward', { out, rstd, qkv, qkvStride, qNormW, kNormW, cos, sin, n, seq, heads, kvHeads, headDim, eps, positions });
   }
   qkPrepBackward(
     dqkv: Ptr, qkvStride: number, dqNormW: Ptr | null, dkNormW: Ptr | null, dout: Ptr, qkv: Ptr,
     rstd: Ptr, qNormW: Ptr | null, kNormW: Ptr | null, cos: Ptr | null, sin: Ptr | null,
-    n: number, seq: number, heads: number, kvHeads: number, headDim: number,
+    n: number, seq: number, heads: number, kvHeads: number, headDim: number, positions: Ptr | null = null,
   ): void {
-    this.n.qkPrepBackward(
-      dqkv.buf.handle, dqkv.offset, qkvStride, hOf(dqNormW), oOf(dqNormW), hOf(dkNormW), oOf(dkNormW),
-      dout.buf.handle, dout.offset, qkv.buf.handle, qkv.offset, rstd.buf.handle, rstd.offset,
-      hOf(qNormW), oOf(qNormW), hOf(kNormW), oOf(kNormW), hOf(cos), oOf(cos), hOf(sin), oOf(sin),
-      n, seq, heads, kvHeads, headDim,
-    );
+    this.call('qkPrepBackward', {
+      dqkv, qkvStride, dqNormW, dkNormW, dout, qkv, rstd, qNormW, kNormW, cos, sin, n, seq, heads, kvHeads, headDim, positions,
+    });
   }
 
   // ---- attention ----
-  attentionForward(out: Ptr, lse: Ptr, q: Ptr, k: Ptr, v: Ptr, strides: QkvStrides, shape: AttentionShape): void {
-    this.n.attentionForward(
-      out.buf.handle, out.offset, lse.buf.handle, lse.offset, q.buf.handle, q.offset, k.buf.handle, k.offset,
-      v.buf.handle, v.offset, strides.q, strides.k, strides.v,
-      shape.batch, shape.seq, shape.heads, shape.kvHeads, shape.headDim, shape.scale,
-    );
+  attentionForward(out: Ptr, lse: Ptr, q: Ptr, k: Ptr, v: Ptr, strides: QkvStrides, shape: AttentionShape, docs: DocumentBounds | null = null): void {
+    this.call('attentionForward', { ...shape, ...strideArgs(strides), out, lse, q, k, v, ...documentArgs(docs) });
   }
   attentionDecode(
     out: Ptr, q: Ptr, k: Ptr, v: Ptr, strides: QkvStrides, n: number, past: number,
     heads: number, kvHeads: number, headDim: number, scale: number,
   ): void {
-    this.n.attentionDecode(
-      out.buf.handle, out.offset, q.buf.handle, q.offset, k.buf.handle, k.offset, v.buf.handle, v.offset,
-      strides.q, strides.k, strides.v, n, past, heads, kvHeads, headDim, scale,
-    );
+    this.call('attentionDecode', {
+      out, q, kCache: k, vCache: v, ...strideArgs(strides), seq: n, past, heads, kvHeads, headDim, scale,
+    });
   }
   attentionBackward(
     dq: Ptr, dk: Ptr, dv: Ptr, dout: Ptr, q: Ptr, k: Ptr, v: Ptr, out: Ptr, lse: Ptr,
-    strides: QkvStrides, shape: AttentionShape,
+    strides: QkvStrides, shape: AttentionShape, docs: DocumentBounds | null = null,
   ): void {
-    this.n.attentionBackward(
-      dq.buf.handle, dq.offset, dk.buf.handle, dk.offset, dv.buf.handle, dv.offset, dout.buf.handle, dout.offset,
-      q.buf.handle, q.offset, k.buf.handle, k.offset, v.buf.handle, v.offset, out.buf.handle, out.offset,
-      lse.buf.handle, lse.offset, strides.q, strides.k, strides.v,
-      shape.batch, shape.seq, shape.heads, shape.kvHeads, shape.headDim, shape.scale,
-    );
+    this.call('attentionBackward', { ...shape, ...strideArgs(strides), dq, dk, dv, dout, q, k, v, out, lse, ...documentArgs(docs) });
   }
 
   // ---- activations ----
   swigluForward(out: Ptr, gu: Ptr, rows: number, f: number): void {
-    this.n.swigluForward(out.buf.handle, out.offset, gu.buf.handle, gu.offset, rows, f);
+    this.call('swigluForward', { out, gu, rows, f });
   }
   swigluBackward(dgu: Ptr, dout: Ptr, gu: Ptr, rows: number, f: number): void {
-    this.n.swigluBackward(dgu.buf.handle, dgu.offset, dout.buf.handle, dout.offset, gu.buf.handle, gu.offset, rows, f);
+    this.call('swigluBackward', { dgu, dout, gu, rows, f });
   }
   activationForward(out: Ptr, x: Ptr, n: number, kind: 'gelu' | 'gelu_tanh' | 'silu'): void {
-    this.n.activationForward(out.buf.handle, out.offset, x.buf.handle, x.offset, n, activationCode(kind));
+    this.call('activationForward', { out, x, n, kind: activationCode(kind) });
   }
   activationBackward(dx: Ptr, dout: Ptr, x: Ptr, n: number, kind: 'gelu' | 'gelu_tanh' | 'silu'): void {
-    this.n.activationBackward(
-      dx.buf.handle, dx.offset, dout.buf.handle, dout.offset, x.buf.handle, x.offset, n, activationCode(kind),
-    );
+    this.call('activationBackward', { dx, dout, x, n, kind: activationCode(kind) });
   }
 
   // ---- output head + cross-entropy ----
@@ -252,31 +209,29 @@ export abstract class NativeBackend implements Backend {
     lossOut: Ptr; h: Ptr; w: Ptr; targets: Ptr; n: number; d: number; vocab: number;
     gradScale: number; dh: Ptr | null; dw: Ptr | null; logitsOut: Ptr | null;
   }): void {
-    const { lossOut, h, w, targets, dh, dw, logitsOut } = args;
-    this.n.headCrossEntropy(
-      lossOut.buf.handle, lossOut.offset, h.buf.handle, h.offset, w.buf.handle, w.offset,
-      targets.buf.handle, targets.offset, args.n, args.d, args.vocab, args.gradScale,
-      hOf(dh), oOf(dh), hOf(dw), oOf(dw), hOf(logitsOut), oOf(logitsOut),
-    );
+    this.call('headCrossEntropy', args);
+  }
+
+  headLogprob(args: { logprobOut: Ptr; argmaxOut: Ptr; h: Ptr; w: Ptr; targets: Ptr; n: number; d: number; vocab: number }): void {
+    this.call('headLogprob', args);
   }
 
   // ---- optimizer ----
   sumSquares(out: Ptr, x: Ptr, n: number): void {
-    this.n.sumSquares(out.buf.handle, out.offset, x.buf.handle, x.offset, n);
+    this.call('sumSquares', { out, x, n });
   }
   adamw(param: Ptr, grad: Ptr, m: Ptr, v: Ptr, n: number, hyper: AdamWHyper): void {
-    this.n.adamw(
-      param.buf.handle, param.offset, grad.buf.handle, grad.offset, m.buf.handle, m.offset, v.buf.handle, v.offset, n,
-      hyper.lr, hyper.beta1, hyper.beta2, hyper.eps, hyper.weightDecay, hyper.step, hyper.gradScale,
-    );
+    this.call('adamw', { ...hyper, param, grad, m, v, n });
   }
 }
 
-function hOf(p: Ptr | null): number {
-  return p ? p.buf.handle : -1;
+/** Document masking bounds as the ops take them (absent: causal over each row). */
+function documentArgs(docs: DocumentBounds | null): { cuSeqlens: Ptr | null; segments: number } {
+  return { cuSeqlens: docs?.cuSeqlens ?? null, segments: docs?.segments ?? 0 };
 }
-function oOf(p: Ptr | null): number {
-  return p ? p.offset : 0;
+
+function strideArgs(strides: QkvStrides): { sq: number; sk: number; sv: number } {
+  return { sq: strides.q, sk: strides.k, sv: strides.v };
 }
 function activationCode(kind: 'gelu' | 'gelu_tanh' | 'silu'): number {
   const code = ACTIVATION_CODE[kind];

@@ -4,43 +4,30 @@
  */
 import type { Backend, DeviceBuffer, Ptr } from '../engine/backend.js';
 import type { ModelConfig } from '../config/model.js';
-import type { AttentionSaved, AttentionScratch } from './attention.js';
-import type { MlpSaved, MlpScratch } from './mlp.js';
+import { Attention, type AttentionSaved } from './attention.js';
+import type { BlockSaved, BlockScratch, BlockStream, PostNormStream, PreNormStream } from './block.js';
+import type { MlpSaved } from './mlp.js';
 import type { NormStats } from './norm.js';
-
-export interface LayerActivations {
-  /** Layer input (the residual stream). */
-  x: Ptr;
-  /** Pre-norm: norm1(x). Post-norm: x + attn(x), the input of norm1. */
-  a: Ptr;
-  stats1: NormStats;
-  attn: AttentionSaved;
-  /** Residual stream after the attention half. */
-  r: Ptr;
-  /** Pre-norm: norm2(r). Post-norm: r + mlp(r), the input of norm2. */
-  b: Ptr;
-  stats2: NormStats;
-  mlp: MlpSaved;
-}
 
 export interface Activations {
   batch: number;
   seq: number;
-  layers: LayerActivations[];
-  /** Output of the last layer. */
-  xOut: Ptr;
-  /** Final norm output (pre-norm models), the head's input. */
-  hFinal: Ptr;
-  statsFinal: NormStats;
-  /** Backward scratch, shared by all layers. */
-  dx: Ptr;
-  dTmp: Ptr;
-  attnScratch: AttentionScratch;
-  mlpScratch: MlpScratch;
-  /** i32: token ids [N], targets [N], positions [N]. */
+  /** What each block saves, in order. blocks[0].input is the embedding output. */
+  blocks: BlockSaved[];
+  /** [N, D] the last block's output, input of the final norm (or of the head). */
+  blocksOut: Ptr;
+  /** [N, D] final norm output (pre-norm models), the head's input. */
+  finalNormOut: Ptr;
+  finalNormStats: NormStats;
+  /** [N, D] the residual-stream gradient carried down through the blocks (backward). */
+  dStream: Ptr;
+  /** Backward scratch shared by all blocks; its dTmp first receives dL/d(head input) from the fused head. */
+  scratch: BlockScratch;
+  /** i32: token ids [N], targets [N], positions [N], document starts (cumulative sequence lengths) [N + 1]. */
   ids: Ptr;
   targets: Ptr;
   positions: Ptr;
+  cuSeqlens: Ptr;
   /** f64 scalars: [0] loss sum, [1] sum of squared gradients. */
   scalars: DeviceBuffer;
   /** RoPE tables [seq, hd/2] (inside the f32 arena). */
@@ -50,8 +37,8 @@ export interface Activations {
   bytes: number;
 }
 
-/** Bump allocator over one buffer: first plan the sizes, then hand out views. */
-class Plan {
+/** Bump allocator over one f32 buffer: first plan the sizes, then hand out views. */
+export class Plan {
   private used = 0;
   private readonly wants: { n: number; set: (p: Ptr) => void }[] = [];
   take(n: number, set: (p: Ptr) => void): void {
@@ -71,6 +58,45 @@ class Plan {
   }
 }
 
+function planStats(plan: Plan, rows: number): NormStats {
+  const s = {} as NormStats;
+  plan.take(rows, (p) => (s.mean = p));
+  plan.take(rows, (p) => (s.rstd = p));
+  return s;
+}
+
+/** A block's stream tensors for `rows` rows, laid out for the config's norm position, with `extra`'s fields added. */
+export function planBlockStream<E extends object>(plan: Plan, cfg: ModelConfig, rows: number, extra: E): BlockStream & E {
+  const D = cfg.hidden_size;
+  const F = cfg.ffn_hidden;
+  const upW = cfg.ffn === 'swiglu' ? 2 * F : F;
+  const rowsD = (set: (p: Ptr) => void) => plan.take(rows * D, set);
+  const mlp = {} as MlpSaved;
+  let s: BlockStream & E;
+  if (cfg.norm_position === 'pre') {
+    const pre = { ...extra, position: 'pre', mlp } as PreNormStream & E;
+    rowsD((p) => (pre.input = p));
+    rowsD((p) => (pre.attnIn = p));
+    pre.norm1Stats = planStats(plan, rows);
+    rowsD((p) => (pre.mid = p));
+    rowsD((p) => (pre.mlpIn = p));
+    pre.norm2Stats = planStats(plan, rows);
+    s = pre;
+  } else {
+    const post = { ...extra, position: 'post', mlp } as PostNormStream & E;
+    rowsD((p) => (post.input = p));
+    rowsD((p) => (post.attnSum = p));
+    post.norm1Stats = planStats(plan, rows);
+    rowsD((p) => (post.mid = p));
+    rowsD((p) => (post.mlpSum = p));
+    post.norm2Stats = planStats(plan, rows);
+    s = post;
+  }
+  plan.take(rows * upW, (p) => (mlp.up = p));
+  plan.take(rows * F, (p) => (mlp.act = p));
+  return s;
+}
+
 function planActivations(cfg: ModelConfig, batch: number, seq: number) {
   const N = batch * seq;
   const D = cfg.hidden_size;
@@ -81,48 +107,32 @@ function planActivations(cfg: ModelConfig, batch: number, seq: number) {
   const KV = K * hd;
   const F = cfg.ffn_hidden;
   const upW = cfg.ffn === 'swiglu' ? 2 * F : F;
-  const prologue = cfg.qk_norm || cfg.positions === 'rope';
-  const stats = (plan: Plan): NormStats => {
-    const s = {} as NormStats;
-    plan.take(N, (p) => (s.mean = p));
-    plan.take(N, (p) => (s.rstd = p));
-    return s;
-  };
+  const prologue = Attention.needsPrologue(cfg.qk_norm, cfg.positions === 'rope');
   const plan = new Plan();
-  const acts = { batch, seq, layers: [] as LayerActivations[] } as unknown as Activations;
+  const acts = { batch, seq, blocks: [] as BlockSaved[] } as unknown as Activations;
   for (let l = 0; l < cfg.n_layer; l++) {
-    const L = { attn: {}, mlp: {} } as LayerActivations;
-    plan.take(N * D, (p) => (L.x = p));
-    plan.take(N * D, (p) => (L.a = p));
-    L.stats1 = stats(plan);
-    plan.take(N * (Q + 2 * KV), (p) => (L.attn.qkv = p));
-    L.attn.qk = null;
-    L.attn.qkRstd = null;
+    const attn = { qk: null, qkRstd: null } as AttentionSaved;
+    plan.take(N * (Q + 2 * KV), (p) => (attn.qkv = p));
     if (prologue) {
-      plan.take(N * (Q + KV), (p) => (L.attn.qk = p));
-      plan.take(N * (H + K), (p) => (L.attn.qkRstd = p));
+      plan.take(N * (Q + KV), (p) => (attn.qk = p));
+      plan.take(N * (H + K), (p) => (attn.qkRstd = p));
     }
-    plan.take(N * Q, (p) => (L.attn.att = p));
-    plan.take(batch * H * seq, (p) => (L.attn.lse = p));
-    plan.take(N * D, (p) => (L.r = p));
-    plan.take(N * D, (p) => (L.b = p));
-    L.stats2 = stats(plan);
-    plan.take(N * upW, (p) => (L.mlp.up = p));
-    plan.take(N * F, (p) => (L.mlp.act = p));
-    acts.layers.push(L);
+    plan.take(N * Q, (p) => (attn.att = p));
+    plan.take(batch * H * seq, (p) => (attn.lse = p));
+    acts.blocks.push(planBlockStream(plan, cfg, N, { attn }));
   }
-  plan.take(N * D, (p) => (acts.xOut = p));
-  plan.take(N * D, (p) => (acts.hFinal = p));
-  acts.statsFinal = stats(plan);
-  plan.take(N * D, (p) => (acts.dx = p));
-  plan.take(N * D, (p) => (acts.dTmp = p));
-  acts.attnScratch = { dQk: null } as AttentionScratch;
-  plan.take(N * (Q + 2 * KV), (p) => (acts.attnScratch.dQkv = p));
-  if (prologue) plan.take(N * (Q + KV), (p) => (acts.attnScratch.dQk = p));
-  plan.take(N * Q, (p) => (acts.attnScratch.dAtt = p));
-  acts.mlpScratch = {} as MlpScratch;
-  plan.take(N * upW, (p) => (acts.mlpScratch.dUp = p));
-  plan.take(N * F, (p) => (acts.mlpScratch.dAct = p));
+  plan.take(N * D, (p) => (acts.blocksOut = p));
+  plan.take(N * D, (p) => (acts.finalNormOut = p));
+  acts.finalNormStats = planStats(plan, N);
+  plan.take(N * D, (p) => (acts.dStream = p));
+  const scratch = { attn: { dQk: null }, mlp: {} } as unknown as BlockScratch;
+  plan.take(N * D, (p) => (scratch.dTmp = p));
+  plan.take(N * (Q + 2 * KV), (p) => (scratch.attn.dQkv = p));
+  if (prologue) plan.take(N * (Q + KV), (p) => (scratch.attn.dQk = p));
+  plan.take(N * Q, (p) => (scratch.attn.dAtt = p));
+  plan.take(N * upW, (p) => (scratch.mlp.dUp = p));
+  plan.take(N * F, (p) => (scratch.mlp.dAct = p));
+  acts.scratch = scratch;
   acts.cos = null;
   acts.sin = null;
   if (cfg.positions === 'rope') {
@@ -137,17 +147,23 @@ export function allocateActivations(be: Backend, cfg: ModelConfig, batch: number
   const N = batch * seq;
   const f32 = be.alloc('f32', plan.size);
   plan.realise(f32);
-  const i32 = be.alloc('i32', 3 * N);
+  const i32 = be.alloc('i32', 4 * N + 1);
   acts.ids = { buf: i32, offset: 0 };
   acts.targets = { buf: i32, offset: N };
   acts.positions = { buf: i32, offset: 2 * N };
+  acts.cuSeqlens = { buf: i32, offset: 3 * N };
   acts.scalars = be.alloc('f64', 2);
   acts.buffers = [f32, i32, acts.scalars];
-  acts.bytes = plan.size * 4 + 3 * N * 4 + 16;
+  acts.bytes = plan.size * 4 + (4 * N + 1) * 4 + 16;
   return acts;
 }
 
 export function freeActivations(be: Backend, acts: Activations): void {
   for (const b of acts.buffers) be.free(b);
   acts.buffers = [];
+}
+
+/** Bytes `allocateActivations` takes for this shape (the f32 arena, three i32 rows of N, two f64 scalars). */
+export function activationArenaBytes(cfg: ModelConfig, batch: number, seq: number): number {
+  return planActivations(cfg, batch, seq).plan.size * 4 + 3 * batch * seq * 4 + 16;
 }

@@ -1,27 +1,19 @@
 /**
- * The decoder-only transformer: embeddings, n_layer blocks (pre- or post-norm), final norm, head fused with the
+ * The decoder-only transformer: embeddings -> n_layer blocks (block.ts) -> final norm -> head fused with the
  * cross-entropy. Parameters and gradients live in two flat device buffers of the same layout (layout.ts);
  * activations in an arena sized per (batch, seq) (activations.ts).
  */
-import type { Backend, DeviceBuffer, Ptr } from '../engine/backend.js';
+import type { Backend, DeviceBuffer, DocumentBounds, Ptr } from '../engine/backend.js';
 import type { ModelConfig } from '../config/model.js';
 import { buildLayout, type Layout, type ParamSpec } from './layout.js';
-import { allocateActivations, freeActivations, type Activations, type LayerActivations } from './activations.js';
-import { Linear } from './linear.js';
+import { allocateActivations, freeActivations, type Activations } from './activations.js';
 import { Norm } from './norm.js';
-import { Mlp } from './mlp.js';
-import { Attention, type RopeTables } from './attention.js';
+import { Block } from './block.js';
+import type { PackedDocuments, RopeTables } from './attention.js';
 import { ropeTables } from './rope.js';
 import { shift } from './ptr.js';
 
 export const IGNORE_INDEX = -100;
-
-export interface Block {
-  norm1: Norm;
-  attn: Attention;
-  norm2: Norm;
-  mlp: Mlp;
-}
 
 export interface ForwardOptions {
   batch: number;
@@ -32,6 +24,23 @@ export interface ForwardOptions {
   gradScale?: number;
   /** Receives the logits [N, V] when given. */
   logits?: Float32Array;
+  /**
+   * Document masking: segment starts over the flattened batch*seq tokens, then batch*seq (cumulative sequence
+   * lengths, every row start included); a token attends only within its segment. Absent: causal per row.
+   */
+  segments?: Int32Array;
+  /** Position of each token (RoPE angle or learned-position row), e.g. restarting per document. Absent: t % seq. */
+  positionIds?: Int32Array;
+  /** Instead of the loss: the head scored at the positions whose target is not -100 (evaluation; see scoreTargets). */
+  scores?: TargetScores & { targets: Int32Array };
+}
+
+/** The head scored per position for evaluation. */
+export interface TargetScores {
+  /** log P(target | the tokens up to this position); 0 where the target is -100. */
+  logprob: Float64Array;
+  /** The most likely next token (first on ties); -1 where the target is -100. */
+  argmax: Int32Array;
 }
 
 export class Decoder {
@@ -41,40 +50,38 @@ export class Decoder {
   readonly blocks: Block[];
   readonly finalNorm: Norm | null;
   private acts: Activations | null = null;
+  private config: ModelConfig;
+  /** Whether the arena's positions hold a caller's positionIds rather than t % seq. */
+  private customPositions = false;
 
-  constructor(readonly be: Backend, readonly cfg: ModelConfig) {
+  constructor(readonly be: Backend, cfg: ModelConfig) {
+    this.config = cfg;
     this.layout = buildLayout(cfg);
     this.params = be.alloc('f32', this.layout.total);
     this.grads = be.alloc('f32', this.layout.total);
-    const P = (o: number): Ptr => ({ buf: this.params, offset: o });
-    const G = (o: number): Ptr => ({ buf: this.grads, offset: o });
-    const Pn = (o: number | null): Ptr | null => (o === null ? null : P(o));
-    const Gn = (o: number | null): Ptr | null => (o === null ? null : G(o));
-    const D = cfg.hidden_size;
-    const qDim = cfg.n_head * cfg.head_dim;
-    const kvDim = cfg.n_kv_head * cfg.head_dim;
-    const upOut = cfg.ffn === 'swiglu' ? 2 * cfg.ffn_hidden : cfg.ffn_hidden;
-    const norm = (w: number, b: number | null) => new Norm(be, cfg.norm, P(w), G(w), Pn(b), Gn(b), D, cfg.norm_eps);
-    this.blocks = this.layout.layers.map((L) => ({
-      norm1: norm(L.norm1W, L.norm1B),
-      attn: new Attention(
-        be,
-        new Linear(be, P(L.qkvW), G(L.qkvW), Pn(L.qkvB), Gn(L.qkvB), D, qDim + 2 * kvDim),
-        new Linear(be, P(L.oW), G(L.oW), Pn(L.oB), Gn(L.oB), qDim, D),
-        L.qNormW !== null && L.kNormW !== null
-          ? { q: P(L.qNormW), k: P(L.kNormW), gq: G(L.qNormW), gk: G(L.kNormW), eps: cfg.norm_eps }
-          : null,
-        cfg.n_head, cfg.n_kv_head, cfg.head_dim,
-      ),
-      norm2: norm(L.norm2W, L.norm2B),
-      mlp: new Mlp(
-        be, cfg.ffn, cfg.activation,
-        new Linear(be, P(L.upW), G(L.upW), Pn(L.upB), Gn(L.upB), D, upOut),
-        new Linear(be, P(L.downW), G(L.downW), Pn(L.downB), Gn(L.downB), cfg.ffn_hidden, D),
-        cfg.ffn_hidden,
-      ),
-    }));
-    this.finalNorm = this.layout.finalNormW === null ? null : norm(this.layout.finalNormW, this.layout.finalNormB);
+    const pb = { params: this.params, grads: this.grads };
+    this.blocks = this.layout.layers.map((L) => new Block(be, cfg, L, pb));
+    const { finalNormW, finalNormB } = this.layout;
+    this.finalNorm = finalNormW === null ? null : Norm.at(be, cfg.norm, pb, finalNormW, finalNormB, cfg.hidden_size, cfg.norm_eps);
+  }
+
+  get cfg(): ModelConfig {
+    return this.config;
+  }
+
+  /**
+   * Changes the RoPE base (a training stage that extends the context raises it): no tensor changes shape; the
+   * cos/sin tables are recomputed, and checkpoints written afterwards carry the new value.
+   */
+  setRopeTheta(theta: number): void {
+    if (!(theta > 0 && Number.isFinite(theta))) throw new Error(`rope_theta must be a positive number, got ${theta}`);
+    this.config = { ...this.config, rope_theta: theta };
+    const a = this.acts;
+    if (a?.cos && a.sin) {
+      const t = ropeTables(theta, this.config.head_dim, a.seq);
+      this.be.upload(a.cos, t.cos);
+      this.be.upload(a.sin, t.sin);
+    }
   }
 
   /** Releases every device buffer this model holds. */
@@ -100,10 +107,8 @@ export class Decoder {
     if (this.acts && this.acts.batch === batch && this.acts.seq === seq) return this.acts;
     this.releaseActivations();
     const a = allocateActivations(this.be, this.cfg, batch, seq);
-    const N = batch * seq;
-    const pos = new Int32Array(N);
-    for (let i = 0; i < N; i++) pos[i] = i % seq;
-    this.be.upload(a.positions, pos);
+    this.be.upload(a.positions, rowPositions(batch, seq));
+    this.customPositions = false;
     if (a.cos && a.sin) {
       const t = ropeTables(this.cfg.rope_theta, this.cfg.head_dim, seq);
       this.be.upload(a.cos, t.cos);
@@ -137,8 +142,41 @@ export class Decoder {
     const a = this.activations(batch, seq);
     this.be.upload(a.ids, ids);
     this.be.upload(a.targets, targets);
-    this.forward(a, o);
-    if (o.backward) this.backward(a);
+    const packed = this.pack(a, o);
+    this.forward(a, o, packed);
+    if (o.backward) this.backward(a, packed);
+  }
+
+  /** Uploads a call's positions and document bounds (checked here; the engine trusts them on CUDA). */
+  private pack(a: Activations, o: ForwardOptions): PackedDocuments {
+    const { batch, seq } = o;
+    const N = batch * seq;
+    if (o.positionIds) {
+      const p = o.positionIds;
+      if (p.length !== N) throw new Error(`expected ${N} positionIds for batch ${batch} x seq ${seq}, got ${p.length}`);
+      for (let i = 0; i < N; i++)
+        if (!(p[i]! >= 0 && p[i]! < seq)) throw new Error(`positionIds[${i}] = ${p[i]} is outside [0, ${seq})`);
+      this.be.upload(a.positions, p);
+      this.customPositions = true;
+    } else if (this.customPositions) {
+      this.be.upload(a.positions, rowPositions(batch, seq));
+      this.customPositions = false;
+    }
+    let docs: DocumentBounds | null = null;
+    if (o.segments) {
+      const cu = o.segments;
+      const count = cu.length - 1;
+      if (count < 1 || cu[0] !== 0 || cu[count] !== N)
+        throw new Error(`segments must run from 0 to batch*seq = ${N}, got ${cu[0]} .. ${cu[count]}`);
+      for (let g = 0; g < count; g++) {
+        if (!(cu[g + 1]! > cu[g]!)) throw new Error(`segments must increase, at entry ${g + 1}`);
+        if (Math.floor(cu[g]! / seq) !== Math.floor((cu[g + 1]! - 1) / seq))
+          throw new Error(`segment ${g} (${cu[g]}..${cu[g + 1]}) crosses a row boundary; every row start must be a segment start`);
+      }
+      this.be.upload(a.cuSeqlens, cu);
+      docs = { cuSeqlens: a.cuSeqlens, segments: count };
+    }
+    return { positions: this.customPositions ? a.positions : null, docs };
   }
 
   /** Adds to the loss accumulator; read it with `takeLoss`. */
@@ -171,41 +209,24 @@ export class Decoder {
     return a.cos && a.sin ? { cos: a.cos, sin: a.sin } : null;
   }
 
-  private forward(a: Activations, o: ForwardOptions): void {
+  /** Embedding -> blocks -> final norm -> head fused with the cross-entropy (and its gradient into dTmp). */
+  private forward(a: Activations, o: ForwardOptions, packed: PackedDocuments): void {
     const { be, cfg, layout } = this;
     const { batch, seq } = o;
     const N = batch * seq;
     const D = cfg.hidden_size;
     const P = (off: number): Ptr => ({ buf: this.params, offset: off });
-    const x0 = a.layers[0]?.x ?? a.xOut;
+    const x0 = a.blocks[0]?.input ?? a.blocksOut;
     be.embeddingForward(x0, a.ids, P(layout.embed), N, D, false);
     if (layout.positions !== null) be.embeddingForward(x0, a.positions, P(layout.positions), N, D, true);
     const rope = this.rope(a);
-    const pre = cfg.norm_position === 'pre';
-    this.blocks.forEach((blk, l) => {
-      const L = a.layers[l]!;
-      const out = a.layers[l + 1]?.x ?? a.xOut;
-      if (pre) {
-        blk.norm1.forward(L.a, L.stats1, L.x, N);
-        blk.attn.forward(L.r, L.a, L.attn, rope, batch, seq);
-        be.add(L.r, L.r, L.x, N * D);
-        blk.norm2.forward(L.b, L.stats2, L.r, N);
-        blk.mlp.forward(out, L.b, L.mlp, N);
-        be.add(out, out, L.r, N * D);
-      } else {
-        blk.attn.forward(L.a, L.x, L.attn, rope, batch, seq);
-        be.add(L.a, L.a, L.x, N * D);
-        blk.norm1.forward(L.r, L.stats1, L.a, N);
-        blk.mlp.forward(L.b, L.r, L.mlp, N);
-        be.add(L.b, L.b, L.r, N * D);
-        blk.norm2.forward(out, L.stats2, L.b, N);
-      }
-    });
-    let h = a.xOut;
+    this.blocks.forEach((block, l) => block.forward(a.blocks[l + 1]?.input ?? a.blocksOut, a.blocks[l]!, rope, batch, seq, packed));
+    let h = a.blocksOut;
     if (this.finalNorm) {
-      this.finalNorm.forward(a.hFinal, a.statsFinal, a.xOut, N);
-      h = a.hFinal;
+      this.finalNorm.forward(a.finalNormOut, a.finalNormStats, a.blocksOut, N);
+      h = a.finalNormOut;
     }
+    if (o.scores) return this.scoreHead(h, o.scores);
     const logitsOut = o.logits ? be.alloc('f32', N * cfg.vocab_size) : null;
     be.headCrossEntropy({
       lossOut: { buf: a.scalars, offset: 0 },
@@ -216,7 +237,7 @@ export class Decoder {
       d: D,
       vocab: cfg.vocab_size,
       gradScale: o.gradScale ?? 1,
-      dh: o.backward ? a.dTmp : null,
+      dh: o.backward ? a.scratch.dTmp : null,
       dw: o.backward ? { buf: this.grads, offset: layout.head } : null,
       logitsOut: logitsOut ? { buf: logitsOut, offset: 0 } : null,
     });
@@ -226,36 +247,65 @@ export class Decoder {
     }
   }
 
-  private backward(a: Activations): void {
+  /**
+   * A forward pass scored for evaluation: at every position whose target is not -100, log P(target) and the argmax
+   * token. Full logits never leave the device; the loss accumulator and the gradients are left alone.
+   */
+  scoreTargets(ids: Int32Array, targets: Int32Array, batch: number, seq: number): TargetScores {
+    const N = batch * seq;
+    const out: TargetScores = { logprob: new Float64Array(N), argmax: new Int32Array(N).fill(-1) };
+    this.run(ids, targets, { batch, seq, backward: false, scores: { ...out, targets } });
+    return out;
+  }
+
+  /** Only the rows with a target reach the head: they are gathered first (the embedding op is a row gather). */
+  private scoreHead(h: Ptr, s: TargetScores & { targets: Int32Array }): void {
+    const { be, cfg, layout } = this;
+    const rows: number[] = [];
+    s.targets.forEach((t, i) => {
+      if (t !== IGNORE_INDEX) rows.push(i);
+    });
+    const m = rows.length;
+    if (m === 0) return;
+    const D = cfg.hidden_size;
+    const hRows = be.alloc('f32', m * D);
+    const ints = be.alloc('i32', 3 * m); // row indices | their targets | argmax out
+    const logprob = be.alloc('f64', m);
+    try {
+      be.upload({ buf: ints, offset: 0 }, Int32Array.from([...rows, ...rows.map((i) => s.targets[i]!)]));
+      be.embeddingForward({ buf: hRows, offset: 0 }, { buf: ints, offset: 0 }, h, m, D, false);
+      be.headLogprob({
+        logprobOut: { buf: logprob, offset: 0 }, argmaxOut: { buf: ints, offset: 2 * m }, h: { buf: hRows, offset: 0 },
+        w: { buf: this.params, offset: layout.head }, targets: { buf: ints, offset: m }, n: m, d: D, vocab: cfg.vocab_size,
+      });
+      const lp = new Float64Array(m);
+      const am = new Int32Array(m);
+      be.download({ buf: logprob, offset: 0 }, lp);
+      be.download({ buf: ints, offset: 2 * m }, am);
+      rows.forEach((r, k) => {
+        s.logprob[r] = lp[k]!;
+        s.argmax[r] = am[k]!;
+      });
+    } finally {
+      be.free(hRows);
+      be.free(ints);
+      be.free(logprob);
+    }
+  }
+
+  private backward(a: Activations, packed: PackedDocuments): void {
     const { be, cfg, layout } = this;
     const { batch, seq } = a;
     const N = batch * seq;
     const D = cfg.hidden_size;
     const G = (off: number): Ptr => ({ buf: this.grads, offset: off });
-    // dTmp holds dL/dh from the fused head; turn it into dL/d(last layer output) in dx.
-    if (this.finalNorm) this.finalNorm.backward(a.dx, a.dTmp, a.xOut, a.statsFinal, N, false);
-    else be.copy(a.dx, a.dTmp, N * D);
+    // scratch.dTmp holds dL/dh from the fused head; turn it into dL/d(last block output) in dStream.
+    if (this.finalNorm) this.finalNorm.backward(a.dStream, a.scratch.dTmp, a.blocksOut, a.finalNormStats, N, false);
+    else be.copy(a.dStream, a.scratch.dTmp, N * D);
     const rope = this.rope(a);
-    const pre = cfg.norm_position === 'pre';
-    for (let l = this.blocks.length - 1; l >= 0; l--) {
-      const blk = this.blocks[l]!;
-      const L: LayerActivations = a.layers[l]!;
-      if (pre) {
-        // out = r + mlp(norm2(r)); r = x + attn(norm1(x)); dx holds dL/dout.
-        blk.mlp.backward(a.dTmp, a.dx, L.b, L.mlp, a.mlpScratch, N, false);
-        blk.norm2.backward(a.dx, a.dTmp, L.r, L.stats2, N, true);
-        blk.attn.backward(a.dTmp, a.dx, L.a, L.attn, a.attnScratch, rope, batch, seq, false);
-        blk.norm1.backward(a.dx, a.dTmp, L.x, L.stats1, N, true);
-      } else {
-        // out = norm2(b), b = r + mlp(r), r = norm1(a), a = x + attn(x).
-        blk.norm2.backward(a.dTmp, a.dx, L.b, L.stats2, N, false);
-        blk.mlp.backward(a.dTmp, a.dTmp, L.r, L.mlp, a.mlpScratch, N, true);
-        blk.norm1.backward(a.dx, a.dTmp, L.a, L.stats1, N, false);
-        blk.attn.backward(a.dx, a.dx, L.x, L.attn, a.attnScratch, rope, batch, seq, true);
-      }
-    }
-    be.embeddingBackward(G(layout.embed), a.ids, a.dx, N, D);
-    if (layout.positions !== null) be.embeddingBackward(G(layout.positions), a.positions, a.dx, N, D);
+    for (let l = this.blocks.length - 1; l >= 0; l--) this.blocks[l]!.backward(a.dStream, a.blocks[l]!, a.scratch, rope, batch, seq, packed);
+    be.embeddingBackward(G(layout.embed), a.ids, a.dStream, N, D);
+    if (layout.positions !== null) be.embeddingBackward(G(layout.positions), a.positions, a.dStream, N, D);
   }
 
   // ---- weights by name ----
@@ -280,4 +330,11 @@ export class Decoder {
   gradPtr(offset = 0): Ptr {
     return shift({ buf: this.grads, offset: 0 }, offset);
   }
+}
+
+/** Positions 0..seq-1 in every row. */
+function rowPositions(batch: number, seq: number): Int32Array {
+  const pos = new Int32Array(batch * seq);
+  for (let i = 0; i < pos.length; i++) pos[i] = i % seq;
+  return pos;
 }

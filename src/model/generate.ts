@@ -1,11 +1,15 @@
 /**
  * Autoregressive generation with a KV cache (one sequence). Each layer caches its q|k|v projection rows and its
  * normalised/rotated q|k rows for every position fed so far, so a new token costs one row of work per layer plus
- * attention over the cache. Uses the training model's parameters and components; only attention differs
- * (`attentionDecode`: new queries over cached keys).
+ * attention over the cache. Runs the training model's blocks through `Block.decode`, which differs from training
+ * only in the attention call (`Attention.decode`: new queries over cached keys).
  */
 import type { DeviceBuffer, Ptr } from '../engine/backend.js';
 import type { Decoder } from './decoder.js';
+import { Attention, type AttentionDecodeScratch, type KvCache, type RopeTables } from './attention.js';
+import type { BlockStream } from './block.js';
+import type { NormStats } from './norm.js';
+import { Plan, planBlockStream } from './activations.js';
 import { ropeTables } from './rope.js';
 import { shift } from './ptr.js';
 import { Rng } from './rng.js';
@@ -25,15 +29,20 @@ export interface SamplingOptions {
 
 export class KvGenerator {
   private readonly bufs: DeviceBuffer[] = [];
-  private readonly qkvCache: Ptr[] = [];
-  private readonly qkCache: (Ptr | null)[] = [];
-  private readonly s: Record<'x' | 'h' | 'att' | 'r' | 'b' | 'up' | 'act' | 'mean' | 'rstd' | 'qkRstd' | 'logits', Ptr>;
+  /** One per block, maxLen positions each. */
+  private readonly caches: KvCache[] = [];
+  /** Working rows of one feed (up to maxLen new positions), reused by every block; `input` carries the stream. */
+  private readonly stream: BlockStream;
+  private readonly attnScratch: AttentionDecodeScratch;
+  /** [1, D] final norm of the last position, and its statistics. */
+  private readonly finalNormOut: Ptr;
+  private readonly finalNormStats: NormStats;
+  /** [V] logits of the last position. */
+  private readonly logits: Ptr;
   private readonly ids: Ptr;
   private readonly positions: Ptr;
-  private readonly cos: Ptr | null = null;
-  private readonly sin: Ptr | null = null;
-  private readonly W: number;
-  private readonly QKV: number;
+  /** RoPE tables for positions 0..maxLen-1. */
+  private readonly rope: RopeTables | null = null;
   /** Tokens fed so far (the next token's position). */
   length = 0;
 
@@ -43,40 +52,40 @@ export class KvGenerator {
     const D = cfg.hidden_size;
     const Q = cfg.n_head * cfg.head_dim;
     const KV = cfg.n_kv_head * cfg.head_dim;
-    const F = cfg.ffn_hidden;
-    this.W = Q + 2 * KV;
-    this.QKV = Q + KV;
-    const prologue = cfg.qk_norm || cfg.positions === 'rope';
-    const sizes: [string, number][] = [
-      ['x', maxLen * D], ['h', maxLen * D], ['att', maxLen * Q], ['r', maxLen * D], ['b', maxLen * D],
-      ['up', maxLen * (cfg.ffn === 'swiglu' ? 2 * F : F)], ['act', maxLen * F], ['mean', maxLen], ['rstd', maxLen],
-      ['qkRstd', maxLen * (cfg.n_head + cfg.n_kv_head)], ['logits', cfg.vocab_size],
-    ];
-    const perLayer = maxLen * this.W + (prologue ? maxLen * this.QKV : 0);
+    const prologue = Attention.needsPrologue(cfg.qk_norm, cfg.positions === 'rope');
     const half = cfg.head_dim / 2;
-    const rope = cfg.positions === 'rope' ? 2 * maxLen * half : 0;
-    const total = sizes.reduce((a, [, n]) => a + n, 0) + cfg.n_layer * perLayer + rope;
-    const arena = be.alloc('f32', total);
-    this.bufs.push(arena);
-    let off = 0;
-    const take = (n: number): Ptr => {
-      const p = { buf: arena, offset: off };
-      off += n;
-      return p;
-    };
-    const s = {} as Record<string, Ptr>;
-    for (const [k, n] of sizes) s[k] = take(n);
-    this.s = s as KvGenerator['s'];
+    const plan = new Plan();
+    this.stream = planBlockStream(plan, cfg, maxLen, {});
+    const attnScratch = { qkRstd: null } as AttentionDecodeScratch;
+    plan.take(maxLen * Q, (p) => (attnScratch.att = p));
+    if (prologue) plan.take(maxLen * (cfg.n_head + cfg.n_kv_head), (p) => (attnScratch.qkRstd = p));
+    this.attnScratch = attnScratch;
+    const views = {} as { finalNormOut: Ptr; mean: Ptr; rstd: Ptr; logits: Ptr; cos: Ptr; sin: Ptr };
+    plan.take(D, (p) => (views.finalNormOut = p));
+    plan.take(1, (p) => (views.mean = p));
+    plan.take(1, (p) => (views.rstd = p));
+    plan.take(cfg.vocab_size, (p) => (views.logits = p));
     for (let l = 0; l < cfg.n_layer; l++) {
-      this.qkvCache.push(take(maxLen * this.W));
-      this.qkCache.push(prologue ? take(maxLen * this.QKV) : null);
+      const cache = { qk: null } as KvCache;
+      plan.take(maxLen * (Q + 2 * KV), (p) => (cache.qkv = p));
+      if (prologue) plan.take(maxLen * (Q + KV), (p) => (cache.qk = p));
+      this.caches.push(cache);
     }
-    if (rope) {
+    if (cfg.positions === 'rope') {
+      plan.take(maxLen * half, (p) => (views.cos = p));
+      plan.take(maxLen * half, (p) => (views.sin = p));
+    }
+    const arena = be.alloc('f32', plan.size);
+    this.bufs.push(arena);
+    plan.realise(arena);
+    this.finalNormOut = views.finalNormOut;
+    this.finalNormStats = { mean: views.mean, rstd: views.rstd };
+    this.logits = views.logits;
+    if (cfg.positions === 'rope') {
       const t = ropeTables(cfg.rope_theta, cfg.head_dim, maxLen);
-      this.cos = take(maxLen * half);
-      this.sin = take(maxLen * half);
-      be.upload(this.cos, t.cos);
-      be.upload(this.sin, t.sin);
+      this.rope = { cos: views.cos, sin: views.sin };
+      be.upload(this.rope.cos, t.cos);
+      be.upload(this.rope.sin, t.sin);
     }
     const i32 = be.alloc('i32', 2 * maxLen);
     this.bufs.push(i32);
@@ -99,66 +108,21 @@ export class KvGenerator {
     if (p0 + n > this.maxLen) throw new Error(`generation reached the cache length ${this.maxLen} (model context ${cfg.context_length})`);
     for (const t of tokens) if (t < 0 || t >= cfg.vocab_size) throw new Error(`token id ${t} is outside the vocabulary [0, ${cfg.vocab_size})`);
     const D = cfg.hidden_size;
-    const Q = cfg.n_head * cfg.head_dim;
-    const half = cfg.head_dim / 2;
-    const s = this.s;
+    const x = this.stream.input;
     const P = (o: number): Ptr => this.model.paramPtr(o);
     be.upload(this.ids, Int32Array.from(tokens));
-    be.embeddingForward(s.x, this.ids, P(layout.embed), n, D, false);
-    if (layout.positions !== null) be.embeddingForward(s.x, shift(this.positions, p0), P(layout.positions), n, D, true);
-    const stats = { mean: s.mean, rstd: s.rstd };
-    const pre = cfg.norm_position === 'pre';
-    this.model.blocks.forEach((blk, l) => {
-      const a = blk.attn;
-      const attend = (input: Ptr, out: Ptr) => {
-        const qkvRows = shift(this.qkvCache[l]!, p0 * this.W);
-        a.qkv.forward(qkvRows, input, n);
-        const qkC = this.qkCache[l] ?? null;
-        let q: Ptr, k: Ptr, strides;
-        if (qkC) {
-          const nq = a.qkNorm;
-          be.qkPrepForward(
-            shift(qkC, p0 * this.QKV), s.qkRstd, qkvRows, this.W, nq?.q ?? null, nq?.k ?? null,
-            this.cos ? shift(this.cos, p0 * half) : null, this.sin ? shift(this.sin, p0 * half) : null,
-            n, n, cfg.n_head, cfg.n_kv_head, cfg.head_dim, nq?.eps ?? 0,
-          );
-          q = shift(qkC, p0 * this.QKV);
-          k = shift(qkC, Q);
-          strides = { q: this.QKV, k: this.QKV, v: this.W };
-        } else {
-          q = qkvRows;
-          k = shift(this.qkvCache[l]!, Q);
-          strides = { q: this.W, k: this.W, v: this.W };
-        }
-        const v = shift(this.qkvCache[l]!, this.QKV);
-        be.attentionDecode(s.att, q, k, v, strides, n, p0, cfg.n_head, cfg.n_kv_head, cfg.head_dim, 1 / Math.sqrt(cfg.head_dim));
-        a.o.forward(out, s.att, n);
-      };
-      const mlpSaved = { up: s.up, act: s.act };
-      if (pre) {
-        blk.norm1.forward(s.h, stats, s.x, n);
-        attend(s.h, s.r);
-        be.add(s.r, s.r, s.x, n * D);
-        blk.norm2.forward(s.b, stats, s.r, n);
-        blk.mlp.forward(s.x, s.b, mlpSaved, n);
-        be.add(s.x, s.x, s.r, n * D);
-      } else {
-        attend(s.x, s.r);
-        be.add(s.r, s.r, s.x, n * D);
-        blk.norm1.forward(s.h, stats, s.r, n);
-        blk.mlp.forward(s.b, s.h, mlpSaved, n);
-        be.add(s.b, s.b, s.h, n * D);
-        blk.norm2.forward(s.x, stats, s.b, n);
-      }
-    });
-    let last = shift(s.x, (n - 1) * D);
+    be.embeddingForward(x, this.ids, P(layout.embed), n, D, false);
+    if (layout.positions !== null) be.embeddingForward(x, shift(this.positions, p0), P(layout.positions), n, D, true);
+    // Each block reads the stream from x and writes its output back into x.
+    this.model.blocks.forEach((block, l) => block.decode(x, this.stream, this.attnScratch, this.caches[l]!, this.rope, p0, n));
+    let last = shift(x, (n - 1) * D);
     if (this.model.finalNorm) {
-      this.model.finalNorm.forward(s.h, stats, last, 1);
-      last = s.h;
+      this.model.finalNorm.forward(this.finalNormOut, this.finalNormStats, last, 1);
+      last = this.finalNormOut;
     }
-    be.matmul(s.logits, last, P(layout.head), 1, cfg.vocab_size, D, { transB: true });
+    be.matmul(this.logits, last, P(layout.head), 1, cfg.vocab_size, D, { transB: true });
     const logits = new Float32Array(cfg.vocab_size);
-    be.download(s.logits, logits);
+    be.download(this.logits, logits);
     this.length += n;
     return logits;
   }

@@ -1,5 +1,11 @@
 /** y = x W^T + b, with W stored [out, in]; its backward adds into the weight and bias gradients. */
-import type { Backend, Ptr } from '../engine/backend.js';
+import type { Backend, DeviceBuffer, Ptr } from '../engine/backend.js';
+
+/** The flat parameter and gradient buffers (same layout), which components view at layout offsets. */
+export interface ParamBuffers {
+  params: DeviceBuffer;
+  grads: DeviceBuffer;
+}
 
 export class Linear {
   constructor(
@@ -11,6 +17,13 @@ export class Linear {
     readonly inFeatures: number,
     readonly outFeatures: number,
   ) {}
+
+  /** The Linear whose weight (and bias, when its offset is not null) start at these layout offsets. */
+  static at(be: Backend, pb: ParamBuffers, weight: number, bias: number | null, inFeatures: number, outFeatures: number): Linear {
+    const b = bias === null ? null : { buf: pb.params, offset: bias };
+    const gb = bias === null ? null : { buf: pb.grads, offset: bias };
+    return new Linear(be, { buf: pb.params, offset: weight }, { buf: pb.grads, offset: weight }, b, gb, inFeatures, outFeatures);
+  }
 
   forward(y: Ptr, x: Ptr, rows: number): void {
     this.be.matmul(y, x, this.w, rows, this.outFeatures, this.inFeatures, { transB: true, bias: this.b ?? undefined });

@@ -1,6 +1,7 @@
 /** RMSNorm or LayerNorm over rows of width d. LayerNorm keeps the row means; RMSNorm has none. */
 import type { Backend, Ptr } from '../engine/backend.js';
 import type { NormKind } from '../config/model.js';
+import type { ParamBuffers } from './linear.js';
 
 /** Per-row statistics saved by the forward pass for the backward pass. */
 export interface NormStats {
@@ -20,6 +21,13 @@ export class Norm {
     readonly eps: number,
   ) {
     if (kind === 'layernorm' && (!b || !gb)) throw new Error('internal: layernorm needs a bias');
+  }
+
+  /** The norm whose weight (and bias, when its offset is not null) start at these layout offsets. */
+  static at(be: Backend, kind: NormKind, pb: ParamBuffers, weight: number, bias: number | null, d: number, eps: number): Norm {
+    const b = bias === null ? null : { buf: pb.params, offset: bias };
+    const gb = bias === null ? null : { buf: pb.grads, offset: bias };
+    return new Norm(be, kind, { buf: pb.params, offset: weight }, { buf: pb.grads, offset: weight }, b, gb, d, eps);
   }
 
   forward(out: Ptr, stats: NormStats, x: Ptr, rows: number): void {

@@ -301,3 +301,82 @@ function table(head: string[], rows: string[][]): string[] {
     '  ' + cells.map((x, c) => (c === 0 ? x.padEnd(w[c]!) : x.padStart(w[c]!))).join('  ');
   return [line(head), ...rows.map(line)];
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Staged runs
+
+/** One stage as the planner needs it (config/stages.ts resolves these at the plan's GPU count). */
+export interface StagePlanInput {
+  name: string;
+  seq: number;
+  microBatch: number;
+  steps: number;
+  /** Global tokens per optimizer step: micro-batch x grad_accum x seq x GPUs. */
+  tokensPerStep: number;
+}
+
+export interface StagePlan {
+  stage: StagePlanInput;
+  tokens: number;
+  flopsPerToken: number;
+  flops: number;
+  /** Hours at each MFU of the input, in its order. */
+  hours: number[];
+  /** Memory per GPU at the stage's micro-batch and seq, per scheme. */
+  memory: SchemeMemory[];
+}
+
+export interface StagedPlan {
+  input: Omit<PlanInput, 'seq' | 'microBatch' | 'tokens'>;
+  params: number;
+  stages: StagePlan[];
+  tokens: number;
+  flops: number;
+  hours: number[];
+}
+
+/** Time, tokens and memory of each stage and of the whole staged run. */
+export function planStages(input: Omit<PlanInput, 'seq' | 'microBatch' | 'tokens'>, stages: StagePlanInput[]): StagedPlan {
+  if (stages.length === 0) throw new PlanError('plan: the config has no stages');
+  const stagePlans = stages.map((st): StagePlan => {
+    const p = plan({ ...input, seq: st.seq, microBatch: st.microBatch });
+    const tokens = st.steps * st.tokensPerStep;
+    const flops = tokens * p.flopsPerToken;
+    const hours = input.mfu.map((m) => flops / (input.gpus * input.gpu.peakFlops * m) / 3600);
+    return { stage: st, tokens, flopsPerToken: p.flopsPerToken, flops, hours, memory: p.memory };
+  });
+  return {
+    input,
+    params: countParams(input.model).total,
+    stages: stagePlans,
+    tokens: stagePlans.reduce((a, s) => a + s.tokens, 0),
+    flops: stagePlans.reduce((a, s) => a + s.flops, 0),
+    hours: input.mfu.map((_, i) => stagePlans.reduce((a, s) => a + s.hours[i]!, 0)),
+  };
+}
+
+export function formatStagedPlan(p: StagedPlan): string {
+  const i = p.input;
+  const L: string[] = [];
+  L.push(
+    `${i.modelName}: ${p.params.toLocaleString('en-US')} parameters; ${i.gpus} x ${i.gpu.name} (${i.gpu.about}, ` +
+      `dense bf16 ${sci(i.gpu.peakFlops, 3)} FLOP/s, ${(i.gpu.memoryBytes / 1e9).toFixed(0)} GB); ${p.stages.length} stages`,
+  );
+  L.push('');
+  const mfus = i.mfu.map((m) => `time @${(m * 100).toFixed(0)}%`);
+  const head = ['stage', 'seq', 'micro-batch', 'steps', 'tokens', 'FLOPs/token', ...mfus, 'GB/GPU ZeRO-1', 'fits'];
+  const body = p.stages.map((s) => {
+    const z = s.memory.find((m) => m.scheme === 'zero1')!;
+    return [
+      s.stage.name, String(s.stage.seq), String(s.stage.microBatch), s.stage.steps.toLocaleString('en-US'), formatTokens(s.tokens),
+      sci(s.flopsPerToken), ...s.hours.map(formatHours), gb(z.total), z.fits ? 'yes' : `NO (max micro-batch ${z.maxMicroBatch})`,
+    ];
+  });
+  body.push(['total', '', '', p.stages.reduce((a, s) => a + s.stage.steps, 0).toLocaleString('en-US'), formatTokens(p.tokens), '', ...p.hours.map(formatHours), '', '']);
+  L.push(...table(head, body));
+  L.push('');
+  const within = i.mfu.map((m, k) => `${(m * 100).toFixed(0)}% MFU: ${p.hours[k]! <= i.hours ? 'yes' : 'no'} (${formatHours(p.hours[k]!)})`);
+  L.push(`Fits in ${i.hours} h? ${within.join('; ')}. Tokens = steps x micro-batch x grad_accum x seq x ${i.gpus} GPUs;`);
+  L.push('FLOPs/token grow with seq (the attention term); memory is at each stage\'s micro-batch and seq (lmforge plan --model ... --seq ... for the full table).');
+  return L.join('\n');
+}

@@ -1,24 +1,23 @@
 /**
- * A run's plots: RUN/plots/{loss,lr,throughput,grad_norm}.png from RUN/metrics.jsonl. `lmforge report` draws
- * them on demand, and `lmforge train` when a run ends.
+ * A run's plots: RUN/plots/{loss,lr,throughput,grad_norm}.{png,svg} from RUN/metrics.jsonl, and tasks.{png,svg}
+ * when the run scored downstream tasks (eval_tasks). `lmforge report` draws them on demand, and `lmforge train`
+ * when a run ends.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readMetricsDetailed, type MetricRecord } from '../train/metrics.js';
 import { RUN_FILES } from '../io/run-dir.js';
-import { tmpPath } from '../io/atomic.js';
-import { plotPng, type Rgb, type Series } from './plot.js';
+import { PALETTE, smooth, type ChartSeries, type LineChart, type Point } from './chart.js';
+import { writeChart } from './render.js';
 import { median } from './stats.js';
 
-const BLUE = [31, 119, 180] as const;
-const LIGHT_BLUE = [168, 200, 228] as const;
-const ORANGE = [255, 127, 14] as const;
-const GREEN = [44, 160, 44] as const;
-const PURPLE = [148, 103, 189] as const;
-const LIGHT_PURPLE = [212, 196, 228] as const;
-const RED = [214, 39, 40] as const;
+export { smooth };
 
-type Point = readonly [number, number];
+const BLUE = '#1f77b4';
+const ORANGE = '#ff7f0e';
+const GREEN = '#2ca02c';
+const PURPLE = '#9467bd';
+const RED = '#d62728';
 
 /** [step, field] for every record of `kind` whose field is a number (null stands for a NaN and breaks the line). */
 function pointsOf(records: MetricRecord[], kind: MetricRecord['kind'], field: string): Point[] {
@@ -32,39 +31,41 @@ function pointsOf(records: MetricRecord[], kind: MetricRecord['kind'], field: st
   return out;
 }
 
-/** Exponential moving average with start-up bias correction, over a span of about 1/200 of the points (min 5). */
-export function smooth(points: Point[]): Point[] {
-  const span = Math.max(5, points.length / 200);
-  const alpha = 2 / (span + 1);
-  let m = 0, w = 0;
-  const out: Point[] = [];
-  for (const [x, y] of points) {
-    if (!Number.isFinite(y)) continue;
-    m = (1 - alpha) * m + alpha * y;
-    w = (1 - alpha) * w + alpha;
-    out.push([x, m / w]);
-  }
-  return out;
-}
-
 /** Few points: the series as is. Many (noisy) points: the raw series pale, with its EMA on top. */
-function withTrend(name: string, points: Point[], color: Rgb, pale: Rgb): Series[] {
+export function withTrend(name: string, points: Point[], color: string): ChartSeries[] {
   if (points.length <= 100) return [{ name, points, color, width: 1.5 }];
   return [
-    { name, points, color: pale, width: 1 },
+    { name, points, color, width: 1, faint: true },
     { name: `${name} (EMA)`, points: smooth(points), color, width: 2 },
   ];
+}
+
+/** Downstream-task accuracies (eval records with a `task`, src/eval): one series per task and metric. */
+function taskSeries(records: MetricRecord[]): ChartSeries[] {
+  const palette = PALETTE;
+  const byName = new Map<string, Point[]>();
+  for (const r of records) {
+    if (r.kind !== 'eval' || typeof r.task !== 'string') continue;
+    for (const metric of ['acc', 'acc_norm']) {
+      const v = r[metric];
+      if (typeof v !== 'number') continue;
+      const name = `${r.task} ${metric}`;
+      if (!byName.has(name)) byName.set(name, []);
+      byName.get(name)!.push([r.step, v]);
+    }
+  }
+  return [...byName].map(([name, points], i) => ({ name, points, color: palette[i % palette.length]!, width: 1.5, markers: true }));
 }
 
 const fmtRate = (x: number): string =>
   x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : x >= 1e4 ? `${(x / 1e3).toFixed(1)}k` : x.toFixed(0);
 
 export interface ReportOptions {
-  /** Where the PNGs go (default <runDir>/plots). */
+  /** Where the pictures go (default <runDir>/plots). */
   outDir?: string;
 }
 
-/** Draws the four plots; returns the files written. */
+/** Draws the plots as PNG and SVG; returns the PNG files (each has its .svg beside it). */
 export function writeReport(runDir: string, opts: ReportOptions = {}): string[] {
   const { records } = readMetricsDetailed(runDir);
   const outDir = opts.outDir ?? path.join(runDir, RUN_FILES.plots);
@@ -73,7 +74,7 @@ export function writeReport(runDir: string, opts: ReportOptions = {}): string[] 
 
   const train = pointsOf(records, 'train', 'loss');
   const val = pointsOf(records, 'eval', 'loss');
-  const lossSeries = withTrend('train loss', train, BLUE, LIGHT_BLUE);
+  const lossSeries = withTrend('train loss', train, BLUE);
   lossSeries.push({ name: 'val loss', points: val, color: ORANGE, width: 2, markers: true });
 
   const lr = pointsOf(records, 'train', 'lr');
@@ -90,21 +91,19 @@ export function writeReport(runDir: string, opts: ReportOptions = {}): string[] 
     tputTitle += ')';
   }
   const gnVals = gn.map((p) => p[1]).filter((v) => Number.isFinite(v) && v > 0);
+  // Stage boundaries of a staged run, from its 'stage' events (the first stage starts at 0: no line).
+  const marks = records
+    .filter((r) => r.kind === 'event' && r.event === 'stage' && r.step > 0)
+    .map((r) => ({ x: r.step, label: typeof r.name === 'string' ? r.name : `stage ${String(r.stage)}` }));
   const gnLog = gnVals.length > 1 && gnVals.reduce((a, b) => Math.max(a, b)) / gnVals.reduce((a, b) => Math.min(a, b)) > 20;
 
-  const plots: Array<[string, Parameters<typeof plotPng>[0]]> = [
-    ['loss', { title: `${name}: loss`, series: lossSeries, xLabel: 'step', yLabel: 'cross-entropy (nats)', logY: true }],
+  const plots: Array<[string, LineChart]> = [
+    ['loss', { title: `${name}: loss`, series: lossSeries, xLabel: 'step', yLabel: 'cross-entropy (nats)' }],
     ['lr', { title: `${name}: learning rate`, series: [{ name: 'lr', points: lr, color: GREEN }], xLabel: 'step', yLabel: 'lr' }],
-    ['throughput', { title: tputTitle, series: withTrend('tokens/s', tps, PURPLE, LIGHT_PURPLE), xLabel: 'step', yLabel: 'tokens/s', yFromZero: true }],
+    ['throughput', { title: tputTitle, series: withTrend('tokens/s', tps, PURPLE), xLabel: 'step', yLabel: 'tokens/s', yFromZero: true }],
     ['grad_norm', { title: `${name}: gradient norm`, series: [{ name: 'grad norm', points: gn, color: RED, width: 1.2 }], xLabel: 'step', yLabel: 'global L2 norm', logY: gnLog }],
   ];
-  const written: string[] = [];
-  for (const [file, p] of plots) {
-    const dest = path.join(outDir, `${file}.png`);
-    const tmp = tmpPath(dest);
-    fs.writeFileSync(tmp, plotPng(p));
-    fs.renameSync(tmp, dest); // a viewer never sees a half-written PNG
-    written.push(dest);
-  }
-  return written;
+  const tasks = taskSeries(records);
+  if (tasks.length) plots.push(['tasks', { title: `${name}: downstream tasks`, series: tasks, xLabel: 'step', yLabel: 'accuracy', yFromZero: true }]);
+  return plots.map(([file, chart]) => writeChart(marks.length ? { ...chart, marks } : chart, path.join(outDir, file)).png);
 }

@@ -33,6 +33,8 @@ export interface TrainState {
   step: number;
   optimizerStep: number;
   loader: unknown;
+  /** The stage (0-based) whose data position `loader` is; absent in checkpoints of runs before stages existed. */
+  stage?: number;
   rng: number[];
   tokensSeen: number;
   /** Training config at the time of the checkpoint (JSON). */

@@ -43,10 +43,14 @@ export interface TrainRecord extends TrainFields {
   kind: 'train';
 }
 
-/** What the trainer writes after each evaluation on the validation split. */
+/**
+ * What the trainer writes after each evaluation: on the validation split (loss, ppl, bpb), or on a downstream
+ * task (`task`, `n`, and the task's metrics such as acc, acc_norm, each with `<metric>_stderr`; src/eval).
+ */
 export interface EvalFields {
   step: number;
-  loss: number;
+  loss?: number;
+  task?: string;
   ppl?: number;
   bpb?: number;
   [field: string]: MetricValue | undefined;

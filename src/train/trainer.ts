@@ -1,6 +1,9 @@
 /**
  * The training loop: micro-batches x gradient accumulation, LR schedule, AdamW with clipping, NaN/Inf guard,
  * periodic evaluation and atomic checkpoints, metrics to metrics.jsonl, progress on the terminal, bit-exact resume.
+ * A run is a sequence of stages (stage-schedule.ts; one unless the config has `stages:`), each with its own data
+ * mixture, sequence length, batch shape, LR segment, RoPE base and masking; weights and (unless a stage resets
+ * it) optimizer state carry over. Every stage ends with an evaluation and a checkpoint.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -18,16 +21,19 @@ import { clipCoefficient } from './adamw.js';
 import { createProcessGroup, type ProcessGroup } from '../parallel/index.js';
 import { agreeOnString } from '../parallel/group.js';
 import { ReplicatedAdamW, ZeroAdamW, type TrainOptimizer } from './optimizer.js';
-import type { LoaderState } from '../data/loader.js';
 import { Rng } from '../model/rng.js';
 import { loadCheckpoint, saveCheckpoint, type TrainState } from './checkpoint.js';
-import { lrAt } from './schedule.js';
-import { MetricsLog } from './metrics.js';
+import { MetricsLog, type MetricValue } from './metrics.js';
 import { deviceFromName, resolvePeak } from '../plan/devices.js';
-import { openLoader, datasetInfo, type DataLoader as Loader } from '../data/loader.js';
-import { ensureBundledCorpus } from '../data/corpus.js';
+import { datasetInfo } from '../data/loader.js';
+import { DataExhaustedError, openMixture, type MixtureLoader, type MixtureState } from '../data/mixture.js';
+import { documentSegments } from '../data/documents.js';
+import { resolveDataDir, isBundledData } from '../data/corpus.js';
+import { describeData, sourceName } from '../config/stages.js';
+import { StageSchedule, type Stage } from './stage-schedule.js';
 import { loadModelSpec, openModelSource } from '../io/model-dir.js';
 import { latestCheckpoint, RUN_FILES } from '../io/run-dir.js';
+import { TaskEvaluator } from '../eval/in-training.js';
 
 export interface TrainResult {
   runDir: string;
@@ -35,6 +41,8 @@ export interface TrainResult {
   firstValLoss: number | null;
   lastValLoss: number | null;
   lastTrainLoss: number;
+  /** Why the run ended before its last step (on_exhausted: stop), if it did. */
+  stoppedEarly?: string;
 }
 
 /** One optimizer step's figures, as the progress display shows them. */
@@ -83,15 +91,26 @@ export class Trainer {
   /** Engine memory the optimizer allocated on this rank (bytes). */
   readonly optimizerBytes: number;
   readonly runDir: string;
-  private train!: Loader;
-  private val!: Loader;
+  /** step -> stage, lr; the stages' lengths are resolved at this world size. */
+  readonly schedule: StageSchedule;
+  /** The stage whose data is open (null before the first). */
+  private stage: Stage | null = null;
+  private train: MixtureLoader | null = null;
+  private val: MixtureLoader | null = null;
+  /** Loader state at the start of the validation split: every evaluation reads the same batches. */
+  private valStart: MixtureState | null = null;
+  /** A checkpoint's data position, applied when its stage is entered. */
+  private pendingData: { stage: number; state: MixtureState } | null = null;
+  /** Prepared directory of each data path (bundled names resolved). */
+  private dataDirs = new Map<string, string>();
+  private eotId = -1;
   private rng: Rng;
   private step = 0;
   private tokensSeen = 0;
   private metrics!: Pick<MetricsLog, 'train' | 'eval' | 'event' | 'close'>;
   private bytesPerToken = 0;
-  /** Loader state at the start of the validation split: every evaluation reads the same batches. */
-  private valStart: unknown = undefined;
+  /** Downstream tasks (eval_tasks), scored on rank 0. */
+  private tasks: TaskEvaluator | null = null;
 
   constructor(readonly tc: TrainConfig, readonly modelCfg: ModelConfig, runDir: string, dist: DistOptions = {}) {
     this.be = createBackend(tc.device);
@@ -100,8 +119,9 @@ export class Trainer {
     if (tc.threads > 0) this.be.setThreads(tc.threads);
     else if (this.group.localSize > 1) this.be.setThreads(Math.max(1, Math.floor(availableParallelism() / this.group.localSize)));
     this.runDir = agreeOnString(this.group, runDir);
-    if (tc.seq > modelCfg.context_length)
-      throw new Error(`seq ${tc.seq} exceeds the model's context_length ${modelCfg.context_length}; lower seq or raise model.context_length`);
+    this.schedule = StageSchedule.fromConfig(tc, modelCfg, this.group.size);
+    // With stages the run's length is theirs (the saved config records it).
+    tc.steps = this.schedule.totalSteps;
     this.model = new Decoder(this.be, modelCfg);
     const adam = { lr: tc.lr, beta1: tc.beta1, beta2: tc.beta2, eps: tc.eps, weightDecay: tc.weight_decay, clip: tc.clip };
     const allocatedBefore = this.be.allocatedBytes();
@@ -111,21 +131,28 @@ export class Trainer {
     this.rng = new Rng(tc.seed);
   }
 
-  /** Opens data, then initialises from scratch, from `init_from`, or from the run's latest checkpoint. */
+  /** Prepares data, then initialises from scratch, from `init_from`, or from the run's latest checkpoint. */
   async setup(resume: boolean): Promise<void> {
     const tc = this.tc;
     const { group } = this;
+    const paths = [...new Set(this.schedule.stages.flatMap((st) => st.data.map((d) => d.path)))];
     // Rank 0 prepares the bundled corpus once; the others wait, then find it ready.
-    if (tc.data === 'bundled' && group.rank === 0) await ensureBundledCorpus();
+    if (group.rank === 0) for (const p of paths) if (isBundledData(p)) await resolveDataDir(p);
     group.barrier();
-    const dataDir = tc.data === 'bundled' ? await ensureBundledCorpus() : tc.data;
-    const info = datasetInfo(dataDir);
-    if (info.vocabSize > this.modelCfg.vocab_size)
-      throw new Error(`data in ${dataDir} was tokenized with a vocabulary of ${info.vocabSize} but the model has ${this.modelCfg.vocab_size} rows; use a model with vocab_size >= ${info.vocabSize}`);
-    this.bytesPerToken = info.bytesPerToken.val;
-    const common = { dir: dataDir, seq: tc.seq, batch: tc.micro_batch, rank: group.rank, worldSize: group.size };
-    this.train = await openLoader({ ...common, split: 'train', seed: tc.seed, order: 'random' });
-    this.val = await openLoader({ ...common, split: 'val', seed: tc.seed, order: 'sequential' });
+    for (const p of paths) {
+      const dir = await resolveDataDir(p);
+      const info = datasetInfo(dir);
+      if (info.vocabSize > this.modelCfg.vocab_size)
+        throw new Error(`data in ${dir} was tokenized with a vocabulary of ${info.vocabSize} but the model has ${this.modelCfg.vocab_size} rows; use a model with vocab_size >= ${info.vocabSize}`);
+      if (this.eotId >= 0 && info.eotId !== this.eotId)
+        throw new Error(`data in ${dir} separates documents with token ${info.eotId} but other data of this run with ${this.eotId}; prepare all datasets with the same tokenizer`);
+      this.eotId = info.eotId;
+      this.dataDirs.set(p, dir);
+      if (tc.eval_tasks.length > 0 && group.rank === 0 && !this.tasks)
+        this.tasks = await TaskEvaluator.open(tc.eval_tasks, {
+          every: tc.eval_tasks_every, batchTokens: tc.micro_batch * tc.seq, tokenizer: tc.eval_tokenizer, dataTokenizerSha256: info.tokenizerSha256,
+        });
+    }
     mkdirSync(this.runDir, { recursive: true });
     const ckpt = resume ? latestCheckpoint(this.runDir) : null;
     if (resume && !ckpt) throw new Error(`--resume: no complete checkpoint in ${this.runDir}/checkpoints`);
@@ -133,7 +160,8 @@ export class Trainer {
       const st: TrainState = loadCheckpoint(ckpt, this.model, this.opt);
       this.step = st.step;
       this.tokensSeen = st.tokensSeen;
-      this.train.restore(this.loaderStateFor(st));
+      // Checkpoints before stages existed hold one loader's state, of the only stage.
+      this.pendingData = { stage: st.stage ?? 0, state: st.loader as MixtureState };
       this.rng = new Rng(st.rng);
     } else if (tc.init_from) {
       const src = openModelSource(tc.init_from);
@@ -153,36 +181,84 @@ export class Trainer {
     }
   }
 
-  /**
-   * This rank's loader position from a checkpoint. Same world size: the saved step (bit-exact resume). Another
-   * world size: the global position (windows consumed by all ranks) mapped onto the new split, with a warning.
-   */
-  private loaderStateFor(st: TrainState): LoaderState {
-    const saved = st.loader as LoaderState;
-    const { rank, size } = this.group;
-    const savedWorld = st.worldSize ?? saved.worldSize ?? 1;
-    if (savedWorld === size && saved.batch === this.tc.micro_batch) return { ...saved, rank, worldSize: size };
-    const consumed = saved.step * saved.batch * savedWorld;
-    const step = Math.floor(consumed / (this.tc.micro_batch * size));
-    if (rank === 0)
-      process.stderr.write(
-        `lmforge train: warning: the checkpoint was written by ${savedWorld} rank(s) x micro-batch ${saved.batch}, this run has ` +
-          `${size} x ${this.tc.micro_batch}; data continues at window ${step * this.tc.micro_batch * size} of the shuffled order ` +
-          `(saved position ${consumed}), and results match an uninterrupted run only up to floating-point reassociation\n`,
-      );
-    return { ...saved, rank, worldSize: size, batch: this.tc.micro_batch, step };
+  /** The stage now running (after setup and the first step's entry). */
+  get currentStage(): Stage | null {
+    return this.stage;
   }
 
-  /** Mean loss over `eval_batches` validation batches (the validation order restarts each time). */
+  /**
+   * Makes `st` the running stage: opens its data (at a checkpoint's position when resuming inside it), sets its
+   * RoPE base, and at its first step resets the optimizer if it asks. A no-op when it already runs.
+   */
+  private async enterStage(st: Stage, hooks: TrainHooks): Promise<Stage> {
+    if (this.stage?.index === st.index) return st;
+    this.train?.close();
+    this.val?.close();
+    const { rank, size } = this.group;
+    const sources = st.data.map((d) => ({ name: sourceName(d), dir: this.dataDirs.get(d.path)!, weight: d.weight }));
+    const common = { sources, seq: st.seq, batch: st.microBatch, seed: st.seed, rank, worldSize: size };
+    this.train = await openMixture({ ...common, split: 'train', order: 'random', onExhausted: st.onExhausted });
+    // Validation mixes the sources that have a validation split long enough for one window.
+    const valSources = sources.filter((s) => datasetInfo(s.dir).tokens.val >= st.seq + 1);
+    if (valSources.length === 0)
+      throw new Error(`stage ${st.index + 1} (${st.name}): no dataset of ${describeData(st.data)} has ${st.seq + 1} validation tokens; prepare one with a larger --val-fraction or lower seq`);
+    this.val = await openMixture({ ...common, sources: valSources, split: 'val', order: 'sequential' });
+    this.valStart = this.val.state();
+    const pending = this.pendingData;
+    this.pendingData = null;
+    if (pending && pending.stage === st.index) {
+      const { sameShape } = this.train.restore(pending.state);
+      if (!sameShape && rank === 0)
+        process.stderr.write(
+          `lmforge train: warning: the checkpoint was written by ${pending.state.worldSize} rank(s) x micro-batch ${pending.state.batch}, this run has ` +
+            `${size} x ${st.microBatch}; data continues at the same global position (row ${pending.state.slots}), and results match an ` +
+            `uninterrupted run only up to floating-point reassociation\n`,
+        );
+    }
+    if (this.model.cfg.rope_theta !== st.ropeTheta) this.model.setRopeTheta(st.ropeTheta);
+    if (st.resetOptimizer && this.step === st.start && st.index > 0) {
+      const zeros = new Float32Array(this.model.layout.total);
+      this.opt.importMoments(zeros, zeros, 0);
+    }
+    const w = valSources.reduce((a, d) => a + d.weight, 0);
+    this.bytesPerToken = valSources.reduce((a, d) => a + (d.weight / w) * datasetInfo(d.dir).bytesPerToken.val, 0);
+    this.stage = st;
+    if (this.schedule.staged)
+      hooks.onLog?.(
+        `stage ${st.index + 1}/${this.schedule.stages.length} (${st.name}) from step ${this.step}: seq ${st.seq}, ` +
+          `${st.microBatch} x ${st.gradAccum} sequences per step, data ${describeData(st.data)}, rope_theta ${st.ropeTheta}, ` +
+          `lr ${st.lr} ${st.schedule}${st.resetOptimizer ? ', optimizer reset' : ''}${st.attentionMask === 'document' ? ', document masking' : ''}`,
+      );
+    this.warnIfRepeated(st, hooks);
+    return st;
+  }
+
+  /** Says up front when a stage will read a dataset more than once. */
+  private warnIfRepeated(st: Stage, hooks: TrainHooks): void {
+    if (!this.train) return;
+    const rows = st.steps * st.gradAccum * st.microBatch * this.group.size;
+    const w = st.data.reduce((a, d) => a + d.weight, 0);
+    this.train.windows.forEach((windows, i) => {
+      const epochs = (rows * st.data[i]!.weight) / w / windows;
+      if (epochs > 1)
+        hooks.onLog?.(
+          `warning: stage ${st.index + 1} (${st.name}) will read '${this.train!.sources[i]!.name}' about ${epochs.toFixed(1)} times ` +
+            `(${windows} windows of ${st.seq + 1} tokens for a share of ${Math.round((rows * st.data[i]!.weight) / w)})` +
+            (st.onExhausted === 'stop' ? '; on_exhausted is stop, so the run will end when it is used up' : ''),
+        );
+    });
+  }
+
+  /** Mean loss over `eval_batches` validation batches of the running stage (the validation order restarts each time). */
   evaluate(): number {
-    const tc = this.tc;
-    this.val.restore(this.valStart as never);
-    const { micro_batch: batch, seq } = tc;
+    const st = this.stage!;
+    const val = this.val!;
+    val.restore(this.valStart!);
     let count = 0;
     this.model.resetLoss();
-    for (let i = 0; i < tc.eval_batches; i++) {
-      const { ids, targets } = splitWindows(this.val.next().tokens, batch, seq);
-      this.model.run(ids, targets, { batch, seq, backward: false });
+    for (let i = 0; i < this.tc.eval_batches; i++) {
+      const { ids, targets } = splitWindows(val.next().tokens, st.microBatch, st.seq);
+      this.model.run(ids, targets, { batch: st.microBatch, seq: st.seq, backward: false, ...this.documents(st, ids) });
       count += ids.length;
     }
     const totals = Float64Array.of(this.model.takeLoss(), count);
@@ -190,48 +266,84 @@ export class Trainer {
     return totals[0]! / totals[1]!;
   }
 
+  /** Document boundaries and positions of a micro-batch, where the stage asks for them. */
+  private documents(st: Stage, ids: Int32Array): { segments?: Int32Array; positionIds?: Int32Array } {
+    if (st.attentionMask !== 'document' && st.positions !== 'document') return {};
+    const d = documentSegments(ids, st.microBatch, st.seq, this.eotId);
+    return {
+      ...(st.attentionMask === 'document' ? { segments: d.cuSeqlens } : {}),
+      ...(st.positions === 'document' ? { positionIds: d.positions } : {}),
+    };
+  }
+
+  /** The fields every metrics record of a staged run carries. */
+  private stageFields(): Record<string, MetricValue> {
+    return this.schedule.staged && this.stage ? { stage: this.stage.index + 1 } : {};
+  }
+
   async run(hooks: TrainHooks = {}): Promise<TrainResult> {
     const tc = this.tc;
-    const { model, opt } = this;
-    this.valStart = this.val.state();
-    const { group } = this;
-    // Global batch: micro-batch x accumulation x ranks.
-    const tokensPerStep = tc.micro_batch * tc.seq * tc.grad_accum * group.size;
-    const flopsTok = flopsPerToken(this.modelCfg, tc.seq).total;
+    const { model, opt, group, schedule } = this;
+    const total = schedule.totalSteps;
     const peak = resolvePeak(tc.peak_flops > 0 ? tc.peak_flops : undefined, this.be.name === 'cuda' ? deviceFromName(this.be.describe()) : undefined) ?? 0;
     let firstVal: number | null = null;
     let lastVal: number | null = null;
     let lastLoss = NaN;
     let bad = 0;
+    let stoppedEarly: string | undefined;
     const evalNow = (): void => {
       const loss = this.evaluate();
       const bpb = this.bytesPerToken > 0 ? loss / Math.LN2 / this.bytesPerToken : null;
-      this.metrics.eval({ step: this.step, loss, ppl: Math.exp(loss), bpb: bpb ?? undefined });
+      this.metrics.eval({ step: this.step, ...this.stageFields(), loss, ppl: Math.exp(loss), bpb: bpb ?? undefined });
       hooks.onLog?.(`step ${this.step}: val loss ${loss.toFixed(4)}, ppl ${Math.exp(loss).toFixed(2)}${bpb !== null ? `, ${bpb.toFixed(3)} bits/byte` : ''}`);
       if (firstVal === null) firstVal = loss;
       lastVal = loss;
     };
+    const tasksNow = (final: boolean): void => {
+      if (!this.tasks?.due(this.step, final)) return;
+      for (const t of this.tasks.run(model, this.step)) {
+        this.metrics.eval(t.record);
+        hooks.onLog?.(t.line);
+      }
+    };
     try {
-      if (this.step === 0) evalNow();
-      while (this.step < tc.steps) {
+      await this.enterStage(schedule.at(this.step), hooks);
+      if (this.step === 0) {
+        if (schedule.staged) this.stageEvent(this.stage!);
+        evalNow();
+      }
+      while (this.step < total) {
+        const st = await this.enterStage(schedule.at(this.step), hooks);
         const t0 = performance.now();
-        const lr = lrAt(this.step, {
-          schedule: tc.schedule, lr: tc.lr, min_lr: tc.min_lr, warmup_steps: tc.warmup_steps, total_steps: tc.steps, decay_fraction: tc.decay_fraction,
-        });
+        const lr = schedule.lr(this.step);
+        // All of the step's micro-batches first: a dataset used up under on_exhausted 'stop' ends the run
+        // before any of the step is computed, with the data position unchanged.
+        let batches: Int32Array[];
+        try {
+          batches = this.takeBatches(st, hooks);
+        } catch (e) {
+          if (!(e instanceof DataExhaustedError)) throw e;
+          stoppedEarly = e.message;
+          this.metrics.event(this.step, 'data_exhausted', { ...this.stageFields(), dataset: e.source, windows: e.windows });
+          hooks.onLog?.(`step ${this.step}: ${e.message}; stopping with a checkpoint`);
+          evalNow();
+          this.checkpoint();
+          break;
+        }
         model.zeroGrads();
         model.resetLoss();
         // Gradients of the loss sum scaled by 1 / (global token count): summed over ranks they are the global mean's.
-        const count = tokensPerStep;
-        for (let micro = 0; micro < tc.grad_accum; micro++) {
-          const { ids, targets } = splitWindows(this.train.next().tokens, tc.micro_batch, tc.seq);
-          model.run(ids, targets, { batch: tc.micro_batch, seq: tc.seq, backward: true, gradScale: 1 / count });
+        const count = st.tokensPerStep;
+        for (const tokens of batches) {
+          const { ids, targets } = splitWindows(tokens, st.microBatch, st.seq);
+          model.run(ids, targets, { batch: st.microBatch, seq: st.seq, backward: true, gradScale: 1 / count, ...this.documents(st, ids) });
         }
         const lossSum = Float64Array.of(model.takeLoss());
         group.allReduceHost(lossSum, 'sum');
         const loss = lossSum[0]! / count;
         const norm = opt.reduceGradients();
         this.step += 1;
-        this.tokensSeen += tokensPerStep;
+        this.tokensSeen += st.tokensPerStep;
         if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
           bad += 1;
           this.metrics.event(this.step, 'skipped_step', { loss: String(loss), grad_norm: String(norm) });
@@ -249,28 +361,74 @@ export class Trainer {
         opt.update(lr, clipCoefficient(norm, tc.clip));
         lastLoss = loss;
         const dt = (performance.now() - t0) / 1000;
-        const tokensPerS = tokensPerStep / dt;
-        const achieved = tokensPerS * flopsTok;
+        const tokensPerS = st.tokensPerStep / dt;
+        const achieved = tokensPerS * flopsPerToken(model.cfg, st.seq).total;
         const mfu = peak > 0 ? achieved / peak : null;
-        if (this.step % tc.log_every === 0 || this.step === tc.steps)
+        if (this.step % tc.log_every === 0 || this.step === st.end)
           this.metrics.train({
-            step: this.step, loss, lr, grad_norm: norm, tokens: this.tokensSeen, step_s: dt, tokens_per_s: tokensPerS,
-            gflops: achieved / 1e9, mfu: mfu ?? undefined,
+            step: this.step, ...this.stageFields(), loss, lr, grad_norm: norm, tokens: this.tokensSeen, step_s: dt, tokens_per_s: tokensPerS,
+            gflops: achieved / 1e9, mfu: mfu ?? undefined, ...this.mixFields(st),
           });
         hooks.onStep?.({ step: this.step, loss, lr, tokensPerS, mfu: mfu ?? undefined, gflops: achieved / 1e9 });
         hooks.afterStep?.(this.step, loss);
-        if (tc.eval_every > 0 && this.step % tc.eval_every === 0 && this.step !== tc.steps) evalNow();
-        if (tc.checkpoint_every > 0 && this.step % tc.checkpoint_every === 0 && this.step !== tc.steps) this.checkpoint();
+        if (this.step === st.end && this.step !== total) {
+          // A stage ends with an evaluation on its own data and a checkpoint; the next stage's start is logged
+          // before that checkpoint, so a resume at the boundary neither repeats nor loses the event.
+          evalNow();
+          this.stageEvent(schedule.at(this.step));
+          this.checkpoint();
+          continue;
+        }
+        if (tc.eval_every > 0 && this.step % tc.eval_every === 0 && this.step !== total) evalNow();
+        if (this.step !== total) tasksNow(false);
+        if (tc.checkpoint_every > 0 && this.step % tc.checkpoint_every === 0 && this.step !== total) this.checkpoint();
       }
-      if (this.step === tc.steps) {
+      if (this.step === total && stoppedEarly === undefined) {
         evalNow();
+        tasksNow(true);
         this.checkpoint();
       }
     } finally {
       hooks.onEnd?.();
     }
     this.metrics.close();
-    return { runDir: this.runDir, steps: this.step, firstValLoss: firstVal, lastValLoss: lastVal, lastTrainLoss: lastLoss };
+    return { runDir: this.runDir, steps: this.step, firstValLoss: firstVal, lastValLoss: lastVal, lastTrainLoss: lastLoss, stoppedEarly };
+  }
+
+  /** The step's micro-batches, all or none (the data position is unchanged when one cannot be read). */
+  private takeBatches(st: Stage, hooks: TrainHooks): Int32Array[] {
+    const train = this.train!;
+    const before = train.state();
+    const out: Int32Array[] = [];
+    try {
+      for (let micro = 0; micro < st.gradAccum; micro++) {
+        const b = train.next();
+        for (const r of b.repeats) {
+          this.metrics.event(this.step + 1, 'data_repeat', { ...this.stageFields(), dataset: r.source, epoch: r.epoch });
+          hooks.onLog?.(`step ${this.step + 1}: warning: dataset '${r.source}' is used up; reading it again (epoch ${r.epoch})`);
+        }
+        out.push(b.tokens);
+      }
+    } catch (e) {
+      train.restore(before);
+      throw e;
+    }
+    return out;
+  }
+
+  /** Realised shares of a mixture's sources in this stage so far (absent for a single dataset). */
+  private mixFields(st: Stage): Record<string, number> {
+    if (st.data.length < 2 || !this.train) return {};
+    const p = this.train.proportions();
+    return Object.fromEntries(this.train.sources.map((s, i) => [`mix_${s.name}`, Number(p[i]!.toFixed(6))]));
+  }
+
+  /** The `stage` event marks where a stage begins (plots draw the boundaries from it). */
+  private stageEvent(st: Stage): void {
+    this.metrics.event(st.start, 'stage', {
+      stage: st.index + 1, name: st.name, seq: st.seq, rope_theta: st.ropeTheta, data: describeData(st.data),
+      steps: st.steps, reset_optimizer: st.resetOptimizer,
+    });
   }
 
   /** Collective (ZeRO-1 gathers the moments); rank 0 writes. Returns the checkpoint directory. */
@@ -280,7 +438,8 @@ export class Trainer {
     return saveCheckpoint(this.runDir, this.model, moments, {
       step: this.step,
       optimizerStep: this.opt.step,
-      loader: this.train.state(),
+      loader: this.train!.state(),
+      stage: this.stage!.index,
       rng: this.rng.state(),
       tokensSeen: this.tokensSeen,
       config: this.tc,
@@ -290,6 +449,8 @@ export class Trainer {
   }
 
   dispose(): void {
+    this.train?.close();
+    this.val?.close();
     this.opt.dispose();
     this.model.dispose();
   }

@@ -4,6 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { REPO_ROOT } from '../helpers.js';
@@ -90,12 +91,14 @@ test('build: Node headers come from the running node, or LMFORGE_NODE_INCLUDE', 
   assert.equal(b.findNodeInclude({}, fs([]), '/x/node'), null);
 });
 
-test('build: every kernel family has its sources; only gemm.cc needs cuBLAS', async () => {
+test('build: every kernel family has its sources, the glue mirrors the CPU files, only gemm.cc needs cuBLAS', async () => {
   const b = await script();
   const s = b.listSources(join(REPO_ROOT, 'src', 'engine', 'cuda'));
   for (const f of ['memory', 'embedding', 'norm', 'rope', 'attention', 'activation', 'loss', 'optim'])
     assert.ok(s.cu.includes(`${f}.cu`), `${f}.cu`);
-  for (const f of ['addon', 'memory', 'matmul', 'gemm', 'ops', 'loss']) assert.ok(s.cc.includes(`${f}.cc`), `${f}.cc`);
+  // One glue file per family, named as on the CPU (src/engine/cpu/<family>.cc defines the same op:: functions).
+  const cpuFamilies = readdirSync(join(REPO_ROOT, 'src', 'engine', 'cpu')).filter((f) => f.endsWith('.cc'));
+  for (const f of [...cpuFamilies, 'gemm.cc']) assert.ok(s.cc.includes(f), `cuda/${f}`);
   assert.deepEqual([...s.needsCublas], ['gemm.cc']);
 });
 

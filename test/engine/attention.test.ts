@@ -120,3 +120,107 @@ test('attention rejects heads not divisible by kvHeads and short buffers', () =>
   assert.throws(() => be.attentionForward(at(b), at(b), at(b), at(b), at(b), { q: 4, k: 4, v: 4 }, s2), /needs elements/);
   freeAll(b);
 });
+
+/** Random documents in each row of seq tokens: cumulative sequence lengths over the flattened tokens. */
+function randomDocuments(r: () => number, batch: number, seq: number): number[] {
+  const cu = [0];
+  for (let b = 0; b < batch; b++) {
+    let t = 0;
+    while (t < seq) {
+      t = Math.min(seq, t + 1 + Math.floor(r() * seq * 0.4));
+      cu.push(b * seq + t);
+    }
+  }
+  return cu;
+}
+
+test('document-masked attention reference backward matches finite differences (float64)', () => {
+  const r = rng(63);
+  const base = fused(2, 9, 4, 2, 4);
+  const s: AttnShape = { ...base, cuSeqlens: [0, 3, 4, 9, 11, 18] };
+  const n = s.batch * s.seq;
+  const qkv = randVec(r, n * s.sq, 1.5);
+  const kOff = s.heads * s.headDim;
+  const vOff = kOff + s.kvHeads * s.headDim;
+  const R = randVec(r, n * s.heads * s.headDim);
+  const back = attentionBackwardRef(R, qkv, qkv.subarray(kOff), qkv.subarray(vOff), s);
+  const grad = new Float64Array(qkv.length);
+  for (let i = 0; i < qkv.length; i++) {
+    grad[i] += back.dq[i] ?? 0;
+    if (i >= kOff) grad[i] += back.dk[i - kOff] ?? 0;
+    if (i >= vOff) grad[i] += back.dv[i - vOff] ?? 0;
+  }
+  const loss = () => dot(attentionRef(qkv, qkv.subarray(kOff), qkv.subarray(vOff), s).out, R);
+  assert.ok(fdCheck(qkv, loss, grad, r, 80) < 1e-6);
+  // The mask is real: a query's output does not move when a key of another document changes.
+  const before = attentionRef(qkv, qkv.subarray(kOff), qkv.subarray(vOff), s).out;
+  qkv[2 * s.sq + kOff] += 1; // a key of token 2 (document 0)
+  const after = attentionRef(qkv, qkv.subarray(kOff), qkv.subarray(vOff), s).out;
+  const od = s.heads * s.headDim;
+  for (let t = 3; t < n; t++) for (let c = 0; c < od; c++) assert.equal(after[t * od + c], before[t * od + c]);
+});
+
+test('document-masked attention: native forward/backward match the reference (GQA, MQA, split heads, long docs)', () => {
+  const r = rng(64);
+  const saved = be.threads();
+  for (const [batch, seq, kvHeads, threads] of [[2, 13, 2, 2], [3, 70, 1, 2], [1, 150, 3, 4], [2, 9, 6, 1]] as const) {
+    be.setThreads(threads);
+    const cu = randomDocuments(r, batch, seq);
+    const s: AttnShape = { ...fused(batch, seq, 6, kvHeads, 8), cuSeqlens: cu };
+    const n = s.batch * s.seq;
+    const od = s.heads * s.headDim;
+    const kOff = s.heads * s.headDim;
+    const vOff = kOff + s.kvHeads * s.headDim;
+    const qkv = randVec(r, n * s.sq, 2);
+    const bqkv = f32(qkv);
+    const bcu = be.alloc('i32', cu.length);
+    be.upload(at(bcu), Int32Array.from(cu));
+    const docs = { cuSeqlens: at(bcu), segments: cu.length - 1 };
+    const out = zeros(n * od);
+    const lse = zeros(s.batch * s.heads * s.seq);
+    const strides = { q: s.sq, k: s.sk, v: s.sv };
+    be.attentionForward(at(out), at(lse), at(bqkv, 0), at(bqkv, kOff), at(bqkv, vOff), strides, s, docs);
+    const ref = attentionRef(qkv, qkv.subarray(kOff), qkv.subarray(vOff), s);
+    const tag = `batch ${batch} seq ${seq} kvHeads ${kvHeads} threads ${threads}, ${cu.length - 1} documents`;
+    assert.ok(relErr(read(out), ref.out) < 1e-5, `${tag} out`);
+    assert.ok(relErr(read(lse), ref.lse) < 1e-5, `${tag} lse`);
+    // Without the bounds the result is plain causal attention, which differs.
+    assert.ok(relErr(read(out), attentionRef(qkv, qkv.subarray(kOff), qkv.subarray(vOff), { ...s, cuSeqlens: undefined }).out) > 1e-3, `${tag}: masking changes the output`);
+    const R = randVec(r, n * od);
+    const bR = f32(R);
+    const dqkv = f32(randVec(r, n * s.sq));
+    be.attentionBackward(at(dqkv, 0), at(dqkv, kOff), at(dqkv, vOff), at(bR), at(bqkv, 0), at(bqkv, kOff), at(bqkv, vOff), at(out), at(lse), strides, s, docs);
+    const back = attentionBackwardRef(R, qkv, qkv.subarray(kOff), qkv.subarray(vOff), s);
+    const got = read(dqkv);
+    const cols = (lo: number, hi: number, ref: ArrayLike<number>, shift: number) => {
+      const a: number[] = [], b: number[] = [];
+      for (let t = 0; t < n; t++) for (let j = lo; j < hi; j++) a.push(got[t * s.sq + j]!), b.push(ref[t * s.sq + j - shift]!);
+      return [a, b] as const;
+    };
+    // A one-token document has exactly zero dq/dk (one key: P = 1): compare on dv's scale.
+    const floor = Math.max(...Array.from(back.dv).map(Math.abs)) * 1e-3;
+    const [gq, rq] = cols(0, kOff, back.dq, 0);
+    const [gk, rk] = cols(kOff, vOff, back.dk, kOff);
+    const [gv, rv] = cols(vOff, vOff + s.kvHeads * s.headDim, back.dv, vOff);
+    assert.ok(relErr(gq, rq, floor) < 1e-5, `${tag} dq`);
+    assert.ok(relErr(gk, rk, floor) < 1e-5, `${tag} dk`);
+    assert.ok(relErr(gv, rv) < 1e-5, `${tag} dv`);
+    freeAll(bqkv, bcu, out, lse, bR, dqkv);
+  }
+  be.setThreads(saved);
+});
+
+test('document bounds must cover the batch, increase, and start every row', () => {
+  const s = { batch: 2, seq: 4, heads: 2, kvHeads: 2, headDim: 2, scale: 1 };
+  const b = zeros(200);
+  const cu = be.alloc('i32', 8);
+  const run = (bounds: number[]) => {
+    be.upload(at(cu), Int32Array.from(bounds));
+    be.attentionForward(at(b), at(b), at(b), at(b), at(b), { q: 4, k: 4, v: 4 }, s, { cuSeqlens: at(cu), segments: bounds.length - 1 });
+  };
+  assert.throws(() => run([0, 3, 6, 8]), /document 1 crosses the start of row 1/);
+  assert.throws(() => run([0, 2, 2, 4, 8]), /strictly increasing/);
+  assert.throws(() => run([0, 4, 7]), /end at batch\*seq = 8/);
+  run([0, 1, 4, 8]);
+  freeAll(b, cu);
+});

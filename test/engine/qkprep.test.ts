@@ -105,3 +105,46 @@ test('qkPrep rejects an odd headDim with RoPE, one of cos/sin, and a too-small s
   assert.throws(() => be.qkPrepForward(at(buf), at(buf), at(buf), 19, null, null, null, null, 2, 2, 1, 1, 10, 1e-6), /qkvStride 19/);
   freeAll(buf);
 });
+
+test('qkPrep with per-token positions (restarting per document) matches the reference; bad positions are refused', () => {
+  const r = rng(52);
+  const s0 = shape(26);
+  // Documents of 5, 8 and 13 tokens: positions restart at 0 at each.
+  const positions = [...Array(26).keys()].map((t) => (t < 5 ? t : t < 13 ? t - 5 : t - 13));
+  const s: QkPrepShape = { ...s0, positions };
+  const nh = s.heads + s.kvHeads;
+  const qkv = randVec(r, s.n * s.qkvStride, 2);
+  const qw = randVec(r, s.headDim);
+  const kw = randVec(r, s.headDim);
+  const { cos, sin } = ropeTables(s.seq, s.headDim, 1e4);
+  const [bqkv, bqw, bkw, bc, bs] = [f32(qkv), f32(qw), f32(kw), f32(cos), f32(sin)];
+  const bpos = be.alloc('i32', s.n);
+  be.upload(at(bpos), Int32Array.from(positions));
+  const out = zeros(s.n * nh * s.headDim);
+  const rstd = zeros(s.n * nh);
+  be.qkPrepForward(at(out), at(rstd), at(bqkv), s.qkvStride, at(bqw), at(bkw), at(bc), at(bs), s.n, s.seq, s.heads, s.kvHeads, s.headDim, s.eps, at(bpos));
+  const ref = qkPrepRef(qkv, qw, kw, cos, sin, s);
+  assert.ok(relErr(read(out), ref.out) < 1e-5, 'forward');
+  // Not the row positions: the result differs from t % seq.
+  assert.ok(relErr(read(out), qkPrepRef(qkv, qw, kw, cos, sin, s0).out) > 1e-2);
+  const R = randVec(r, s.n * nh * s.headDim);
+  const bR = f32(R);
+  const dqkv = zeros(s.n * s.qkvStride);
+  const [dqw, dkw] = [zeros(s.headDim), zeros(s.headDim)];
+  be.qkPrepBackward(at(dqkv), s.qkvStride, at(dqw), at(dkw), at(bR), at(bqkv), at(rstd), at(bqw), at(bkw), at(bc), at(bs), s.n, s.seq, s.heads, s.kvHeads, s.headDim, at(bpos));
+  const back = qkPrepBackwardRef(R, qkv, qw, kw, cos, sin, s);
+  const got = read(dqkv);
+  const cols = nh * s.headDim;
+  const pick = (v: ArrayLike<number>) => Array.from(v).filter((_, i) => i % s.qkvStride < cols);
+  assert.ok(relErr(pick(got), pick(back.dqkv)) < 1e-5, 'dqkv');
+  assert.ok(relErr(read(dqw), back.dqw) < 1e-5, 'dqNormW');
+  // The reference backward with positions is right: finite differences.
+  const loss = () => dot(qkPrepRef(qkv, qw, kw, cos, sin, s).out, R);
+  assert.ok(fdCheck(qkv, loss, back.dqkv, r) < 1e-6);
+  be.upload(at(bpos, 7), Int32Array.of(13));
+  assert.throws(
+    () => be.qkPrepForward(at(out), at(rstd), at(bqkv), s.qkvStride, at(bqw), at(bkw), at(bc), at(bs), s.n, s.seq, s.heads, s.kvHeads, s.headDim, s.eps, at(bpos)),
+    /positions\[7\] = 13 is outside the RoPE table \[0, 13\)/,
+  );
+  freeAll(bqkv, bqw, bkw, bc, bs, bpos, out, rstd, bR, dqkv, dqw, dkw);
+});

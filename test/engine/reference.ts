@@ -162,6 +162,8 @@ export interface QkPrepShape {
   headDim: number;
   qkvStride: number;
   eps: number;
+  /** Position of each token (the RoPE table row); default t % seq. */
+  positions?: readonly number[];
 }
 
 /** Returns packed out [N, (heads+kvHeads)*hd] and rstd [N, heads+kvHeads] (1 where a head type is not normalised). */
@@ -174,7 +176,7 @@ export function qkPrepRef(
   const out = new Float64Array(s.n * nh * hd);
   const rstd = new Float64Array(s.n * nh);
   for (let t = 0; t < s.n; t++) {
-    const p = t % s.seq;
+    const p = s.positions ? s.positions[t]! : t % s.seq;
     for (let h = 0; h < nh; h++) {
       const w = h < s.heads ? qw : kw;
       const x = qkv.subarray(t * s.qkvStride + h * hd, t * s.qkvStride + (h + 1) * hd);
@@ -216,7 +218,7 @@ export function qkPrepBackwardRef(
   const dqw = new Float64Array(hd);
   const dkw = new Float64Array(hd);
   for (let t = 0; t < s.n; t++) {
-    const p = t % s.seq;
+    const p = s.positions ? s.positions[t]! : t % s.seq;
     for (let h = 0; h < nh; h++) {
       const w = h < s.heads ? qw : kw;
       const dwAcc = h < s.heads ? dqw : dkw;
@@ -279,16 +281,32 @@ export interface AttnShape {
   sq: number;
   sk: number;
   sv: number;
+  /** Document masking: document starts over the flattened batch*seq tokens, then batch*seq. */
+  cuSeqlens?: readonly number[];
 }
 
+/**
+ * First key query (b, i) may attend: 0 (causal over the row), or with document bounds `cu` (cumulative sequence
+ * lengths over the flattened tokens) the start of its document within the row.
+ */
+function firstKey(s: AttnShape, b: number, i: number): number {
+  if (!s.cuSeqlens) return 0;
+  const t = b * s.seq + i;
+  let start = 0;
+  for (const c of s.cuSeqlens) if (c <= t) start = c;
+  return Math.max(0, start - b * s.seq);
+}
+
+/** Row i of probabilities over keys 0..i (zero before the query's first key). */
 function probs(q: Vec, k: Vec, s: AttnShape, b: number, h: number): Vec[] {
   const g = s.heads / s.kvHeads;
   const kh = Math.floor(h / g);
   const rows: Vec[] = [];
   for (let i = 0; i < s.seq; i++) {
+    const j0 = firstKey(s, b, i);
     const sc = new Float64Array(i + 1);
     let mx = -Infinity;
-    for (let j = 0; j <= i; j++) {
+    for (let j = j0; j <= i; j++) {
       let dot = 0;
       for (let c = 0; c < s.headDim; c++) {
         dot += q[(b * s.seq + i) * s.sq + h * s.headDim + c] * k[(b * s.seq + j) * s.sk + kh * s.headDim + c];
@@ -297,8 +315,8 @@ function probs(q: Vec, k: Vec, s: AttnShape, b: number, h: number): Vec[] {
       mx = Math.max(mx, sc[j]);
     }
     let sum = 0;
-    for (let j = 0; j <= i; j++) sum += Math.exp(sc[j] - mx);
-    for (let j = 0; j <= i; j++) sc[j] = Math.exp(sc[j] - mx) / sum;
+    for (let j = j0; j <= i; j++) sum += Math.exp(sc[j] - mx);
+    for (let j = 0; j <= i; j++) sc[j] = j < j0 ? 0 : Math.exp(sc[j] - mx) / sum;
     rows.push(sc);
   }
   return rows;
@@ -314,8 +332,9 @@ export function attentionRef(q: Vec, k: Vec, v: Vec, s: AttnShape): { out: Vec; 
     for (let h = 0; h < s.heads; h++) {
       const kh = Math.floor(h / g);
       for (let i = 0; i < s.seq; i++) {
+        const j0 = firstKey(s, b, i);
         const sc: number[] = [];
-        for (let j = 0; j <= i; j++) {
+        for (let j = j0; j <= i; j++) {
           let dot = 0;
           for (let c = 0; c < hd; c++) dot += q[(b * s.seq + i) * s.sq + h * hd + c] * k[(b * s.seq + j) * s.sk + kh * hd + c];
           sc.push(dot * s.scale);
@@ -323,8 +342,8 @@ export function attentionRef(q: Vec, k: Vec, v: Vec, s: AttnShape): { out: Vec; 
         const mx = Math.max(...sc);
         const sum = sc.reduce((a, x) => a + Math.exp(x - mx), 0);
         lse[(b * s.heads + h) * s.seq + i] = mx + Math.log(sum);
-        for (let j = 0; j <= i; j++) {
-          const p = Math.exp(sc[j] - mx) / sum;
+        for (let j = j0; j <= i; j++) {
+          const p = Math.exp(sc[j - j0] - mx) / sum;
           for (let c = 0; c < hd; c++) out[(b * s.seq + i) * s.heads * hd + h * hd + c] += p * v[(b * s.seq + j) * s.sv + kh * hd + c];
         }
       }
@@ -348,15 +367,16 @@ export function attentionBackwardRef(
       const kh = Math.floor(h / g);
       const P = probs(q, k, s, b, h);
       for (let i = 0; i < s.seq; i++) {
+        const j0 = firstKey(s, b, i);
         const dp = new Float64Array(i + 1);
         let dsum = 0;
-        for (let j = 0; j <= i; j++) {
+        for (let j = j0; j <= i; j++) {
           let dot = 0;
           for (let c = 0; c < hd; c++) dot += dout[(b * s.seq + i) * od + h * hd + c] * v[(b * s.seq + j) * s.sv + kh * hd + c];
           dp[j] = dot;
           dsum += P[i][j] * dot;
         }
-        for (let j = 0; j <= i; j++) {
+        for (let j = j0; j <= i; j++) {
           const ds = P[i][j] * (dp[j] - dsum) * s.scale;
           for (let c = 0; c < hd; c++) {
             dq[(b * s.seq + i) * s.sq + h * hd + c] += ds * k[(b * s.seq + j) * s.sk + kh * hd + c];

@@ -250,3 +250,40 @@ test('token counts and durations as printed', () => {
   const hours: Array<[number, string]> = [[0.5, '30.0 min'], [0.999, '59.9 min'], [1, '1.0 h'], [47.9, '47.9 h'], [48, '48 h (2.0 days)'], [100, '100 h (4.2 days)']];
   for (const [h, s] of hours) assert.equal(formatHours(h), s, String(h));
 });
+
+test('a staged config: each stage\'s tokens, time and memory at its own seq and batch, summed over the stages', async () => {
+  const { planStages } = await import('../../src/plan/plan.js');
+  const input = { modelName: 'qwen3-0.6b', model: getPreset('qwen3-0.6b'), gpus: 8, gpu: getDevice('b200'), hours: 24, mfu: [0.3, 0.5], gradBytes: 2 as const };
+  const stages = [
+    { name: 'a', seq: 4096, microBatch: 8, steps: 100, tokensPerStep: 8 * 4 * 4096 * 8 },
+    { name: 'b', seq: 32768, microBatch: 1, steps: 10, tokensPerStep: 1 * 4 * 32768 * 8 },
+  ];
+  const sp = planStages(input, stages);
+  stages.forEach((st, i) => {
+    const p = plan({ ...input, seq: st.seq, microBatch: st.microBatch });
+    const s = sp.stages[i]!;
+    assert.equal(s.tokens, st.steps * st.tokensPerStep);
+    assert.equal(s.flopsPerToken, p.flopsPerToken);
+    // hours = tokens x FLOPs/token / (GPUs x peak x MFU), the same arithmetic as a single plan's hoursForTarget.
+    rel(s.hours[0]!, (s.tokens * p.flopsPerToken) / (8 * 2.25e15 * 0.3) / 3600);
+    assert.deepEqual(s.memory, p.memory);
+  });
+  assert.equal(sp.tokens, 100 * 8 * 4 * 4096 * 8 + 10 * 4 * 32768 * 8);
+  rel(sp.hours[1]!, sp.stages[0]!.hours[1]! + sp.stages[1]!.hours[1]!);
+  // The long stage costs more per token: the attention term grows with seq.
+  assert.ok(sp.stages[1]!.flopsPerToken > sp.stages[0]!.flopsPerToken);
+});
+
+test('lmforge plan --config on a staged config prints every stage and the total', () => {
+  const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'lmforge.js');
+  const cfg = path.resolve(path.dirname(cli), '..', 'config', 'full_qwen3_0.6b', 'stages.yaml');
+  const r = spawnSync(process.execPath, [cli, 'plan', '--config', cfg, '--gpus', '8', '--gpu', 'b200'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /3 stages/);
+  assert.match(r.stdout, /general\s+4096\s+8\s+20,000\s+20\.97B/);
+  assert.match(r.stdout, /long\s+32768\s+1\s+1,500\s+1\.57B/);
+  assert.match(r.stdout, /total\s+26,500\s+27\.79B/);
+  const bad = spawnSync(process.execPath, [cli, 'plan', '--config', cfg, '--gpu', 'b200', '--seq', '8192'], { encoding: 'utf8' });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--seq does not apply to a staged config/);
+});

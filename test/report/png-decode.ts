@@ -1,4 +1,4 @@
-/** Test helpers: an independent CRC-32 and a minimal PNG decoder, for the PNG and plot tests. */
+/** Test helper: a minimal PNG decoder (and an independent CRC-32 for it), to read back the charts' pixels. */
 import assert from 'node:assert/strict';
 import { inflateSync } from 'node:zlib';
 
@@ -16,13 +16,13 @@ export interface Decoded {
   width: number;
   height: number;
   colourType: number;
-  /** RGB, 3 bytes per pixel (palette images expanded). */
+  /** RGB, 3 bytes per pixel (palette images expanded, alpha composited over white). */
   rgb: Uint8Array;
   chunks: string[];
 }
 
-/** A minimal PNG decoder for 8-bit RGB and palette images, written from the spec: checks signature, chunk CRCs,
- *  IHDR fields, inflated size, and undoes all five scanline filters. Exported for the plot tests. */
+/** A minimal PNG decoder for 8-bit RGB, RGBA and palette images, written from the spec: checks signature, chunk
+ *  CRCs, IHDR fields, inflated size, and undoes all five scanline filters. RGBA is composited over white. */
 export function decodePng(buf: Buffer): Decoded {
   assert.deepEqual([...buf.subarray(0, 8)], [137, 80, 78, 71, 13, 10, 26, 10], 'PNG signature');
   let off = 8;
@@ -49,9 +49,9 @@ export function decodePng(buf: Buffer): Decoded {
   const width = ihdr.readUInt32BE(0), height = ihdr.readUInt32BE(4);
   const [depth, colourType, comp, filt, interlace] = [ihdr[8], ihdr[9], ihdr[10], ihdr[11], ihdr[12]];
   assert.equal(depth, 8);
-  assert.ok(colourType === 2 || colourType === 3);
+  assert.ok(colourType === 2 || colourType === 3 || colourType === 6, `colour type ${colourType}`);
   assert.deepEqual([comp, filt, interlace], [0, 0, 0]);
-  const bpp = colourType === 2 ? 3 : 1;
+  const bpp = colourType === 2 ? 3 : colourType === 6 ? 4 : 1;
   const stride = width * bpp;
   const raw = inflateSync(Buffer.concat(idat));
   assert.equal(raw.length, height * (stride + 1), 'inflated size');
@@ -76,6 +76,14 @@ export function decodePng(buf: Buffer): Decoded {
     }
   }
   if (colourType === 2) return { width, height, colourType, rgb: out, chunks };
+  if (colourType === 6) {
+    const rgb = new Uint8Array(width * height * 3);
+    for (let i = 0; i < width * height; i++) {
+      const a = out[i * 4 + 3]! / 255;
+      for (let c = 0; c < 3; c++) rgb[i * 3 + c] = Math.round(out[i * 4 + c]! * a + 255 * (1 - a));
+    }
+    return { width, height, colourType, rgb, chunks };
+  }
   assert.ok(plte && plte.length % 3 === 0);
   const rgb = new Uint8Array(width * height * 3);
   for (let i = 0; i < out.length; i++) {

@@ -4,7 +4,6 @@
 
 #include <cmath>
 
-#include "../native/op_args.h"
 #include "common.h"
 #include "mathfn.h"
 
@@ -20,9 +19,9 @@ constexpr float kTanhC = 0.044715f;
 
 inline float sigmoid(float x) { return 1.0f / (1.0f + fastExp(-x)); }
 
-// swigluForward(out, gu, rows, f)
-void opSwigluForward(const Args& a) {
-  const SwigluForwardArgs p = decodeSwigluForward(a);
+}  // namespace
+
+void op::swigluForward(const SwigluForwardArgs& p) {
   const int64_t rows = p.rows, f = p.f;
   float* out = p.out;
   const float* gu = p.gu;
@@ -36,9 +35,7 @@ void opSwigluForward(const Args& a) {
   }
 }
 
-// swigluBackward(dgu, dout, gu, rows, f)
-void opSwigluBackward(const Args& a) {
-  const SwigluBackwardArgs p = decodeSwigluBackward(a);
+void op::swigluBackward(const SwigluBackwardArgs& p) {
   const int64_t rows = p.rows, f = p.f;
   float* dgu = p.dgu;
   const float *dout = p.dout, *gu = p.gu;
@@ -59,11 +56,9 @@ void opSwigluBackward(const Args& a) {
   }
 }
 
-// activationForward(out, x, n, kind)
-void opActivationForward(const Args& a) {
-  const ActivationForwardArgs p = decodeActivationForward(a);
+void op::activationForward(const ActivationForwardArgs& p) {
   const int64_t n = p.n;
-  const ActivationKind kind = p.kind;
+  const int64_t kind = p.kind;
   float* out = p.out;
   const float* x = p.x;
   if (kind == kSilu) {
@@ -81,11 +76,9 @@ void opActivationForward(const Args& a) {
   }
 }
 
-// activationBackward(dx, dout, x, n, kind)
-void opActivationBackward(const Args& a) {
-  const ActivationBackwardArgs p = decodeActivationBackward(a);
+void op::activationBackward(const ActivationBackwardArgs& p) {
   const int64_t n = p.n;
-  const ActivationKind kind = p.kind;
+  const int64_t kind = p.kind;
   float* dx = p.dx;
   const float *dout = p.dout, *x = p.x;
   if (kind == kSilu) {
@@ -109,15 +102,6 @@ void opActivationBackward(const Args& a) {
       dx[i] = dout[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * kTanhK * (1.0f + 3.0f * kTanhC * v * v));
     }
   }
-}
-
-}  // namespace
-
-void registerActivation(Napi::Env env, Napi::Object exports) {
-  registerOp(env, exports, "swigluForward", opSwigluForward);
-  registerOp(env, exports, "swigluBackward", opSwigluBackward);
-  registerOp(env, exports, "activationForward", opActivationForward);
-  registerOp(env, exports, "activationBackward", opActivationBackward);
 }
 
 }  // namespace lmf

@@ -1,4 +1,4 @@
-// Node-API entry point: argument decoding, error conversion, thread control and module registration.
+// Node-API entry point of the CPU engine: thread control, describe, and module registration.
 #include <cblas.h>
 #include <omp.h>
 
@@ -63,16 +63,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("threads", Napi::Function::New(env, Threads, "threads"));
   exports.Set("describe", Napi::Function::New(env, Describe, "describe"));
-  registerMemory(env, exports);
-  registerMatmul(env, exports);
-  registerEmbedding(env, exports);
-  registerNorm(env, exports);
-  registerRope(env, exports);
-  registerAttention(env, exports);
-  registerActivation(env, exports);
-  registerLoss(env, exports);
-  registerOptim(env, exports);
-  registerDecode(env, exports);
+  registerBufferOps(env, exports);
+  registerOps(env, exports);
+  registerAddress(env, exports);
   return exports;
 }
 

@@ -1,8 +1,9 @@
-// The CPU engine's shared declarations: the Node-API plumbing common to both engines (../native/glue.h: registry,
-// argument decoding, errors thrown before any parallel work starts, never from inside an OpenMP region),
-// parallelism thresholds, and each kernel family's registration.
+// The CPU engine's shared declarations: the op structs and the Node-API plumbing common to both engines
+// (../native/op_args.h: every op's arguments read and checked, errors thrown before any parallel work starts,
+// never from inside an OpenMP region), and parallelism thresholds. Each kernel family's file defines its
+// `op::<name>` functions; registerOps (../native/op_args.cc) registers them all.
 #pragma once
-#include "../native/glue.h"
+#include "../native/op_args.h"
 
 namespace lmf {
 
@@ -13,17 +14,7 @@ namespace lmf {
 constexpr int64_t kStreamParallelMin = int64_t(1) << 20;
 constexpr int64_t kComputeParallelMin = int64_t(1) << 17;
 
-// Registration of one family's ops in addon.cc.
-
-void registerMemory(Napi::Env env, Napi::Object exports);
-void registerMatmul(Napi::Env env, Napi::Object exports);
-void registerEmbedding(Napi::Env env, Napi::Object exports);
-void registerNorm(Napi::Env env, Napi::Object exports);
-void registerRope(Napi::Env env, Napi::Object exports);
-void registerAttention(Napi::Env env, Napi::Object exports);
-void registerActivation(Napi::Env env, Napi::Object exports);
-void registerLoss(Napi::Env env, Napi::Object exports);
-void registerOptim(Napi::Env env, Napi::Object exports);
-void registerDecode(Napi::Env env, Napi::Object exports);
+// The CPU engine's calls beyond the op table: `address` (memory.cc), for the MPI collectives.
+void registerAddress(Napi::Env env, Napi::Object exports);
 
 }  // namespace lmf

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <vector>
 
-#include "../native/op_args.h"
 #include "common.h"
 
 namespace lmf {
@@ -12,23 +11,24 @@ namespace lmf {
 namespace {
 
 // Checks every id against the table's row count before any work, so a bad token id is a clear error.
-void checkIds(const Args& a, const int32_t* ids, int64_t n, int64_t vocab) {
+template <class P>
+void checkIds(const P& p, const int32_t* ids, int64_t n, int64_t vocab) {
   for (int64_t i = 0; i < n; i++) {
     if (ids[i] < 0 || ids[i] >= vocab)
-      a.fail("token id " + std::to_string(ids[i]) + " at position " + std::to_string(i) + " is outside the table's " +
+      p.fail("token id " + std::to_string(ids[i]) + " at position " + std::to_string(i) + " is outside the table's " +
              std::to_string(vocab) + " rows: the data was tokenized for a larger vocabulary than the model's vocab_size");
   }
 }
 
-// embeddingForward(out, ids, table, n, d, accumulate)
-void opEmbeddingForward(const Args& a) {
-  const EmbeddingForwardArgs p = decodeEmbeddingForward(a);
+}  // namespace
+
+void op::embeddingForward(const EmbeddingForwardArgs& p) {
   const int64_t n = p.n, d = p.d;
   const bool acc = p.accumulate;
   float* out = p.out;
   const int32_t* ids = p.ids;
   const float* table = p.table;
-  checkIds(a, ids, n, p.vocab);
+  checkIds(p, ids, n, p.vocab);
 #pragma omp parallel for schedule(static) if (n * d > kStreamParallelMin)
   for (int64_t i = 0; i < n; i++) {
     const float* src = table + static_cast<int64_t>(ids[i]) * d;
@@ -42,15 +42,14 @@ void opEmbeddingForward(const Args& a) {
   }
 }
 
-// embeddingBackward(dtable, ids, dout, n, d): positions are grouped by id (stable sort), then each id's rows
-// are summed in position order by one thread. No atomics, and the result does not depend on the thread count.
-void opEmbeddingBackward(const Args& a) {
-  const EmbeddingBackwardArgs p = decodeEmbeddingBackward(a);
+// Positions are grouped by id (stable sort), then each id's rows are summed in position order by one thread.
+// No atomics, and the result does not depend on the thread count.
+void op::embeddingBackward(const EmbeddingBackwardArgs& p) {
   const int64_t n = p.n, d = p.d;
   const int32_t* ids = p.ids;
   const float* dout = p.dout;
   float* dt = p.dtable;
-  checkIds(a, ids, n, p.vocab);
+  checkIds(p, ids, n, p.vocab);
   std::vector<int64_t> order(n);
   for (int64_t i = 0; i < n; i++) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [ids](int64_t x, int64_t y) { return ids[x] < ids[y]; });
@@ -68,13 +67,6 @@ void opEmbeddingBackward(const Args& a) {
       for (int64_t j = 0; j < d; j++) dst[j] += src[j];
     }
   }
-}
-
-}  // namespace
-
-void registerEmbedding(Napi::Env env, Napi::Object exports) {
-  registerOp(env, exports, "embeddingForward", opEmbeddingForward);
-  registerOp(env, exports, "embeddingBackward", opEmbeddingBackward);
 }
 
 }  // namespace lmf

@@ -1,6 +1,7 @@
 // The output head fused with cross-entropy: logits are produced for a chunk of rows at a time
 // (never [N, V] at once), reduced to the loss, turned into dlogits in place, and consumed by the two
 // gradient GEMMs before the next chunk. Rows with target -100 are ignored (zero loss, zero gradient).
+// headLogprob is the same head for evaluation: per row, the target's log-probability and the argmax.
 #include <cblas.h>
 #include <omp.h>
 
@@ -9,7 +10,6 @@
 #include <cstdlib>
 #include <vector>
 
-#include "../native/op_args.h"
 #include "common.h"
 #include "mathfn.h"
 
@@ -48,25 +48,31 @@ int64_t chunkRows(int64_t n, int64_t vocab) {
   return std::max<int64_t>(1, std::min(r, n));
 }
 
-// headCrossEntropy(lossOut, h, w, targets, n, d, vocab, gradScale, dh, dw, logitsOut)
-void opHeadCrossEntropy(const Args& a) {
-  const HeadCrossEntropyArgs p = decodeHeadCrossEntropy(a);
+// Every target is -100 (ignored) or a vocabulary index.
+template <typename OpArgs>
+void checkTargets(const OpArgs& p, const int32_t* targets, int64_t n, int64_t V) {
+  for (int64_t i = 0; i < n; i++) {
+    if (targets[i] != kIgnoreTarget && (targets[i] < 0 || targets[i] >= V))
+      p.fail("target " + std::to_string(targets[i]) + " at row " + std::to_string(i) + " is outside the vocabulary of " +
+               std::to_string(V) + " (use -100 to ignore a position)");
+  }
+}
+
+}  // namespace
+
+void op::headCrossEntropy(const HeadCrossEntropyArgs& p) {
   const int64_t n = p.n, d = p.d, V = p.vocab;
   const float gradScale = p.gradScale;
   double* lossOut = p.lossOut;
   const float *h = p.h, *w = p.w;
   const int32_t* targets = p.targets;
   float *dh = p.dh, *dw = p.dw, *logitsOut = p.logitsOut;
-  for (int64_t i = 0; i < n; i++) {
-    if (targets[i] != kIgnoreTarget && (targets[i] < 0 || targets[i] >= V))
-      a.fail("target " + std::to_string(targets[i]) + " at row " + std::to_string(i) + " is outside the vocabulary of " +
-             std::to_string(V) + " (use -100 to ignore a position)");
-  }
+  checkTargets(p, targets, n, V);
   if (n == 0) return;
   const bool grads = dh || dw;
   const int64_t R = chunkRows(n, V);
   float* L = g_logits.get(static_cast<size_t>(R * V));
-  if (!L) a.fail("out of memory for the logits chunk (" + std::to_string(R) + " x " + std::to_string(V) + " floats)");
+  if (!L) p.fail("out of memory for the logits chunk (" + std::to_string(R) + " x " + std::to_string(V) + " floats)");
   std::vector<double> rowLoss(n, 0.0);
   for (int64_t r0 = 0; r0 < n; r0 += R) {
     const int64_t m = std::min(R, n - r0);
@@ -107,10 +113,49 @@ void opHeadCrossEntropy(const Args& a) {
   lossOut[0] += total;
 }
 
-}  // namespace
-
-void registerLoss(Napi::Env env, Napi::Object exports) {
-  registerOp(env, exports, "headCrossEntropy", opHeadCrossEntropy);
+// Rows are scored in the same chunks as the loss. Per row: one pass for the maximum and its first index, one for
+// the sum of exponentials (float blocks, double total, as the loss), then logprob = logit[t] - max - log(sum).
+// A row of only -inf or NaN has no maximum: its argmax is 0 (the harness's models never produce one).
+void op::headLogprob(const HeadLogprobArgs& p) {
+  const int64_t n = p.n, d = p.d, V = p.vocab;
+  checkTargets(p, p.targets, n, V);
+  if (n == 0) return;
+  const int64_t R = chunkRows(n, V);
+  float* L = g_logits.get(static_cast<size_t>(R * V));
+  if (!L) p.fail("out of memory for the logits chunk (" + std::to_string(R) + " x " + std::to_string(V) + " floats)");
+  for (int64_t r0 = 0; r0 < n; r0 += R) {
+    const int64_t m = std::min(R, n - r0);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)m, (blasint)V, (blasint)d, 1.0f, p.h + r0 * d,
+                (blasint)d, p.w, (blasint)d, 0.0f, L, (blasint)V);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < m; i++) {
+      const float* row = L + i * V;
+      const int32_t t = p.targets[r0 + i];
+      if (t == kIgnoreTarget) {
+        p.logprobOut[r0 + i] = 0.0;
+        p.argmaxOut[r0 + i] = -1;
+        continue;
+      }
+      // The maximum by vectorised blocks (the first block holding it wins), then its first index in that block.
+      float mx = -INFINITY;
+      int64_t block = 0;
+      for (int64_t b = 0; b < V; b += 256) {
+        const int64_t e = std::min<int64_t>(b + 256, V);
+        float bm = -INFINITY;
+#pragma omp simd reduction(max : bm)
+        for (int64_t j = b; j < e; j++) bm = std::max(bm, row[j]);
+        if (bm > mx) {
+          mx = bm;
+          block = b;
+        }
+      }
+      int64_t best = block;
+      while (best + 1 < V && row[best] != mx) best++;
+      const double sum = expShiftSum(row, nullptr, V, mx);
+      p.logprobOut[r0 + i] = static_cast<double>(row[t]) - static_cast<double>(mx) - std::log(sum);
+      p.argmaxOut[r0 + i] = static_cast<int32_t>(best);
+    }
+  }
 }
 
 }  // namespace lmf

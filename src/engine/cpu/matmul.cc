@@ -5,16 +5,11 @@
 #include <algorithm>
 #include <vector>
 
-#include "../native/op_args.h"
 #include "common.h"
 
 namespace lmf {
 
-namespace {
-
-// matmul(c, a, b, m, n, k, transA, transB, lda, ldb, ldc, accumulate, bias): ld 0 = packed width.
-void opMatmul(const Args& a) {
-  const MatmulArgs p = decodeMatmul(a);
+void op::matmul(const MatmulArgs& p) {
   const int64_t m = p.m, n = p.n, k = p.k, lda = p.lda, ldb = p.ldb, ldc = p.ldc;
   const bool ta = p.transA, tb = p.transB, acc = p.accumulate;
   float* C = p.C;
@@ -35,9 +30,8 @@ void opMatmul(const Args& a) {
               (blasint)k, 1.0f, A, (blasint)lda, B, (blasint)ldb, beta, C, (blasint)ldc);
 }
 
-// biasGrad(db, dy, rows, cols, ldy): db += column sums, in double, parallel over column blocks (deterministic).
-void opBiasGrad(const Args& a) {
-  const BiasGradArgs p = decodeBiasGrad(a);
+// db += column sums, in double, parallel over column blocks (deterministic).
+void op::biasGrad(const BiasGradArgs& p) {
   const int64_t rows = p.rows, cols = p.cols, ldy = p.ldy;
   float* db = p.db;
   const float* dy = p.dy;
@@ -53,13 +47,6 @@ void opBiasGrad(const Args& a) {
     }
     for (int64_t c = c0; c < c1; c++) db[c] += static_cast<float>(acc[c - c0]);
   }
-}
-
-}  // namespace
-
-void registerMatmul(Napi::Env env, Napi::Object exports) {
-  registerOp(env, exports, "matmul", opMatmul);
-  registerOp(env, exports, "biasGrad", opBiasGrad);
 }
 
 }  // namespace lmf

@@ -9,7 +9,6 @@
 #include <cstring>
 #include <vector>
 
-#include "../native/op_args.h"
 #include "common.h"
 
 namespace lmf {
@@ -52,25 +51,22 @@ int64_t registryAlloc(DType dtype, int64_t length) {
 
 void registryFree(int64_t handle) { releaseMemory(registryRemove(handle)); }
 
-namespace {
+// Host memory on both sides: plain copies.
+void op::upload(const UploadArgs& p) { std::memcpy(p.buffer, p.host.data, p.host.length * dtypeSize(p.dtype)); }
+void op::download(const DownloadArgs& p) { std::memcpy(p.host.data, p.buffer, p.host.length * dtypeSize(p.dtype)); }
 
-// Host memory on both sides: a plain copy.
-void transfer(void* buffer, void* host, size_t bytes, bool upload, const char*) {
-  if (upload) std::memcpy(buffer, host, bytes);
-  else std::memcpy(host, buffer, bytes);
-}
+namespace {
 
 
 // address(handle, off, n) -> BigInt: the raw address of elements [off, off+n) after a bounds check. The MPI/NCCL
 // addon (src/parallel/native) takes buffers as addresses so collectives run on engine memory without copies; the
-// pointer stays valid until the buffer is freed, which JavaScript controls.
+// pointer stays valid until the buffer is freed, which JavaScript controls. A CPU-only call (it returns a value),
+// so it is not in the op table.
 Napi::Value Address(const Napi::CallbackInfo& info) {
   try {
     Args a(info, "address");
-    double h = a.num(0);
-    if (h < 0) a.fail("buffer is required");
-    const Buf& b = registryGet(static_cast<int64_t>(h), a.op(), "buffer");
-    void* p = a.raw(0, b.dtype, a.i64(2, "n"), "buffer");
+    a.expectCount(3);
+    void* p = a.raw(0, a.dtypeOf(0, "buffer"), a.i64(2, "n"), "buffer");
     return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(p)));
   } catch (const std::exception& e) {
     Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
@@ -78,9 +74,9 @@ Napi::Value Address(const Napi::CallbackInfo& info) {
   }
 }
 
-// fill(dst, off, n, value)
-void opFill(const Args& a) {
-  const FillArgs args = decodeFill(a);
+}  // namespace
+
+void op::fill(const FillArgs& args) {
   const int64_t n = args.n;
   const double v = args.value;
   void* p = args.dst;
@@ -101,15 +97,10 @@ void opFill(const Args& a) {
   }
 }
 
-// copy(dst, off, src, off, n): same dtype; overlapping ranges behave like memmove.
-void opCopy(const Args& a) {
-  const CopyArgs p = decodeCopy(a);
-  std::memmove(p.dst, p.src, p.bytes());
-}
+// Overlapping ranges behave like memmove.
+void op::copy(const CopyArgs& p) { std::memmove(p.dst, p.src, p.n * dtypeSize(p.dtype)); }
 
-// add(out, a, b, n)
-void opAdd(const Args& a) {
-  const AddArgs p = decodeAdd(a);
+void op::add(const AddArgs& p) {
   const int64_t n = p.n;
   float* o = p.out;
   const float *x = p.a, *y = p.b;
@@ -117,25 +108,16 @@ void opAdd(const Args& a) {
   for (int64_t i = 0; i < n; i++) o[i] = x[i] + y[i];
 }
 
-// scale(x, n, s)
-void opScale(const Args& a) {
-  const ScaleArgs p = decodeScale(a);
+void op::scale(const ScaleArgs& p) {
   const int64_t n = p.n;
   float* x = p.x;
-  const float s = p.s;
+  const float s = static_cast<float>(p.s);
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) x[i] *= s;
 }
 
-}  // namespace
-
-void registerMemory(Napi::Env env, Napi::Object exports) {
-  registerBufferOps(env, exports, transfer);
+void registerAddress(Napi::Env env, Napi::Object exports) {
   exports.Set("address", Napi::Function::New(env, Address, "address"));
-  registerOp(env, exports, "fill", opFill);
-  registerOp(env, exports, "copy", opCopy);
-  registerOp(env, exports, "add", opAdd);
-  registerOp(env, exports, "scale", opScale);
 }
 
 }  // namespace lmf

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "../native/op_args.h"
 #include "common.h"
 #include "mathfn.h"
 
@@ -18,9 +17,9 @@ constexpr int64_t kColBlock = 64;
 // Norms are memory-bound: the streaming threshold applies.
 inline bool parallelRows(int64_t rows, int64_t d) { return rows > 1 && rows * d > kStreamParallelMin; }
 
-// rmsnormForward(out, rstd, x, w, rows, d, eps)
-void opRmsnormForward(const Args& a) {
-  const RmsnormForwardArgs p = decodeRmsnormForward(a);
+}  // namespace
+
+void op::rmsnormForward(const RmsnormForwardArgs& p) {
   const int64_t rows = p.rows, d = p.d;
   const double eps = p.eps;
   float* out = p.out;
@@ -39,9 +38,7 @@ void opRmsnormForward(const Args& a) {
   }
 }
 
-// rmsnormBackward(dx, dw, dout, x, w, rstd, rows, d, accumulateDx)
-void opRmsnormBackward(const Args& a) {
-  const RmsnormBackwardArgs p = decodeRmsnormBackward(a);
+void op::rmsnormBackward(const RmsnormBackwardArgs& p) {
   const int64_t rows = p.rows, d = p.d;
   const bool accDx = p.accumulateDx;
   float* dx = p.dx;
@@ -82,9 +79,7 @@ void opRmsnormBackward(const Args& a) {
   }
 }
 
-// layernormForward(out, mean, rstd, x, w, b, rows, d, eps)
-void opLayernormForward(const Args& a) {
-  const LayernormForwardArgs p = decodeLayernormForward(a);
+void op::layernormForward(const LayernormForwardArgs& p) {
   const int64_t rows = p.rows, d = p.d;
   const double eps = p.eps;
   float *out = p.out, *mean = p.mean, *rstd = p.rstd;
@@ -106,9 +101,7 @@ void opLayernormForward(const Args& a) {
   }
 }
 
-// layernormBackward(dx, dw, db, dout, x, w, mean, rstd, rows, d, accumulateDx)
-void opLayernormBackward(const Args& a) {
-  const LayernormBackwardArgs p = decodeLayernormBackward(a);
+void op::layernormBackward(const LayernormBackwardArgs& p) {
   const int64_t rows = p.rows, d = p.d;
   const bool accDx = p.accumulateDx;
   float *dx = p.dx, *dw = p.dw, *db = p.db;
@@ -153,15 +146,6 @@ void opLayernormBackward(const Args& a) {
       }
     }
   }
-}
-
-}  // namespace
-
-void registerNorm(Napi::Env env, Napi::Object exports) {
-  registerOp(env, exports, "rmsnormForward", opRmsnormForward);
-  registerOp(env, exports, "rmsnormBackward", opRmsnormBackward);
-  registerOp(env, exports, "layernormForward", opLayernormForward);
-  registerOp(env, exports, "layernormBackward", opLayernormBackward);
 }
 
 }  // namespace lmf

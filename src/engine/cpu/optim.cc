@@ -5,17 +5,12 @@
 #include <cmath>
 #include <vector>
 
-#include "../native/op_args.h"
 #include "common.h"
 
 namespace lmf {
 
-namespace {
-
-// sumSquares(out f64, x, n): out[0] += sum x^2. Fixed-size blocks summed in order keep the result
-// identical for every thread count.
-void opSumSquares(const Args& a) {
-  const SumSquaresArgs p = decodeSumSquares(a);
+// out[0] += sum x^2. Fixed-size blocks summed in order keep the result identical for every thread count.
+void op::sumSquares(const SumSquaresArgs& p) {
   const int64_t n = p.n;
   double* out = p.out;
   const float* x = p.x;
@@ -35,17 +30,15 @@ void opSumSquares(const Args& a) {
   out[0] += total;
 }
 
-// adamw(param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, step, gradScale), in PyTorch's order:
-// p *= 1 - lr*wd; m = lerp(m, g, 1-b1); v = b2 v + (1-b2) g^2; p -= (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps).
-void opAdamw(const Args& a) {
-  const AdamwArgs args = decodeAdamw(a);
+// In PyTorch's order: p *= 1 - lr*wd; m = lerp(m, g, 1-b1); v = b2 v + (1-b2) g^2;
+// p -= (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps), with the coefficients the reader derived (AdamwCoefficients).
+void op::adamw(const AdamwArgs& args) {
   const int64_t n = args.n;
   float *p = args.param, *m = args.m, *v = args.v;
   const float* g = args.grad;
-  const float stepSize = args.stepSize, bc2Sqrt = args.bc2Sqrt, decay = args.decay;
-  const float fb1 = static_cast<float>(1 - args.beta1), fb2 = static_cast<float>(args.beta2);
-  const float fb2c = static_cast<float>(1 - args.beta2), feps = static_cast<float>(args.eps);
-  const float fgs = static_cast<float>(args.gradScale);
+  const AdamwCoefficients& c = args.coef;
+  const float stepSize = c.stepSize, bc2Sqrt = c.bc2Sqrt, decay = c.decay;
+  const float fb1 = c.oneMinusBeta1, fb2 = c.beta2, fb2c = c.oneMinusBeta2, feps = c.eps, fgs = c.gradScale;
 #pragma omp parallel for simd schedule(static) if (n > kStreamParallelMin / 4)
   for (int64_t i = 0; i < n; i++) {
     const float gr = g[i] * fgs;
@@ -56,13 +49,6 @@ void opAdamw(const Args& a) {
     v[i] = vi;
     p[i] = pi - stepSize * mi / (std::sqrt(vi) / bc2Sqrt + feps);
   }
-}
-
-}  // namespace
-
-void registerOptim(Napi::Env env, Napi::Object exports) {
-  registerOp(env, exports, "sumSquares", opSumSquares);
-  registerOp(env, exports, "adamw", opAdamw);
 }
 
 }  // namespace lmf

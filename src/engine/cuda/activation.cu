@@ -67,26 +67,22 @@ __global__ void actBackwardKernel(float* dx, const float* dout, const float* x, 
 
 void swigluForward(float* out, const float* gu, int64_t rows, int64_t f, cudaStream_t s) {
   if (rows * f <= 0) return;
-  swigluForwardKernel<<<gridFor(rows * f, kThreads), kThreads, 0, s>>>(out, gu, rows, f);
-  checkLaunch("swigluForward");
+  launch("swigluForward", swigluForwardKernel, gridFor(rows * f, kThreads), kThreads, 0, s, out, gu, rows, f);
 }
 
 void swigluBackward(float* dgu, const float* dout, const float* gu, int64_t rows, int64_t f, cudaStream_t s) {
   if (rows * f <= 0) return;
-  swigluBackwardKernel<<<gridFor(rows * f, kThreads), kThreads, 0, s>>>(dgu, dout, gu, rows, f);
-  checkLaunch("swigluBackward");
+  launch("swigluBackward", swigluBackwardKernel, gridFor(rows * f, kThreads), kThreads, 0, s, dgu, dout, gu, rows, f);
 }
 
 void activationForward(float* out, const float* x, int64_t n, int kind, cudaStream_t s) {
   if (n <= 0) return;
-  actForwardKernel<<<gridFor(n, kThreads), kThreads, 0, s>>>(out, x, n, kind);
-  checkLaunch("activationForward");
+  launch("activationForward", actForwardKernel, gridFor(n, kThreads), kThreads, 0, s, out, x, n, kind);
 }
 
 void activationBackward(float* dx, const float* dout, const float* x, int64_t n, int kind, cudaStream_t s) {
   if (n <= 0) return;
-  actBackwardKernel<<<gridFor(n, kThreads), kThreads, 0, s>>>(dx, dout, x, n, kind);
-  checkLaunch("activationBackward");
+  launch("activationBackward", actBackwardKernel, gridFor(n, kThreads), kThreads, 0, s, dx, dout, x, n, kind);
 }
 
 }  // namespace cuda

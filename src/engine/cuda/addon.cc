@@ -1,5 +1,5 @@
-// Node-API entry point of the CUDA engine: argument decoding, error conversion, the engine state (device,
-// stream, error flag, scratch, precision), describe/probe, and registration of every op family.
+// Node-API entry point of the CUDA engine: the engine state (device, stream, error flag, scratch, precision),
+// describe/probe/synchronize, and registration (the ops of the table through the shared registerOps).
 #include <cmath>
 #include <cstdlib>
 #include <mutex>
@@ -134,6 +134,10 @@ void* scratch(ScratchSlot slot, size_t bytes) {
   return a.ptr;
 }
 
+double* scratchPartials(int64_t count) {
+  return static_cast<double*>(scratch(kScratchPartials, size_t(count < 1 ? 1 : count) * sizeof(double)));
+}
+
 uint64_t scratchBytes() {
   uint64_t s = 0;
   for (const auto& a : g.areas) s += a.bytes;
@@ -193,6 +197,8 @@ static Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
   return o;
 }
 
+static void Synchronize(const Args& a) { syncStream(a.op()); }
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   initEngine();
   exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
@@ -200,10 +206,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setPrecision", Napi::Function::New(env, SetPrecision, "setPrecision"));
   exports.Set("precision", Napi::Function::New(env, GetPrecision, "precision"));
   exports.Set("memoryStats", Napi::Function::New(env, MemoryStats, "memoryStats"));
-  registerMemory(env, exports);
-  registerMatmul(env, exports);
+  registerOp(env, exports, "synchronize", Synchronize);
+  registerBufferOps(env, exports);
   registerOps(env, exports);
-  registerLoss(env, exports);
   return exports;
 }
 

@@ -7,7 +7,9 @@
 //   3. dQ: one block per (query tile, batch, head) loops over the key tiles up to the diagonal.
 // Layout: 4 warps per block, each warp owns 8 rows of the tile; a lane owns one key (or query) of the other
 // tile while scoring, and columns lane, lane+32, ... of head_dim while accumulating. All math is fp32.
-// The same forward kernel serves decoding: queries at absolute positions qOffset.. over tk cached keys.
+// The same forward kernel serves decoding: queries at absolute positions past.. over past + seq cached keys.
+// Document masking (varlen): with cumulative sequence lengths `cu` (sh.segments documents), query i also skips
+// keys before its document's start, and the tile loops start (forward, dQ) or stop (dK/dV) at document bounds.
 #include "device.cuh"
 #include "kernels.cuh"
 
@@ -33,6 +35,22 @@ __device__ __forceinline__ void loadTile(float* dst, const float* src, int64_t r
   }
 }
 
+// The document holding row i of sequence b: [start, end) as row indices of that sequence; [0, seq) without cu.
+struct DocBounds {
+  int64_t start, end;
+};
+__device__ __forceinline__ DocBounds docOf(const AttentionShape& sh, const int32_t* cu, int64_t b, int64_t i) {
+  if (!cu) return {0, sh.seq};
+  const int64_t t = b * sh.seq + i;
+  int64_t lo = 0, hi = sh.segments - 1;  // the last g with cu[g] <= t
+  while (lo < hi) {
+    const int64_t mid = (lo + hi + 1) / 2;
+    if (cu[mid] <= t) lo = mid;
+    else hi = mid - 1;
+  }
+  return {cu[lo] - b * sh.seq, cu[lo + 1] - b * sh.seq};
+}
+
 __device__ __forceinline__ float dotRow(const float* a, const float* b, int hd) {
   float s = 0.f;
 #pragma unroll 4
@@ -42,7 +60,7 @@ __device__ __forceinline__ float dotRow(const float* a, const float* b, int hd) 
 
 template <int HC>
 __global__ void __launch_bounds__(kThreads) forwardKernel(float* out, float* lse, const float* q, const float* k,
-                                                          const float* v, AttnShape sh) {
+                                                          const float* v, AttentionShape sh, const int32_t* cu) {
   extern __shared__ float smem[];
   const int hd = static_cast<int>(sh.headDim), ld = smemLd(hd);
   float* Qs = smem;
@@ -50,26 +68,31 @@ __global__ void __launch_bounds__(kThreads) forwardKernel(float* out, float* lse
   float* Vs = Ks + kRows * ld;
   const int64_t b = blockIdx.y / sh.heads, h = blockIdx.y % sh.heads, kh = h / (sh.heads / sh.kvHeads);
   const int64_t q0 = int64_t(blockIdx.x) * kRows;
-  const float* Q = q + b * sh.tq * sh.sq + h * hd;
-  const float* K = k + b * sh.tk * sh.sk + kh * hd;
-  const float* V = v + b * sh.tk * sh.sv + kh * hd;
+  const float* Q = q + b * sh.seq * sh.sq + h * hd;
+  const float* K = k + b * sh.keys() * sh.sk + kh * hd;
+  const float* V = v + b * sh.keys() * sh.sv + kh * hd;
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-  loadTile(Qs, Q, q0, sh.tq, sh.sq, hd, ld, sh.scale);  // pre-scaled queries
+  loadTile(Qs, Q, q0, sh.seq, sh.sq, hd, ld, sh.scale);  // pre-scaled queries
 
   float m[kRowsPerWarp], l[kRowsPerWarp], acc[kRowsPerWarp][HC];
+  int64_t first[kRowsPerWarp];  // each row's first visible key (its document's start)
 #pragma unroll
   for (int rr = 0; rr < kRowsPerWarp; rr++) {
     m[rr] = -INFINITY;
     l[rr] = 0.f;
+    const int64_t qi = q0 + warp * kRowsPerWarp + rr;
+    first[rr] = qi < sh.seq ? docOf(sh, cu, b, qi).start : 0;
 #pragma unroll
     for (int t = 0; t < HC; t++) acc[rr][t] = 0.f;
   }
-  const int64_t lastRow = min(sh.tq, q0 + kRows) - 1;
-  const int64_t kEnd = min(sh.tk, sh.qOffset + lastRow + 1);  // keys [0, kEnd) are visible to some row
-  for (int64_t k0 = 0; k0 < kEnd; k0 += kRows) {
+  const int64_t lastRow = min(sh.seq, q0 + kRows) - 1;
+  const int64_t kEnd = min(sh.keys(), sh.past + lastRow + 1);  // keys [0, kEnd) are visible to some row
+  // Documents only move forward with the row: the tile's first row has the earliest first key.
+  const int64_t kBegin = (docOf(sh, cu, b, q0).start / kRows) * kRows;
+  for (int64_t k0 = kBegin; k0 < kEnd; k0 += kRows) {
     __syncthreads();  // the previous tiles are consumed (and Qs is loaded on the first pass)
-    loadTile(Ks, K, k0, sh.tk, sh.sk, hd, ld, 1.f);
-    loadTile(Vs, V, k0, sh.tk, sh.sv, hd, ld, 1.f);
+    loadTile(Ks, K, k0, sh.keys(), sh.sk, hd, ld, 1.f);
+    loadTile(Vs, V, k0, sh.keys(), sh.sv, hd, ld, 1.f);
     __syncthreads();
     const int64_t j = k0 + lane;
     // Scores and probabilities of this warp's rows first, then one pass over V that reuses each V value for
@@ -78,12 +101,14 @@ __global__ void __launch_bounds__(kThreads) forwardKernel(float* out, float* lse
 #pragma unroll
     for (int rr = 0; rr < kRowsPerWarp; rr++) {
       const int r = warp * kRowsPerWarp + rr;
-      const int64_t qi = q0 + r, pos = sh.qOffset + qi;
+      const int64_t qi = q0 + r, pos = sh.past + qi;
       p[rr] = 0.f;
-      if (qi >= sh.tq || k0 > pos) continue;  // uniform across the warp: the row sees no key of this tile
-      const bool valid = j <= pos && j < sh.tk;
+      // Uniform across the warp: the row sees no key of this tile (past the diagonal, or before its document).
+      if (qi >= sh.seq || k0 > pos || k0 + kRows <= first[rr]) continue;
+      const bool valid = j <= pos && j < sh.keys() && j >= first[rr];
       const float s = valid ? dotRow(Qs + r * ld, Ks + lane * ld, hd) : -INFINITY;
-      const float mNew = fmaxf(m[rr], warpMax(s));  // key k0 <= pos is valid, so mNew is finite
+      // The tile holds key max(k0, first) <= pos, which is valid, so mNew is finite.
+      const float mNew = fmaxf(m[rr], warpMax(s));
       p[rr] = valid ? expf(s - mNew) : 0.f;
       const float corr = expf(m[rr] - mNew);
       l[rr] = l[rr] * corr + warpSum(p[rr]);
@@ -104,22 +129,22 @@ __global__ void __launch_bounds__(kThreads) forwardKernel(float* out, float* lse
 #pragma unroll
   for (int rr = 0; rr < kRowsPerWarp; rr++) {
     const int64_t qi = q0 + warp * kRowsPerWarp + rr;
-    if (qi >= sh.tq) continue;
-    float* O = out + (b * sh.tq + qi) * (sh.heads * hd) + h * hd;
+    if (qi >= sh.seq) continue;
+    float* O = out + (b * sh.seq + qi) * (sh.heads * hd) + h * hd;
     const float inv = 1.f / l[rr];
 #pragma unroll
     for (int t = 0; t < HC; t++) {
       const int c = lane + t * kWarp;
       if (c < hd) O[c] = acc[rr][t] * inv;
     }
-    if (lse && lane == 0) lse[(b * sh.heads + h) * sh.tq + qi] = m[rr] + logf(l[rr]);
+    if (lse && lane == 0) lse[(b * sh.heads + h) * sh.seq + qi] = m[rr] + logf(l[rr]);
   }
 }
 
-// D[(b*heads + h)*tq + i] = dot(dO, O) of row i, head h: one warp per (row, head).
-__global__ void rowDotKernel(float* D, const float* dout, const float* out, AttnShape sh) {
+// D[(b*heads + h)*seq + i] = dot(dO, O) of row i, head h: one warp per (row, head).
+__global__ void rowDotKernel(float* D, const float* dout, const float* out, AttentionShape sh) {
   const int64_t task = blockIdx.x * int64_t(kWarps) + threadIdx.x / kWarp;
-  const int64_t rows = sh.batch * sh.tq;
+  const int64_t rows = sh.batch * sh.seq;
   if (task >= rows * sh.heads) return;
   const int lane = threadIdx.x % kWarp;
   const int64_t row = task / sh.heads, h = task % sh.heads, hd = sh.headDim;
@@ -128,14 +153,14 @@ __global__ void rowDotKernel(float* D, const float* dout, const float* out, Attn
   float s = 0;
   for (int64_t c = lane; c < hd; c += kWarp) s += o[c] * g[c];
   s = warpSum(s);
-  const int64_t b = row / sh.tq, i = row % sh.tq;
-  if (lane == 0) D[(b * sh.heads + h) * sh.tq + i] = s;
+  const int64_t b = row / sh.seq, i = row % sh.seq;
+  if (lane == 0) D[(b * sh.heads + h) * sh.seq + i] = s;
 }
 
 template <int HC>
 __global__ void __launch_bounds__(kThreads) dkdvKernel(float* dk, float* dv, const float* dout, const float* q,
                                                        const float* k, const float* v, const float* lse,
-                                                       const float* D, AttnShape sh) {
+                                                       const float* D, AttentionShape sh, const int32_t* cu) {
   extern __shared__ float smem[];
   const int hd = static_cast<int>(sh.headDim), ld = smemLd(hd);
   float* Ks = smem;
@@ -148,27 +173,33 @@ __global__ void __launch_bounds__(kThreads) dkdvKernel(float* dk, float* dv, con
   const int64_t k0 = int64_t(blockIdx.x) * kRows;
   const int64_t od = sh.heads * hd;
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-  loadTile(Ks, k + b * sh.tk * sh.sk + kh * hd, k0, sh.tk, sh.sk, hd, ld, 1.f);
-  loadTile(Vs, v + b * sh.tk * sh.sv + kh * hd, k0, sh.tk, sh.sv, hd, ld, 1.f);
+  loadTile(Ks, k + b * sh.keys() * sh.sk + kh * hd, k0, sh.keys(), sh.sk, hd, ld, 1.f);
+  loadTile(Vs, v + b * sh.keys() * sh.sv + kh * hd, k0, sh.keys(), sh.sv, hd, ld, 1.f);
   float dK[kRowsPerWarp][HC], dV[kRowsPerWarp][HC];
+  int64_t last[kRowsPerWarp];  // one past each key's last query (its document's end)
 #pragma unroll
-  for (int jj = 0; jj < kRowsPerWarp; jj++)
+  for (int jj = 0; jj < kRowsPerWarp; jj++) {
+    const int64_t j = k0 + warp * kRowsPerWarp + jj;
+    last[jj] = j < sh.keys() ? docOf(sh, cu, b, j).end : 0;
 #pragma unroll
     for (int t = 0; t < HC; t++) dK[jj][t] = dV[jj][t] = 0.f;
+  }
+  // The tile's last key has the latest document end.
+  const int64_t qEnd = docOf(sh, cu, b, min(sh.keys(), k0 + kRows) - 1).end;
 
   for (int64_t h = kh * group; h < (kh + 1) * group; h++) {
-    const float* Q = q + b * sh.tq * sh.sq + h * hd;
-    const float* dO = dout + b * sh.tq * od + h * hd;
-    const float* L = lse + (b * sh.heads + h) * sh.tq;
-    const float* Dh = D + (b * sh.heads + h) * sh.tq;
-    for (int64_t q0 = (k0 / kRows) * kRows; q0 < sh.tq; q0 += kRows) {
+    const float* Q = q + b * sh.seq * sh.sq + h * hd;
+    const float* dO = dout + b * sh.seq * od + h * hd;
+    const float* L = lse + (b * sh.heads + h) * sh.seq;
+    const float* Dh = D + (b * sh.heads + h) * sh.seq;
+    for (int64_t q0 = (k0 / kRows) * kRows; q0 < qEnd; q0 += kRows) {
       __syncthreads();
-      loadTile(Qs, Q, q0, sh.tq, sh.sq, hd, ld, 1.f);
-      loadTile(dOs, dO, q0, sh.tq, od, hd, ld, 1.f);
+      loadTile(Qs, Q, q0, sh.seq, sh.sq, hd, ld, 1.f);
+      loadTile(dOs, dO, q0, sh.seq, od, hd, ld, 1.f);
       if (threadIdx.x < kRows) {
         const int64_t i = q0 + threadIdx.x;
-        Ls[threadIdx.x] = i < sh.tq ? L[i] : 0.f;
-        Ds[threadIdx.x] = i < sh.tq ? Dh[i] : 0.f;
+        Ls[threadIdx.x] = i < sh.seq ? L[i] : 0.f;
+        Ds[threadIdx.x] = i < sh.seq ? Dh[i] : 0.f;
       }
       __syncthreads();
       const int64_t i = q0 + lane;  // this lane's query
@@ -179,7 +210,7 @@ __global__ void __launch_bounds__(kThreads) dkdvKernel(float* dk, float* dv, con
         const int64_t j = k0 + jl;
         p[jj] = 0.f;
         ds[jj] = 0.f;
-        if (j < sh.tk && i < sh.tq && i >= j) {
+        if (j < sh.keys() && i < sh.seq && i >= j && i < last[jj]) {
           const float s = dotRow(Qs + lane * ld, Ks + jl * ld, hd) * sh.scale;
           p[jj] = expf(s - Ls[lane]);
           const float dp = dotRow(dOs + lane * ld, Vs + jl * ld, hd);
@@ -204,9 +235,9 @@ __global__ void __launch_bounds__(kThreads) dkdvKernel(float* dk, float* dv, con
 #pragma unroll
   for (int jj = 0; jj < kRowsPerWarp; jj++) {
     const int64_t j = k0 + warp * kRowsPerWarp + jj;
-    if (j >= sh.tk) continue;
-    float* dKr = dk + (b * sh.tk + j) * sh.sk + kh * hd;
-    float* dVr = dv + (b * sh.tk + j) * sh.sv + kh * hd;
+    if (j >= sh.keys()) continue;
+    float* dKr = dk + (b * sh.keys() + j) * sh.sk + kh * hd;
+    float* dVr = dv + (b * sh.keys() + j) * sh.sv + kh * hd;
 #pragma unroll
     for (int t = 0; t < HC; t++) {
       const int c = lane + t * kWarp;
@@ -220,7 +251,8 @@ __global__ void __launch_bounds__(kThreads) dkdvKernel(float* dk, float* dv, con
 
 template <int HC>
 __global__ void __launch_bounds__(kThreads) dqKernel(float* dq, const float* dout, const float* q, const float* k,
-                                                     const float* v, const float* lse, const float* D, AttnShape sh) {
+                                                     const float* v, const float* lse, const float* D,
+                                                     AttentionShape sh, const int32_t* cu) {
   extern __shared__ float smem[];
   const int hd = static_cast<int>(sh.headDim), ld = smemLd(hd);
   float* Qs = smem;
@@ -231,25 +263,27 @@ __global__ void __launch_bounds__(kThreads) dqKernel(float* dq, const float* dou
   const int64_t q0 = int64_t(blockIdx.x) * kRows;
   const int64_t od = sh.heads * hd;
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-  loadTile(Qs, q + b * sh.tq * sh.sq + h * hd, q0, sh.tq, sh.sq, hd, ld, 1.f);
-  loadTile(dOs, dout + b * sh.tq * od + h * hd, q0, sh.tq, od, hd, ld, 1.f);
-  const float* K = k + b * sh.tk * sh.sk + kh * hd;
-  const float* V = v + b * sh.tk * sh.sv + kh * hd;
+  loadTile(Qs, q + b * sh.seq * sh.sq + h * hd, q0, sh.seq, sh.sq, hd, ld, 1.f);
+  loadTile(dOs, dout + b * sh.seq * od + h * hd, q0, sh.seq, od, hd, ld, 1.f);
+  const float* K = k + b * sh.keys() * sh.sk + kh * hd;
+  const float* V = v + b * sh.keys() * sh.sv + kh * hd;
   float Lr[kRowsPerWarp], Dr[kRowsPerWarp], acc[kRowsPerWarp][HC];
+  int64_t first[kRowsPerWarp];
 #pragma unroll
   for (int rr = 0; rr < kRowsPerWarp; rr++) {
     const int64_t i = q0 + warp * kRowsPerWarp + rr;
-    Lr[rr] = i < sh.tq ? lse[(b * sh.heads + h) * sh.tq + i] : 0.f;
-    Dr[rr] = i < sh.tq ? D[(b * sh.heads + h) * sh.tq + i] : 0.f;
+    first[rr] = i < sh.seq ? docOf(sh, cu, b, i).start : 0;
+    Lr[rr] = i < sh.seq ? lse[(b * sh.heads + h) * sh.seq + i] : 0.f;
+    Dr[rr] = i < sh.seq ? D[(b * sh.heads + h) * sh.seq + i] : 0.f;
 #pragma unroll
     for (int t = 0; t < HC; t++) acc[rr][t] = 0.f;
   }
-  const int64_t lastRow = min(sh.tq, q0 + kRows) - 1;
-  const int64_t kEnd = min(sh.tk, lastRow + 1);
-  for (int64_t k0 = 0; k0 < kEnd; k0 += kRows) {
+  const int64_t lastRow = min(sh.seq, q0 + kRows) - 1;
+  const int64_t kEnd = min(sh.keys(), lastRow + 1);
+  for (int64_t k0 = (docOf(sh, cu, b, q0).start / kRows) * kRows; k0 < kEnd; k0 += kRows) {
     __syncthreads();
-    loadTile(Ks, K, k0, sh.tk, sh.sk, hd, ld, 1.f);
-    loadTile(Vs, V, k0, sh.tk, sh.sv, hd, ld, 1.f);
+    loadTile(Ks, K, k0, sh.keys(), sh.sk, hd, ld, 1.f);
+    loadTile(Vs, V, k0, sh.keys(), sh.sv, hd, ld, 1.f);
     __syncthreads();
     const int64_t j = k0 + lane;
     float ds[kRowsPerWarp];
@@ -258,7 +292,7 @@ __global__ void __launch_bounds__(kThreads) dqKernel(float* dq, const float* dou
       const int r = warp * kRowsPerWarp + rr;
       const int64_t i = q0 + r;
       ds[rr] = 0.f;
-      if (i < sh.tq && j <= i && j < sh.tk) {
+      if (i < sh.seq && j <= i && j < sh.keys() && j >= first[rr]) {
         const float s = dotRow(Qs + r * ld, Ks + lane * ld, hd) * sh.scale;
         const float p = expf(s - Lr[rr]);
         const float dp = dotRow(dOs + r * ld, Vs + lane * ld, hd);
@@ -278,8 +312,8 @@ __global__ void __launch_bounds__(kThreads) dqKernel(float* dq, const float* dou
 #pragma unroll
   for (int rr = 0; rr < kRowsPerWarp; rr++) {
     const int64_t i = q0 + warp * kRowsPerWarp + rr;
-    if (i >= sh.tq) continue;
-    float* dQr = dq + (b * sh.tq + i) * sh.sq + h * hd;
+    if (i >= sh.seq) continue;
+    float* dQr = dq + (b * sh.seq + i) * sh.sq + h * hd;
 #pragma unroll
     for (int t = 0; t < HC; t++) {
       const int c = lane + t * kWarp;
@@ -303,58 +337,55 @@ size_t tileBytes(int64_t hd, int tiles, int extraFloats) {
 }
 
 template <int HC>
-void forwardT(float* out, float* lse, const float* q, const float* k, const float* v, const AttnShape& sh,
-              cudaStream_t s) {
+void forwardT(float* out, float* lse, const float* q, const float* k, const float* v, const AttentionShape& sh,
+              const int32_t* cu, cudaStream_t s) {
   const size_t smem = tileBytes(sh.headDim, 3, 0);
   allowSmem(forwardKernel<HC>, smem, "attentionForward");
-  dim3 grid(static_cast<unsigned>((sh.tq + kRows - 1) / kRows), static_cast<unsigned>(sh.batch * sh.heads));
-  forwardKernel<HC><<<grid, kThreads, smem, s>>>(out, lse, q, k, v, sh);
-  checkLaunch("attentionForward");
+  dim3 grid(static_cast<unsigned>((sh.seq + kRows - 1) / kRows), static_cast<unsigned>(sh.batch * sh.heads));
+  launch("attentionForward", forwardKernel<HC>, grid, kThreads, smem, s, out, lse, q, k, v, sh, cu);
 }
 
 template <int HC>
 void backwardT(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k, const float* v,
-               const float* lse, const float* D, const AttnShape& sh, cudaStream_t s) {
+               const float* lse, const float* D, const AttentionShape& sh, const int32_t* cu, cudaStream_t s) {
   const size_t smemKV = tileBytes(sh.headDim, 4, 2 * kRows);
   allowSmem(dkdvKernel<HC>, smemKV, "attentionBackward");
-  dim3 gridKV(static_cast<unsigned>((sh.tk + kRows - 1) / kRows), static_cast<unsigned>(sh.batch * sh.kvHeads));
-  dkdvKernel<HC><<<gridKV, kThreads, smemKV, s>>>(dk, dv, dout, q, k, v, lse, D, sh);
-  checkLaunch("attentionBackward (dk, dv)");
+  dim3 gridKV(static_cast<unsigned>((sh.keys() + kRows - 1) / kRows), static_cast<unsigned>(sh.batch * sh.kvHeads));
+  launch("attentionBackward (dk, dv)", dkdvKernel<HC>, gridKV, kThreads, smemKV, s, dk, dv, dout, q, k, v, lse, D, sh, cu);
   const size_t smemQ = tileBytes(sh.headDim, 4, 0);
   allowSmem(dqKernel<HC>, smemQ, "attentionBackward");
-  dim3 gridQ(static_cast<unsigned>((sh.tq + kRows - 1) / kRows), static_cast<unsigned>(sh.batch * sh.heads));
-  dqKernel<HC><<<gridQ, kThreads, smemQ, s>>>(dq, dout, q, k, v, lse, D, sh);
-  checkLaunch("attentionBackward (dq)");
+  dim3 gridQ(static_cast<unsigned>((sh.seq + kRows - 1) / kRows), static_cast<unsigned>(sh.batch * sh.heads));
+  launch("attentionBackward (dq)", dqKernel<HC>, gridQ, kThreads, smemQ, s, dq, dout, q, k, v, lse, D, sh, cu);
 }
 
 }  // namespace
 
 bool attentionSupported(int64_t headDim) { return headDim >= 1 && headDim <= 4 * kWarp; }
 
-void attentionForward(float* out, float* lse, const float* q, const float* k, const float* v, const AttnShape& sh,
-                      cudaStream_t s) {
-  if (sh.batch * sh.tq <= 0) return;
+void attentionForward(float* out, float* lse, const float* q, const float* k, const float* v, const AttentionShape& sh,
+                      const int32_t* cu, cudaStream_t s) {
+  if (sh.batch * sh.seq <= 0) return;
   switch ((sh.headDim + kWarp - 1) / kWarp) {
-    case 1: forwardT<1>(out, lse, q, k, v, sh, s); break;
-    case 2: forwardT<2>(out, lse, q, k, v, sh, s); break;
-    case 3: forwardT<3>(out, lse, q, k, v, sh, s); break;
-    case 4: forwardT<4>(out, lse, q, k, v, sh, s); break;
+    case 1: forwardT<1>(out, lse, q, k, v, sh, cu, s); break;
+    case 2: forwardT<2>(out, lse, q, k, v, sh, cu, s); break;
+    case 3: forwardT<3>(out, lse, q, k, v, sh, cu, s); break;
+    case 4: forwardT<4>(out, lse, q, k, v, sh, cu, s); break;
     default: throw std::runtime_error("attentionForward: headDim above 128 is not supported by the CUDA kernel");
   }
 }
 
 void attentionBackward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                       const float* v, const float* out, const float* lse, const AttnShape& sh, float* scratch,
-                       cudaStream_t s) {
-  if (sh.batch * sh.tq <= 0) return;
-  const int64_t tasks = sh.batch * sh.tq * sh.heads;
-  rowDotKernel<<<static_cast<unsigned>((tasks + kWarps - 1) / kWarps), kThreads, 0, s>>>(scratch, dout, out, sh);
-  checkLaunch("attentionBackward (rowdot)");
+                       const float* v, const float* out, const float* lse, const AttentionShape& sh, const int32_t* cu,
+                       float* scratch, cudaStream_t s) {
+  if (sh.batch * sh.seq <= 0) return;
+  const int64_t tasks = sh.batch * sh.seq * sh.heads;
+  launch("attentionBackward (rowdot)", rowDotKernel, static_cast<unsigned>((tasks + kWarps - 1) / kWarps), kThreads, 0,
+         s, scratch, dout, out, sh);
   switch ((sh.headDim + kWarp - 1) / kWarp) {
-    case 1: backwardT<1>(dq, dk, dv, dout, q, k, v, lse, scratch, sh, s); break;
-    case 2: backwardT<2>(dq, dk, dv, dout, q, k, v, lse, scratch, sh, s); break;
-    case 3: backwardT<3>(dq, dk, dv, dout, q, k, v, lse, scratch, sh, s); break;
-    case 4: backwardT<4>(dq, dk, dv, dout, q, k, v, lse, scratch, sh, s); break;
+    case 1: backwardT<1>(dq, dk, dv, dout, q, k, v, lse, scratch, sh, cu, s); break;
+    case 2: backwardT<2>(dq, dk, dv, dout, q, k, v, lse, scratch, sh, cu, s); break;
+    case 3: backwardT<3>(dq, dk, dv, dout, q, k, v, lse, scratch, sh, cu, s); break;
+    case 4: backwardT<4>(dq, dk, dv, dout, q, k, v, lse, scratch, sh, cu, s); break;
     default: throw std::runtime_error("attentionBackward: headDim above 128 is not supported by the CUDA kernel");
   }
 }

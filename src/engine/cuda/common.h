@@ -1,10 +1,11 @@
-// Shared plumbing of the CUDA engine's Node-API glue (built by g++): the device buffer registry, argument
-// decoding with bounds checks (the same conventions and messages as the CPU engine), the one stream every op
-// is queued on, reusable scratch areas, the device error flag and the precision mode.
+// Shared plumbing of the CUDA engine's Node-API glue (built by g++): the op structs both engines share
+// (../native/op_args.h: every op's arguments read and checked before anything is queued), the one stream every
+// op is queued on, reusable scratch areas, the device error flag and the precision mode. Each kernel family's
+// .cc file defines its `op::<name>` functions (launches only), as the CPU engine's files do.
 #pragma once
 #include <cuda_runtime.h>
 
-#include "../native/glue.h"
+#include "../native/op_args.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -45,11 +46,10 @@ enum ScratchSlot : int {
 };
 void* scratch(ScratchSlot slot, size_t bytes);
 uint64_t scratchBytes();
+// The reduction-partials area holding at least `count` doubles.
+double* scratchPartials(int64_t count);
 
-
-void registerMemory(Napi::Env env, Napi::Object exports);
-void registerMatmul(Napi::Env env, Napi::Object exports);
-void registerOps(Napi::Env env, Napi::Object exports);
-void registerLoss(Napi::Env env, Napi::Object exports);
+// The attention kernel's limits, beyond the arguments' validity (attention.cc).
+void requireAttentionKernel(const char* op, const AttentionShape& s);
 
 }  // namespace lmf

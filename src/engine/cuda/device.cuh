@@ -1,4 +1,4 @@
-// Device-side helpers shared by the .cu files: launch geometry, warp/block reductions, the launch check.
+// Device-side helpers shared by the .cu files: launch geometry, the launch helper, warp/block reductions.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -27,6 +27,15 @@ inline void checkLaunch(const char* kernel) {
                                   ? " (the addon was built for other GPU architectures: rebuild with "
                                     "LMFORGE_CUDA_ARCH set to this GPU's compute capability, e.g. 90)"
                                   : ""));
+}
+
+// Every kernel launch of the engine goes through here: enqueues `kernel` on `stream`, then reports a launch error
+// at once. Being the one launch site, it is where another way of running the kernels can take over.
+template <typename... Params, typename... Args>
+void launch(const char* what, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+            Args... args) {
+  kernel<<<grid, block, smem, stream>>>(static_cast<Params>(args)...);
+  checkLaunch(what);
 }
 
 template <typename T>

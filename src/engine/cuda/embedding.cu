@@ -75,8 +75,8 @@ size_t cubTempBytes(int64_t n) {
 void embeddingForward(float* out, const int32_t* ids, const float* table, int64_t n, int64_t d, int64_t vocab,
                       bool accumulate, int* errorFlag, cudaStream_t s) {
   if (n <= 0 || d <= 0) return;
-  gatherKernel<<<static_cast<unsigned>(n), kThreads, 0, s>>>(out, ids, table, n, d, vocab, accumulate, errorFlag);
-  checkLaunch("embeddingForward");
+  launch("embeddingForward", gatherKernel, static_cast<unsigned>(n), kThreads, 0, s, out, ids, table, n, d, vocab,
+         accumulate, errorFlag);
 }
 
 size_t embeddingBackwardScratch(int64_t n) {
@@ -94,14 +94,13 @@ void embeddingBackward(float* dtable, const int32_t* ids, const float* dout, int
   auto* order = reinterpret_cast<int32_t*>(p + 2 * idxBytes);
   void* temp = p + 3 * idxBytes;
   size_t tempBytes = scratchBytes - 3 * idxBytes;
-  iotaKernel<<<gridFor(n, kThreads), kThreads, 0, s>>>(positions, n);
-  checkLaunch("embeddingBackward");
+  launch("embeddingBackward", iotaKernel, gridFor(n, kThreads), kThreads, 0, s, positions, n);
   // Radix sort is stable: equal ids keep increasing positions, which fixes the summation order.
   cudaError_t e = cub::DeviceRadixSort::SortPairs(temp, tempBytes, ids, sortedIds, positions, order,
                                                   static_cast<int>(n), 0, 32, s);
   if (e != cudaSuccess) throw std::runtime_error(std::string("embeddingBackward: sort failed: ") + cudaGetErrorString(e));
-  scatterRunsKernel<<<static_cast<unsigned>(n), kThreads, 0, s>>>(dtable, sortedIds, order, dout, n, d, vocab, errorFlag);
-  checkLaunch("embeddingBackward");
+  launch("embeddingBackward", scatterRunsKernel, static_cast<unsigned>(n), kThreads, 0, s, dtable, sortedIds, order,
+         dout, n, d, vocab, errorFlag);
 }
 
 }  // namespace cuda

@@ -1,11 +1,14 @@
 // Launchers of the CUDA kernels: plain C++ declarations (no CUDA or Node types beyond cudaStream_t), so the
 // Node-API glue (.cc, built by g++) and the kernels (.cu, built by nvcc) share one contract. Every launcher
-// only enqueues work on `stream`; none synchronises. Pointers are device pointers; shapes are validated by
-// the glue before any launch, so kernels assume valid arguments.
+// only enqueues work on `stream`; none synchronises. Pointers are device pointers; shapes are the structs the
+// shared argument readers fill (../native/params.h), validated before any launch, so kernels assume valid
+// arguments.
 #pragma once
 #include <cuda_runtime.h>
 
 #include <cstdint>
+
+#include "../native/params.h"
 
 namespace lmf {
 namespace cuda {
@@ -55,33 +58,27 @@ void layernormBackward(float* dx, float* dw, float* db, const float* dout, const
                        double* partials, cudaStream_t s);
 
 // ---- rope.cu: QK-norm + RoPE ----
-struct QkPrepShape {
-  int64_t n, seq, heads, kvHeads, headDim, stride;
-};
+// positions: each token's row of cos/sin (device memory), or null for t % seq.
 void qkPrepForward(float* out, float* rstd, const float* qkv, const float* qw, const float* kw, const float* cosT,
-                   const float* sinT, const QkPrepShape& sh, float eps, cudaStream_t s);
+                   const float* sinT, const int32_t* positions, const QkPrepShape& sh, float eps, cudaStream_t s);
 // `partials` holds at least qkPrepPartials(sh) doubles when a norm weight is given.
 int64_t qkPrepPartials(const QkPrepShape& sh);
 void qkPrepBackward(float* dqkv, float* dqw, float* dkw, const float* dout, const float* qkv, const float* rstd,
-                    const float* qw, const float* kw, const float* cosT, const float* sinT, const QkPrepShape& sh,
+                    const float* qw, const float* kw, const float* cosT, const float* sinT, const int32_t* positions,
+                    const QkPrepShape& sh,
                     double* partials, cudaStream_t s);
 
 // ---- attention.cu: flash-style causal attention with GQA (no T x T matrix anywhere) ----
-struct AttnShape {
-  int64_t sq, sk, sv;   // row strides of q, k, v (and of dq, dk, dv)
-  int64_t batch;
-  int64_t tq, tk;       // query rows and key rows per sequence
-  int64_t qOffset;      // absolute position of query row 0 (0 in training; `past` when decoding)
-  int64_t heads, kvHeads, headDim;
-  float scale;
-};
+// The forward also serves decoding with a KV cache: sh.past > 0, batch 1.
 bool attentionSupported(int64_t headDim);  // headDim <= 128
-// out [batch*tq, heads*headDim] packed; lse [batch, heads, tq] (may be null when decoding).
-void attentionForward(float* out, float* lse, const float* q, const float* k, const float* v, const AttnShape& sh,
-                      cudaStream_t s);
-// `scratch` holds at least batch*heads*tq floats (the rowwise dot(dO, O)).
+// out [batch*seq, heads*headDim] packed; lse [batch, heads, seq] (may be null when decoding).
+// cu: document masking's cumulative sequence lengths (sh.segments + 1 entries, device memory), or null.
+void attentionForward(float* out, float* lse, const float* q, const float* k, const float* v,
+                      const AttentionShape& sh, const int32_t* cu, cudaStream_t s);
+// Training only (sh.past == 0). `scratch` holds at least batch*heads*seq floats (the rowwise dot(dO, O)).
 void attentionBackward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                       const float* v, const float* out, const float* lse, const AttnShape& sh, float* scratch,
+                       const float* v, const float* out, const float* lse, const AttentionShape& sh, const int32_t* cu,
+                       float* scratch,
                        cudaStream_t s);
 
 // ---- activation.cu ----
@@ -97,19 +94,14 @@ void activationBackward(float* dx, const float* dout, const float* x, int64_t n,
 // ignored targets); `logitsCopy` (optional) receives the raw logits first. Bad targets set *errorFlag.
 void crossEntropyChunk(float* logits, double* rowLoss, float* logitsCopy, const int32_t* targets, int64_t m,
                        int64_t vocab, float gradScale, bool grads, int* errorFlag, cudaStream_t s);
+// For rows [0, m) of the logits chunk: logprob[i] = log softmax(row)[target], argmax[i] = the row's first
+// maximum; ignored rows get 0 and -1. Bad targets set *errorFlag.
+void logprobChunk(const float* logits, double* logprob, int32_t* argmax, const int32_t* targets, int64_t m,
+                  int64_t vocab, int* errorFlag, cudaStream_t s);
 
 // ---- optim.cu ----
-// Coefficients are derived on the host in double and rounded once, exactly as the CPU engine does.
-struct AdamWArgs {
-  float decay;          // 1 - lr * weightDecay
-  float beta2;
-  float oneMinusBeta1;  // 1 - beta1
-  float oneMinusBeta2;  // 1 - beta2
-  float eps, gradScale;
-  float stepSize;  // lr / (1 - beta1^step)
-  float bc2Sqrt;   // sqrt(1 - beta2^step)
-};
-void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWArgs& a, cudaStream_t s);
+// The coefficients are the ones the shared reader derived (the CPU engine uses the same).
+void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamwCoefficients& a, cudaStream_t s);
 
 // Error codes a kernel can raise through the device error flag (read back at the next synchronisation).
 enum DeviceError : int { kErrNone = 0, kErrTokenId = 1, kErrTarget = 2 };

@@ -1,11 +1,11 @@
 // The output head fused with cross-entropy, in row chunks so the [N, V] logits never exist at once:
 // per chunk, logits = h · W^T (GEMM), the softmax/loss kernel turns them into dlogits in place, then
 // dh = dlogits · W and dW += dlogits^T · h. In bf16 mode W is rounded to bf16 once per call and dlogits once
-// per chunk. Row losses are kept in double and summed in a fixed order into lossOut.
+// per chunk. Row losses are kept in double and summed in a fixed order into lossOut. headLogprob runs the same
+// forward GEMM per chunk and reduces each row to the target's log-probability and the argmax (evaluation).
 #include <algorithm>
 #include <cstdlib>
 
-#include "../native/op_args.h"
 #include "common.h"
 #include "matmul.h"
 
@@ -25,9 +25,9 @@ int64_t chunkRows(int64_t n, int64_t vocab) {
   return std::max<int64_t>(1, std::min(r, n));
 }
 
-// headCrossEntropy(lossOut, h, w, targets, n, d, vocab, gradScale, dh, dw, logitsOut)
-void opHeadCrossEntropy(const Args& a) {
-  const HeadCrossEntropyArgs args = decodeHeadCrossEntropy(a);
+}  // namespace
+
+void op::headCrossEntropy(const HeadCrossEntropyArgs& args) {
   const int64_t n = args.n, d = args.d, V = args.vocab;
   if (n == 0) return;
   const bool grads = args.dh || args.dw;
@@ -101,8 +101,35 @@ void opHeadCrossEntropy(const Args& a) {
   cuda::sumF64(args.lossOut, rowLoss, n, stream());
 }
 
-}  // namespace
-
-void registerLoss(Napi::Env env, Napi::Object exports) { registerOp(env, exports, "headCrossEntropy", opHeadCrossEntropy); }
+void op::headLogprob(const HeadLogprobArgs& args) {
+  const int64_t n = args.n, d = args.d, V = args.vocab;
+  if (n == 0) return;
+  const int64_t R = chunkRows(n, V);
+  auto* L = static_cast<float*>(scratch(kScratchLogits, size_t(R * V) * 4));
+  const cuda::bf16raw* wBf16 = nullptr;
+  if (precision() == Precision::BF16) {
+    // The same rounding of W as the training forward, so evaluation scores the model that trains.
+    auto* t = static_cast<cuda::bf16raw*>(scratch(kScratchHeadW, size_t(V * d) * 2));
+    convertBf16(t, args.w, V, d, d);
+    wBf16 = t;
+  }
+  for (int64_t r0 = 0; r0 < n; r0 += R) {
+    const int64_t m = std::min(R, n - r0);
+    MatmulF32 fwd;  // L[m, V] = h[r0:r0+m] · W^T
+    fwd.transB = true;
+    fwd.m = m;
+    fwd.n = V;
+    fwd.k = d;
+    fwd.a = args.h + r0 * d;
+    fwd.lda = d;
+    fwd.b = args.w;
+    fwd.ldb = d;
+    fwd.bBf16 = wBf16;
+    fwd.c = L;
+    fwd.ldc = V;
+    matmulF32(fwd);
+    cuda::logprobChunk(L, args.logprobOut + r0, args.argmaxOut + r0, args.targets + r0, m, V, deviceErrorFlag(), stream());
+  }
+}
 
 }  // namespace lmf

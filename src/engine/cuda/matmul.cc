@@ -1,8 +1,7 @@
-// The matmul and biasGrad ops: argument checks identical to the CPU engine, then matmulF32 (bf16 or fp32).
+// The matmul and biasGrad ops (arguments read and checked by the shared reader), and matmulF32 (bf16 or fp32).
 // Bias: C's rows are set to the bias first and the GEMM accumulates onto them (beta = 1).
 #include <algorithm>
 
-#include "../native/op_args.h"
 #include "common.h"
 #include "gemm.h"
 #include "matmul.h"
@@ -17,18 +16,19 @@ void matmulF32(const MatmulF32& p) {
   if (p.m == 0 || p.n == 0) return;
   const int64_t aRows = p.transA ? p.k : p.m, aCols = p.transA ? p.m : p.k;
   const int64_t bRows = p.transB ? p.n : p.k, bCols = p.transB ? p.k : p.n;
+  Gemm g;
+  g.transA = p.transA;
+  g.transB = p.transB;
+  g.m = p.m;
+  g.n = p.n;
+  g.k = p.k;
+  g.c = p.c;
+  g.ldc = p.ldc;
+  g.beta = p.beta;
   if (precision() == Precision::BF16) {
-    Gemm g;
-    g.transA = p.transA;
-    g.transB = p.transB;
-    g.m = p.m;
-    g.n = p.n;
-    g.k = p.k;
+    // Packed bf16 copies of the operands (made here unless the caller converted them already).
     g.lda = std::max<int64_t>(aCols, 1);
     g.ldb = std::max<int64_t>(bCols, 1);
-    g.c = p.c;
-    g.ldc = p.ldc;
-    g.beta = p.beta;
     g.bf16Inputs = true;
     if (gemmSupported(g)) {
       const cuda::bf16raw* a = p.aBf16;
@@ -49,28 +49,16 @@ void matmulF32(const MatmulF32& p) {
       return;
     }
   }
-  Gemm g;
-  g.transA = p.transA;
-  g.transB = p.transB;
-  g.m = p.m;
-  g.n = p.n;
-  g.k = p.k;
+  // fp32 mode, or a shape cuBLASLt has no bf16 algorithm for: the fp32 operands as they are stored.
   g.a = p.a;
   g.lda = p.lda;
   g.b = p.b;
   g.ldb = p.ldb;
-  g.c = p.c;
-  g.ldc = p.ldc;
-  g.beta = p.beta;
   g.bf16Inputs = false;
   gemm(g, stream());
 }
 
-namespace {
-
-// matmul(c, a, b, m, n, k, transA, transB, lda, ldb, ldc, accumulate, bias): ld 0 = packed width.
-void opMatmul(const Args& a) {
-  const MatmulArgs args = decodeMatmul(a);
+void op::matmul(const MatmulArgs& args) {
   const int64_t m = args.m, n = args.n, k = args.k, ldc = args.ldc;
   const bool acc = args.accumulate;
   float* C = args.C;
@@ -102,19 +90,11 @@ void opMatmul(const Args& a) {
   matmulF32(p);
 }
 
-// biasGrad(db, dy, rows, cols, ldy): db += column sums (double, fixed order).
-void opBiasGrad(const Args& a) {
-  const BiasGradArgs p = decodeBiasGrad(a);
+// db += column sums (double, fixed order).
+void op::biasGrad(const BiasGradArgs& p) {
   if (p.rows == 0 || p.cols == 0) return;
-  auto* partials = static_cast<double*>(scratch(kScratchPartials, size_t(cuda::colSumPartials(p.rows, p.cols)) * 8));
+  double* partials = scratchPartials(cuda::colSumPartials(p.rows, p.cols));
   cuda::columnSums(p.db, p.dy, p.rows, p.cols, p.ldy, partials, stream());
-}
-
-}  // namespace
-
-void registerMatmul(Napi::Env env, Napi::Object exports) {
-  registerOp(env, exports, "matmul", opMatmul);
-  registerOp(env, exports, "biasGrad", opBiasGrad);
 }
 
 }  // namespace lmf

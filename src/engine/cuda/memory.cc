@@ -1,11 +1,9 @@
 // Device buffers: the handle registry (stream-ordered cudaMallocAsync, zero-filled like the CPU engine),
 // transfers to and from JavaScript typed arrays, fill/copy and the elementwise add/scale.
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <vector>
 
-#include "../native/op_args.h"
 #include "common.h"
 
 namespace lmf {
@@ -83,22 +81,23 @@ void stagedUpload(void* dst, const void* src, size_t bytes) {
   cudaCheck(cudaEventRecord(pick->done, stream()), "upload");
 }
 
+}  // namespace
+
 // Uploads are queued (small ones through pinned staging); downloads wait for the stream, which is the engine's
 // only synchronisation point.
-void transfer(void* buffer, void* host, size_t bytes, bool upload, const char* op) {
-  if (upload) {
-    if (bytes && bytes <= kStagingMax) stagedUpload(buffer, host, bytes);
-    else if (bytes) cudaCheck(cudaMemcpyAsync(buffer, host, bytes, cudaMemcpyHostToDevice, stream()), op);
-  } else {
-    if (bytes) cudaCheck(cudaMemcpyAsync(host, buffer, bytes, cudaMemcpyDeviceToHost, stream()), op);
-    syncStream(op);
-  }
+void op::upload(const UploadArgs& p) {
+  const size_t bytes = p.host.length * dtypeSize(p.dtype);
+  if (bytes && bytes <= kStagingMax) stagedUpload(p.buffer, p.host.data, bytes);
+  else if (bytes) cudaCheck(cudaMemcpyAsync(p.buffer, p.host.data, bytes, cudaMemcpyHostToDevice, stream()), p.kOp);
 }
 
+void op::download(const DownloadArgs& p) {
+  const size_t bytes = p.host.length * dtypeSize(p.dtype);
+  if (bytes) cudaCheck(cudaMemcpyAsync(p.host.data, p.buffer, bytes, cudaMemcpyDeviceToHost, stream()), p.kOp);
+  syncStream(p.kOp);
+}
 
-// fill(dst, off, n, value)
-void opFill(const Args& a) {
-  const FillArgs args = decodeFill(a);
+void op::fill(const FillArgs& args) {
   const int64_t n = args.n;
   const double v = args.value;
   void* p = args.dst;
@@ -111,13 +110,12 @@ void opFill(const Args& a) {
   }
 }
 
-// copy(dst, off, src, off, n): same dtype; overlapping ranges behave like memmove (cudaMemcpy on one
-// buffer region is not defined for overlap, so an overlapping copy goes through a scratch area).
-void opCopy(const Args& a) {
-  const CopyArgs args = decodeCopy(a);
+// Overlapping ranges behave like memmove (cudaMemcpy on one buffer region is not defined for overlap, so an
+// overlapping copy goes through a scratch area).
+void op::copy(const CopyArgs& args) {
   char* d = static_cast<char*>(args.dst);
   const char* s = static_cast<const char*>(args.src);
-  const size_t bytes = args.bytes();
+  const size_t bytes = args.n * dtypeSize(args.dtype);
   if (!bytes || d == s) return;
   const bool overlap = d < s + bytes && s < d + bytes;
   if (overlap) {
@@ -129,27 +127,8 @@ void opCopy(const Args& a) {
   }
 }
 
-void opAdd(const Args& a) {
-  const AddArgs p = decodeAdd(a);
-  cuda::addF32(p.out, p.a, p.b, p.n, stream());
-}
+void op::add(const AddArgs& p) { cuda::addF32(p.out, p.a, p.b, p.n, stream()); }
 
-void opScale(const Args& a) {
-  const ScaleArgs p = decodeScale(a);
-  cuda::scaleF32(p.x, p.n, p.s, stream());
-}
-
-void opSynchronize(const Args& a) { syncStream(a.op()); }
-
-}  // namespace
-
-void registerMemory(Napi::Env env, Napi::Object exports) {
-  registerBufferOps(env, exports, transfer);
-  registerOp(env, exports, "fill", opFill);
-  registerOp(env, exports, "copy", opCopy);
-  registerOp(env, exports, "add", opAdd);
-  registerOp(env, exports, "scale", opScale);
-  registerOp(env, exports, "synchronize", opSynchronize);
-}
+void op::scale(const ScaleArgs& p) { cuda::scaleF32(p.x, p.n, static_cast<float>(p.s), stream()); }
 
 }  // namespace lmf

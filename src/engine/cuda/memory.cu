@@ -91,32 +91,23 @@ __global__ void colSumFinalKernel(float* db, const double* partials, int64_t blo
   db[c] += static_cast<float>(acc);
 }
 
+template <typename T>
+void fillT(T* x, int64_t n, T v, cudaStream_t s) {
+  if (n > 0) launch("fill", fillKernel<T>, gridFor(n, kThreads), kThreads, 0, s, x, n, v);
+}
+
 }  // namespace
 
-void fillF32(float* x, int64_t n, float v, cudaStream_t s) {
-  if (n <= 0) return;
-  fillKernel<<<gridFor(n, kThreads), kThreads, 0, s>>>(x, n, v);
-  checkLaunch("fill");
-}
-void fillF64(double* x, int64_t n, double v, cudaStream_t s) {
-  if (n <= 0) return;
-  fillKernel<<<gridFor(n, kThreads), kThreads, 0, s>>>(x, n, v);
-  checkLaunch("fill");
-}
-void fillI32(int32_t* x, int64_t n, int32_t v, cudaStream_t s) {
-  if (n <= 0) return;
-  fillKernel<<<gridFor(n, kThreads), kThreads, 0, s>>>(x, n, v);
-  checkLaunch("fill");
-}
+void fillF32(float* x, int64_t n, float v, cudaStream_t s) { fillT(x, n, v, s); }
+void fillF64(double* x, int64_t n, double v, cudaStream_t s) { fillT(x, n, v, s); }
+void fillI32(int32_t* x, int64_t n, int32_t v, cudaStream_t s) { fillT(x, n, v, s); }
 void addF32(float* out, const float* a, const float* b, int64_t n, cudaStream_t s) {
   if (n <= 0) return;
-  addKernel<<<gridFor(n, kThreads), kThreads, 0, s>>>(out, a, b, n);
-  checkLaunch("add");
+  launch("add", addKernel, gridFor(n, kThreads), kThreads, 0, s, out, a, b, n);
 }
 void scaleF32(float* x, int64_t n, float v, cudaStream_t s) {
   if (n <= 0) return;
-  scaleKernel<<<gridFor(n, kThreads), kThreads, 0, s>>>(x, n, v);
-  checkLaunch("scale");
+  launch("scale", scaleKernel, gridFor(n, kThreads), kThreads, 0, s, x, n, v);
 }
 
 void toBf16(bf16raw* dst, const float* src, int64_t rows, int64_t cols, int64_t ld, cudaStream_t s) {
@@ -126,18 +117,16 @@ void toBf16(bf16raw* dst, const float* src, int64_t rows, int64_t cols, int64_t 
   const bool packed = ld == cols && n % 4 == 0 && reinterpret_cast<uintptr_t>(src) % 16 == 0 &&
                       reinterpret_cast<uintptr_t>(dst) % 8 == 0;
   if (packed) {
-    toBf16PackedKernel<<<gridFor(n / 4, kThreads), kThreads, 0, s>>>(reinterpret_cast<__nv_bfloat162*>(out),
-                                                                     reinterpret_cast<const float4*>(src), n / 4);
+    launch("toBf16", toBf16PackedKernel, gridFor(n / 4, kThreads), kThreads, 0, s,
+           reinterpret_cast<__nv_bfloat162*>(out), reinterpret_cast<const float4*>(src), n / 4);
   } else {
-    toBf16Kernel<<<gridFor(n, kThreads), kThreads, 0, s>>>(out, src, rows, cols, ld);
+    launch("toBf16", toBf16Kernel, gridFor(n, kThreads), kThreads, 0, s, out, src, rows, cols, ld);
   }
-  checkLaunch("toBf16");
 }
 
 void broadcastRows(float* c, const float* bias, int64_t rows, int64_t cols, int64_t ldc, cudaStream_t s) {
   if (rows * cols <= 0) return;
-  broadcastRowsKernel<<<gridFor(rows * cols, kThreads), kThreads, 0, s>>>(c, bias, rows, cols, ldc);
-  checkLaunch("matmul bias");
+  launch("matmul bias", broadcastRowsKernel, gridFor(rows * cols, kThreads), kThreads, 0, s, c, bias, rows, cols, ldc);
 }
 
 int64_t reducePartials(int64_t n) { return (n + kReduceChunk - 1) / kReduceChunk; }
@@ -145,16 +134,13 @@ int64_t reducePartials(int64_t n) { return (n + kReduceChunk - 1) / kReduceChunk
 void sumSquares(double* out, const float* x, int64_t n, double* partials, cudaStream_t s) {
   if (n <= 0) return;
   const int64_t blocks = reducePartials(n);
-  sumSquaresPartialKernel<<<static_cast<unsigned>(blocks), kThreads, 0, s>>>(partials, x, n);
-  checkLaunch("sumSquares");
-  sumF64Kernel<<<1, 1024, 0, s>>>(out, partials, blocks);
-  checkLaunch("sumSquares");
+  launch("sumSquares", sumSquaresPartialKernel, static_cast<unsigned>(blocks), kThreads, 0, s, partials, x, n);
+  launch("sumSquares", sumF64Kernel, 1, 1024, 0, s, out, partials, blocks);
 }
 
 void sumF64(double* out, const double* x, int64_t n, cudaStream_t s) {
   if (n <= 0) return;
-  sumF64Kernel<<<1, 1024, 0, s>>>(out, x, n);
-  checkLaunch("sum");
+  launch("sum", sumF64Kernel, 1, 1024, 0, s, out, x, n);
 }
 
 int64_t colSumPartials(int64_t rows, int64_t cols) { return ((rows + kColRows - 1) / kColRows) * cols; }
@@ -163,10 +149,9 @@ void columnSums(float* db, const float* dy, int64_t rows, int64_t cols, int64_t 
   if (rows <= 0 || cols <= 0) return;
   const int64_t rb = (rows + kColRows - 1) / kColRows;
   dim3 grid(static_cast<unsigned>((cols + kThreads - 1) / kThreads), static_cast<unsigned>(rb));
-  colSumPartialKernel<<<grid, kThreads, 0, s>>>(partials, dy, rows, cols, ldy);
-  checkLaunch("biasGrad");
-  colSumFinalKernel<<<static_cast<unsigned>((cols + kThreads - 1) / kThreads), kThreads, 0, s>>>(db, partials, rb, cols);
-  checkLaunch("biasGrad");
+  launch("biasGrad", colSumPartialKernel, grid, kThreads, 0, s, partials, dy, rows, cols, ldy);
+  launch("biasGrad", colSumFinalKernel, static_cast<unsigned>((cols + kThreads - 1) / kThreads), kThreads, 0, s, db,
+         partials, rb, cols);
 }
 
 }  // namespace cuda

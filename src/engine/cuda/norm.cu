@@ -132,42 +132,38 @@ int64_t normPartials(int64_t rows, int64_t d, int64_t columnsPerSum) { return ro
 void rmsnormForward(float* out, float* rstd, const float* x, const float* w, int64_t rows, int64_t d, float eps,
                     cudaStream_t s) {
   if (rows <= 0) return;
-  rmsForwardKernel<<<static_cast<unsigned>(rows), kThreads, 0, s>>>(out, rstd, x, w, d, eps);
-  checkLaunch("rmsnormForward");
+  launch("rmsnormForward", rmsForwardKernel, static_cast<unsigned>(rows), kThreads, 0, s, out, rstd, x, w, d, eps);
 }
 
 void rmsnormBackward(float* dx, float* dw, const float* dout, const float* x, const float* w, const float* rstd,
                      int64_t rows, int64_t d, bool accumulateDx, double* partials, cudaStream_t s) {
   if (rows <= 0) return;
-  rmsBackwardDxKernel<<<static_cast<unsigned>(rows), kThreads, 0, s>>>(dx, dout, x, w, rstd, d, accumulateDx);
-  checkLaunch("rmsnormBackward");
+  launch("rmsnormBackward", rmsBackwardDxKernel, static_cast<unsigned>(rows), kThreads, 0, s, dx, dout, x, w, rstd, d,
+         accumulateDx);
   const int64_t rb = rowBlocks(rows);
-  rmsDwPartialKernel<<<dim3(colGrid(d), static_cast<unsigned>(rb)), kThreads, 0, s>>>(partials, dout, x, rstd, rows, d);
-  checkLaunch("rmsnormBackward");
-  partialFinalKernel<<<colGrid(d), kThreads, 0, s>>>(dw, partials, rb, d);
-  checkLaunch("rmsnormBackward");
+  launch("rmsnormBackward", rmsDwPartialKernel, dim3(colGrid(d), static_cast<unsigned>(rb)), kThreads, 0, s, partials,
+         dout, x, rstd, rows, d);
+  launch("rmsnormBackward", partialFinalKernel, colGrid(d), kThreads, 0, s, dw, partials, rb, d);
 }
 
 void layernormForward(float* out, float* mean, float* rstd, const float* x, const float* w, const float* b,
                       int64_t rows, int64_t d, float eps, cudaStream_t s) {
   if (rows <= 0) return;
-  lnForwardKernel<<<static_cast<unsigned>(rows), kThreads, 0, s>>>(out, mean, rstd, x, w, b, d, eps);
-  checkLaunch("layernormForward");
+  launch("layernormForward", lnForwardKernel, static_cast<unsigned>(rows), kThreads, 0, s, out, mean, rstd, x, w, b, d,
+         eps);
 }
 
 void layernormBackward(float* dx, float* dw, float* db, const float* dout, const float* x, const float* w,
                        const float* mean, const float* rstd, int64_t rows, int64_t d, bool accumulateDx,
                        double* partials, cudaStream_t s) {
   if (rows <= 0) return;
-  lnBackwardDxKernel<<<static_cast<unsigned>(rows), kThreads, 0, s>>>(dx, dout, x, w, mean, rstd, d, accumulateDx);
-  checkLaunch("layernormBackward");
+  launch("layernormBackward", lnBackwardDxKernel, static_cast<unsigned>(rows), kThreads, 0, s, dx, dout, x, w, mean,
+         rstd, d, accumulateDx);
   const int64_t rb = rowBlocks(rows);
-  lnDwPartialKernel<<<dim3(colGrid(d), static_cast<unsigned>(rb)), kThreads, 0, s>>>(partials, dout, x, mean, rstd,
-                                                                                     rows, d, rb);
-  checkLaunch("layernormBackward");
-  partialFinalKernel<<<colGrid(d), kThreads, 0, s>>>(dw, partials, rb, d);
-  partialFinalKernel<<<colGrid(d), kThreads, 0, s>>>(db, partials + rb * d, rb, d);
-  checkLaunch("layernormBackward");
+  launch("layernormBackward", lnDwPartialKernel, dim3(colGrid(d), static_cast<unsigned>(rb)), kThreads, 0, s, partials,
+         dout, x, mean, rstd, rows, d, rb);
+  launch("layernormBackward", partialFinalKernel, colGrid(d), kThreads, 0, s, dw, partials, rb, d);
+  launch("layernormBackward", partialFinalKernel, colGrid(d), kThreads, 0, s, db, partials + rb * d, rb, d);
 }
 
 }  // namespace cuda

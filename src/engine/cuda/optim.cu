@@ -10,7 +10,7 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__global__ void adamwKernel(float* p, const float* g, float* m, float* v, int64_t n, AdamWArgs a) {
+__global__ void adamwKernel(float* p, const float* g, float* m, float* v, int64_t n, AdamwCoefficients a) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const float gr = g[i] * a.gradScale;
     const float mi = m[i] + (gr - m[i]) * a.oneMinusBeta1;
@@ -23,10 +23,9 @@ __global__ void adamwKernel(float* p, const float* g, float* m, float* v, int64_
 
 }  // namespace
 
-void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWArgs& a, cudaStream_t s) {
+void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamwCoefficients& a, cudaStream_t s) {
   if (n <= 0) return;
-  adamwKernel<<<gridFor(n, kThreads), kThreads, 0, s>>>(p, g, m, v, n, a);
-  checkLaunch("adamw");
+  launch("adamw", adamwKernel, gridFor(n, kThreads), kThreads, 0, s, p, g, m, v, n, a);
 }
 
 }  // namespace cuda

@@ -14,13 +14,13 @@ constexpr int kWarpsPerBlock = 8;
 constexpr int64_t kTokensPerPartial = 64;
 
 __global__ void prepForwardKernel(float* out, float* rstd, const float* qkv, const float* qw, const float* kw,
-                                  const float* cosT, const float* sinT, QkPrepShape sh, float eps) {
+                                  const float* cosT, const float* sinT, const int32_t* pos, QkPrepShape sh, float eps) {
   const int64_t nh = sh.heads + sh.kvHeads, hd = sh.headDim;
   const int64_t task = blockIdx.x * int64_t(kWarpsPerBlock) + threadIdx.x / kWarp;
   if (task >= sh.n * nh) return;
   const int lane = threadIdx.x % kWarp;
-  const int64_t t = task / nh, h = task % nh, p = t % sh.seq;
-  const float* x = qkv + t * sh.stride + h * hd;
+  const int64_t t = task / nh, h = task % nh, p = pos ? pos[t] : t % sh.seq;
+  const float* x = qkv + t * sh.qkvStride + h * hd;
   float* o = out + task * hd;
   const float* w = h < sh.heads ? qw : kw;
   float r = 1.f;
@@ -60,15 +60,16 @@ __device__ __forceinline__ float unrotated(const float* go, const float* cs, con
 }
 
 __global__ void prepBackwardKernel(float* dqkv, const float* dout, const float* qkv, const float* rstd, const float* qw,
-                                   const float* kw, const float* cosT, const float* sinT, QkPrepShape sh) {
+                                   const float* kw, const float* cosT, const float* sinT, const int32_t* pos,
+                                   QkPrepShape sh) {
   const int64_t nh = sh.heads + sh.kvHeads, hd = sh.headDim, half = hd / 2;
   const int64_t task = blockIdx.x * int64_t(kWarpsPerBlock) + threadIdx.x / kWarp;
   if (task >= sh.n * nh) return;
   const int lane = threadIdx.x % kWarp;
-  const int64_t t = task / nh, h = task % nh, p = t % sh.seq;
+  const int64_t t = task / nh, h = task % nh, p = pos ? pos[t] : t % sh.seq;
   const float* go = dout + task * hd;
-  const float* x = qkv + t * sh.stride + h * hd;
-  float* dx = dqkv + t * sh.stride + h * hd;
+  const float* x = qkv + t * sh.qkvStride + h * hd;
+  float* dx = dqkv + t * sh.qkvStride + h * hd;
   const float* cs = cosT ? cosT + p * half : nullptr;
   const float* sn = sinT ? sinT + p * half : nullptr;
   const float* w = h < sh.heads ? qw : kw;
@@ -87,7 +88,7 @@ __global__ void prepBackwardKernel(float* dqkv, const float* dout, const float* 
 
 // grid (token blocks), threads = columns (2 * hd: q weight columns then k weight columns).
 __global__ void prepDwPartialKernel(double* partials, const float* dout, const float* qkv, const float* rstd,
-                                    const float* cosT, const float* sinT, QkPrepShape sh) {
+                                    const float* cosT, const float* sinT, const int32_t* pos, QkPrepShape sh) {
   const int64_t nh = sh.heads + sh.kvHeads, hd = sh.headDim, half = hd / 2;
   const int64_t col = blockIdx.y * int64_t(blockDim.x) + threadIdx.x;
   if (col >= 2 * hd) return;
@@ -97,13 +98,13 @@ __global__ void prepDwPartialKernel(double* partials, const float* dout, const f
   const int64_t t0 = blockIdx.x * kTokensPerPartial, t1 = min(sh.n, t0 + kTokensPerPartial);
   double acc = 0;
   for (int64_t t = t0; t < t1; t++) {
-    const int64_t p = t % sh.seq;
+    const int64_t p = pos ? pos[t] : t % sh.seq;
     const float* cs = cosT ? cosT + p * half : nullptr;
     const float* sn = sinT ? sinT + p * half : nullptr;
     for (int64_t h = h0; h < h1; h++) {
       const int64_t task = t * nh + h;
       const float g = unrotated(dout + task * hd, cs, sn, i, half);
-      acc += double(g) * qkv[t * sh.stride + h * hd + i] * rstd[task];
+      acc += double(g) * qkv[t * sh.qkvStride + h * hd + i] * rstd[task];
     }
   }
   partials[blockIdx.x * 2 * hd + col] = acc;
@@ -126,11 +127,11 @@ unsigned warpGrid(int64_t tasks) { return static_cast<unsigned>((tasks + kWarpsP
 }  // namespace
 
 void qkPrepForward(float* out, float* rstd, const float* qkv, const float* qw, const float* kw, const float* cosT,
-                   const float* sinT, const QkPrepShape& sh, float eps, cudaStream_t s) {
+                   const float* sinT, const int32_t* positions, const QkPrepShape& sh, float eps, cudaStream_t s) {
   const int64_t tasks = sh.n * (sh.heads + sh.kvHeads);
   if (tasks <= 0) return;
-  prepForwardKernel<<<warpGrid(tasks), kWarpsPerBlock * kWarp, 0, s>>>(out, rstd, qkv, qw, kw, cosT, sinT, sh, eps);
-  checkLaunch("qkPrepForward");
+  launch("qkPrepForward", prepForwardKernel, warpGrid(tasks), kWarpsPerBlock * kWarp, 0, s, out, rstd, qkv, qw, kw,
+         cosT, sinT, positions, sh, eps);
 }
 
 int64_t qkPrepPartials(const QkPrepShape& sh) {
@@ -138,21 +139,19 @@ int64_t qkPrepPartials(const QkPrepShape& sh) {
 }
 
 void qkPrepBackward(float* dqkv, float* dqw, float* dkw, const float* dout, const float* qkv, const float* rstd,
-                    const float* qw, const float* kw, const float* cosT, const float* sinT, const QkPrepShape& sh,
-                    double* partials, cudaStream_t s) {
+                    const float* qw, const float* kw, const float* cosT, const float* sinT, const int32_t* positions,
+                    const QkPrepShape& sh, double* partials, cudaStream_t s) {
   const int64_t tasks = sh.n * (sh.heads + sh.kvHeads);
   if (tasks <= 0) return;
-  prepBackwardKernel<<<warpGrid(tasks), kWarpsPerBlock * kWarp, 0, s>>>(dqkv, dout, qkv, rstd, qw, kw, cosT, sinT, sh);
-  checkLaunch("qkPrepBackward");
+  launch("qkPrepBackward", prepBackwardKernel, warpGrid(tasks), kWarpsPerBlock * kWarp, 0, s, dqkv, dout, qkv, rstd,
+         qw, kw, cosT, sinT, positions, sh);
   if (!qw && !kw) return;
   const int64_t blocks = (sh.n + kTokensPerPartial - 1) / kTokensPerPartial;
   const int threads = 128;
   const unsigned colBlocks = static_cast<unsigned>((2 * sh.headDim + threads - 1) / threads);
-  prepDwPartialKernel<<<dim3(static_cast<unsigned>(blocks), colBlocks), threads, 0, s>>>(partials, dout, qkv, rstd,
-                                                                                         cosT, sinT, sh);
-  checkLaunch("qkPrepBackward");
-  prepDwFinalKernel<<<colBlocks, threads, 0, s>>>(dqw, dkw, partials, blocks, sh.headDim);
-  checkLaunch("qkPrepBackward");
+  launch("qkPrepBackward", prepDwPartialKernel, dim3(static_cast<unsigned>(blocks), colBlocks), threads, 0, s,
+         partials, dout, qkv, rstd, cosT, sinT, positions, sh);
+  launch("qkPrepBackward", prepDwFinalKernel, colBlocks, threads, 0, s, dqw, dkw, partials, blocks, sh.headDim);
 }
 
 }  // namespace cuda

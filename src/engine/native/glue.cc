@@ -1,8 +1,6 @@
 // The Node-API plumbing both engines share: see glue.h.
 #include "glue.h"
 
-#include "op_args.h"
-
 #include <cmath>
 #include <vector>
 
@@ -19,7 +17,12 @@ const char* dtypeName(DType t) {
 
 size_t dtypeSize(DType t) { return t == DType::F64 ? 8 : 4; }
 
-void Args::fail(const std::string& msg) const { throw OpError(std::string(op_) + ": " + msg); }
+void opFail(const char* op, const std::string& msg) { throw OpError(std::string(op) + ": " + msg); }
+
+void Args::expectCount(size_t count) const {
+  if (info_.Length() != count)
+    fail("takes " + std::to_string(count) + " arguments but was called with " + std::to_string(info_.Length()));
+}
 
 double Args::num(size_t i) const {
   if (i >= info_.Length() || !info_[i].IsNumber()) fail("argument " + std::to_string(i) + " must be a number");
@@ -39,6 +42,28 @@ bool Args::flag(size_t i) const {
 }
 
 bool Args::isNull(size_t i) const { return num(i) < 0; }
+
+DType Args::dtypeOf(size_t i, const char* what) const {
+  double h = num(i);
+  if (h < 0) fail(std::string(what) + " is required but was null");
+  return registryGet(static_cast<int64_t>(h), op_, what).dtype;
+}
+
+TypedView Args::host(size_t i) const {
+  if (i >= info_.Length() || !info_[i].IsTypedArray()) fail("expected a typed array");
+  Napi::TypedArray t = info_[i].As<Napi::TypedArray>();
+  TypedView v;
+  switch (t.TypedArrayType()) {
+    case napi_float32_array: v.dtype = DType::F32; break;
+    case napi_float64_array: v.dtype = DType::F64; break;
+    case napi_int32_array: v.dtype = DType::I32; break;
+    default: fail("only Float32Array, Float64Array and Int32Array can be transferred");
+  }
+  Napi::ArrayBuffer ab = t.ArrayBuffer();
+  v.data = static_cast<char*>(ab.Data()) + t.ByteOffset();
+  v.length = static_cast<int64_t>(t.ElementLength());
+  return v;
+}
 
 int64_t Args::avail(size_t i, const char* what) const {
   double h = num(i);
@@ -131,23 +156,6 @@ Buf registryRemove(int64_t handle) {
 uint64_t registryBytes() { return g_bytes; }
 uint64_t registryPeakBytes() { return g_peak; }
 
-TypedView typedArg(const Args& a, size_t i, DType want) {
-  const Napi::CallbackInfo& info = a.info();
-  if (i >= info.Length() || !info[i].IsTypedArray()) a.fail("expected a typed array");
-  Napi::TypedArray t = info[i].As<Napi::TypedArray>();
-  napi_typedarray_type ty = t.TypedArrayType();
-  DType got;
-  if (ty == napi_float32_array) got = DType::F32;
-  else if (ty == napi_float64_array) got = DType::F64;
-  else if (ty == napi_int32_array) got = DType::I32;
-  else a.fail("only Float32Array, Float64Array and Int32Array can be transferred");
-  if (got != want)
-    a.fail(std::string("the typed array holds ") + dtypeName(got) + " but the buffer is " + dtypeName(want) +
-           ": use the matching typed array");
-  Napi::ArrayBuffer ab = t.ArrayBuffer();
-  return {static_cast<char*>(ab.Data()) + t.ByteOffset(), static_cast<int64_t>(t.ElementLength())};
-}
-
 DType dtypeFromCode(const Args& a, size_t i) {
   int64_t c = a.i64(i, "dtype code");
   if (c > 2) a.fail("unknown dtype code " + std::to_string(c));
@@ -155,18 +163,6 @@ DType dtypeFromCode(const Args& a, size_t i) {
 }
 
 namespace {
-TransferFn g_transfer = nullptr;
-
-Napi::Value Transfer(const Napi::CallbackInfo& info, bool upload) {
-  const char* op = upload ? "upload" : "download";
-  try {
-    const TransferArgs t = decodeTransfer(Args(info, op));
-    g_transfer(t.buffer, t.host, t.bytes, upload, op);
-  } catch (const std::exception& e) {
-    Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
-  }
-  return info.Env().Undefined();
-}
 
 Napi::Value Alloc(const Napi::CallbackInfo& info) {
   try {
@@ -183,8 +179,7 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
 void opFree(const Args& a) { registryFree(static_cast<int64_t>(a.num(0))); }
 }  // namespace
 
-void registerBufferOps(Napi::Env env, Napi::Object exports, TransferFn transfer) {
-  g_transfer = transfer;
+void registerBufferOps(Napi::Env env, Napi::Object exports) {
   exports.Set("alloc", Napi::Function::New(env, Alloc, "alloc"));
   registerOp(env, exports, "free", opFree);
   exports.Set("allocatedBytes", Napi::Function::New(
@@ -199,10 +194,6 @@ void registerBufferOps(Napi::Env env, Napi::Object exports, TransferFn transfer)
                                           return Napi::Number::New(info.Env(), static_cast<double>(registryPeakBytes()));
                                         },
                                         "peakAllocatedBytes"));
-  exports.Set("upload", Napi::Function::New(
-                            env, [](const Napi::CallbackInfo& info) { return Transfer(info, true); }, "upload"));
-  exports.Set("download", Napi::Function::New(
-                              env, [](const Napi::CallbackInfo& info) { return Transfer(info, false); }, "download"));
 }
 
 }  // namespace lmf

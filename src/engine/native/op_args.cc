@@ -1,412 +1,253 @@
-// The one copy of every op's argument decoding (see op_args.h). The order of the reads is part of the contract:
-// the first failing check names the error, so it is kept exactly as the ops had it.
+// Reading every op's arguments (generated from op_table.h), each op's own checks, the registration of every op,
+// and the table as JavaScript sees it (opTable). See op_args.h.
 #include "op_args.h"
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
+#include <vector>
 
 namespace lmf {
 
-EmbeddingForwardArgs decodeEmbeddingForward(const Args& a) {
-  EmbeddingForwardArgs r{};
-  r.n = a.i64(6, "n");
-  r.d = a.i64(7, "d");
-  r.accumulate = a.flag(8);
-  if (r.d == 0) a.fail("d must be positive");
-  r.out = a.f32(0, r.n * r.d, "out");
-  r.ids = a.i32(2, r.n, "ids");
-  r.vocab = a.avail(4, "table") / r.d;
-  r.table = a.f32(4, r.vocab * r.d, "table");
-  return r;
-}
+// ---- the readers: scalars, then check(), then buffers, then the buffers required only when a condition holds ----
 
-EmbeddingBackwardArgs decodeEmbeddingBackward(const Args& a) {
-  EmbeddingBackwardArgs r{};
-  r.n = a.i64(6, "n");
-  r.d = a.i64(7, "d");
-  if (r.d == 0) a.fail("d must be positive");
-  r.ids = a.i32(2, r.n, "ids");
-  r.dout = a.f32(4, r.n * r.d, "dout");
-  r.vocab = a.avail(0, "dtable") / r.d;
-  r.dtable = a.f32(0, r.vocab * r.d, "dtable");
-  return r;
-}
+#define LMF_READ_SCALAR(kind, ...) LMF_READ_SCALAR_##kind(__VA_ARGS__)
+#define LMF_READ_SCALAR_BUF(name, T, count)
+#define LMF_READ_SCALAR_OPT(name, T, count)
+#define LMF_READ_SCALAR_WHEN(cond, name, T, count)
+#define LMF_READ_SCALAR_ANY(name, T, count)
+#define LMF_READ_SCALAR_INT(name) name = call.i64(At::name, #name);
+#define LMF_READ_SCALAR_NUM(name) name = call.num(At::name);
+#define LMF_READ_SCALAR_FLAG(name) name = call.flag(At::name);
+#define LMF_READ_SCALAR_HOST(name) name = call.host(At::name);
+#define LMF_READ_SCALAR_LET(T, name)
 
-RmsnormForwardArgs decodeRmsnormForward(const Args& a) {
-  RmsnormForwardArgs r{};
-  r.rows = a.i64(8, "rows");
-  r.d = a.i64(9, "d");
-  r.eps = a.num(10);
-  r.out = a.f32(0, r.rows * r.d, "out");
-  r.rstd = a.f32(2, r.rows, "rstd");
-  r.x = a.f32(4, r.rows * r.d, "x");
-  r.w = a.f32(6, r.d, "w");
-  if (r.d == 0) a.fail("d must be positive");
-  return r;
-}
+#define LMF_READ_BUFFER(kind, ...) LMF_READ_BUFFER_##kind(__VA_ARGS__)
+#define LMF_READ_BUFFER_BUF(name, T, count) name = call.buffer<T>(At::name, count, #name);
+#define LMF_READ_BUFFER_OPT(name, T, count) name = call.isNull(At::name) ? nullptr : call.buffer<T>(At::name, count, #name);
+#define LMF_READ_BUFFER_WHEN(cond, name, T, count)
+#define LMF_READ_BUFFER_ANY(name, T, count) name = static_cast<T*>(call.raw(At::name, dtype, count, #name));
+#define LMF_READ_BUFFER_INT(name)
+#define LMF_READ_BUFFER_NUM(name)
+#define LMF_READ_BUFFER_FLAG(name)
+#define LMF_READ_BUFFER_HOST(name)
+#define LMF_READ_BUFFER_LET(T, name)
 
-// d = 0 is accepted (neither engine rejected it): there is nothing to compute.
-RmsnormBackwardArgs decodeRmsnormBackward(const Args& a) {
-  RmsnormBackwardArgs r{};
-  r.rows = a.i64(12, "rows");
-  r.d = a.i64(13, "d");
-  r.accumulateDx = a.flag(14);
-  r.dx = a.f32(0, r.rows * r.d, "dx");
-  r.dw = a.f32(2, r.d, "dw");
-  r.dout = a.f32(4, r.rows * r.d, "dout");
-  r.x = a.f32(6, r.rows * r.d, "x");
-  r.w = a.f32(8, r.d, "w");
-  r.rstd = a.f32(10, r.rows, "rstd");
-  return r;
-}
+#define LMF_READ_WHEN(kind, ...) LMF_READ_WHEN_##kind(__VA_ARGS__)
+#define LMF_READ_WHEN_BUF(name, T, count)
+#define LMF_READ_WHEN_OPT(name, T, count)
+#define LMF_READ_WHEN_WHEN(cond, name, T, count) name = (cond) ? call.buffer<T>(At::name, count, #name) : nullptr;
+#define LMF_READ_WHEN_ANY(name, T, count)
+#define LMF_READ_WHEN_INT(name)
+#define LMF_READ_WHEN_NUM(name)
+#define LMF_READ_WHEN_FLAG(name)
+#define LMF_READ_WHEN_HOST(name)
+#define LMF_READ_WHEN_LET(T, name)
 
-LayernormForwardArgs decodeLayernormForward(const Args& a) {
-  LayernormForwardArgs r{};
-  r.rows = a.i64(12, "rows");
-  r.d = a.i64(13, "d");
-  r.eps = a.num(14);
-  if (r.d == 0) a.fail("d must be positive");
-  r.out = a.f32(0, r.rows * r.d, "out");
-  r.mean = a.f32(2, r.rows, "mean");
-  r.rstd = a.f32(4, r.rows, "rstd");
-  r.x = a.f32(6, r.rows * r.d, "x");
-  r.w = a.f32(8, r.d, "w");
-  r.b = a.f32(10, r.d, "b");
-  return r;
-}
+#define LMF_DEFINE_READ(name, Struct)     \
+  void Struct::read(const Args& call) {   \
+    call.expectCount(At::kCount);         \
+    LMF_ARGS_##name(LMF_READ_SCALAR)      \
+    check(call);                          \
+    LMF_ARGS_##name(LMF_READ_BUFFER)      \
+    LMF_ARGS_##name(LMF_READ_WHEN)        \
+  }
+#define LMF_DEFINE_READ_SHAPED(name, Struct, Shape) LMF_DEFINE_READ(name, Struct)
+LMF_OPS(LMF_DEFINE_READ, LMF_DEFINE_READ_SHAPED)
 
-LayernormBackwardArgs decodeLayernormBackward(const Args& a) {
-  LayernormBackwardArgs r{};
-  r.rows = a.i64(16, "rows");
-  r.d = a.i64(17, "d");
-  r.accumulateDx = a.flag(18);
-  if (r.d == 0) a.fail("d must be positive");
-  r.dx = a.f32(0, r.rows * r.d, "dx");
-  r.dw = a.f32(2, r.d, "dw");
-  r.db = a.f32(4, r.d, "db");
-  r.dout = a.f32(6, r.rows * r.d, "dout");
-  r.x = a.f32(8, r.rows * r.d, "x");
-  r.w = a.f32(10, r.d, "w");
-  r.mean = a.f32(12, r.rows, "mean");
-  r.rstd = a.f32(14, r.rows, "rstd");
-  return r;
-}
+// ---- each op's own checks, and the members it derives ----
 
 namespace {
 
-QkPrepShape readQkPrepShape(const Args& a, size_t first, int64_t stride) {
-  QkPrepShape s{a.i64(first, "n"), a.i64(first + 1, "seq"), a.i64(first + 2, "heads"), a.i64(first + 3, "kvHeads"),
-                a.i64(first + 4, "headDim"), stride};
-  if (s.seq == 0) a.fail("seq must be positive");
-  if (s.headDim == 0) a.fail("headDim must be positive");
-  if (s.stride < s.nh() * s.headDim)
-    a.fail("qkvStride " + std::to_string(s.stride) + " is smaller than the q and k columns (" +
-           std::to_string(s.nh() * s.headDim) + ")");
-  return s;
+// The dtype of a transfer's buffer, which the typed array must share.
+DType transferDType(const Args& call, size_t buffer, const TypedView& host) {
+  const DType dtype = call.dtypeOf(buffer, "buffer");
+  if (host.dtype != dtype)
+    call.fail(std::string("the typed array holds ") + dtypeName(host.dtype) + " but the buffer is " + dtypeName(dtype) +
+              ": use the matching typed array");
+  return dtype;
 }
 
-// The RoPE tables (cos, sin), both present or both null.
-void readRope(const Args& a, size_t cosIdx, size_t sinIdx, const QkPrepShape& s, const float*& cos,
-              const float*& sin) {
-  if (a.isNull(cosIdx) != a.isNull(sinIdx)) a.fail("cos and sin must be given together (or both null)");
-  cos = sin = nullptr;
-  if (a.isNull(cosIdx)) return;
-  if (s.headDim % 2 != 0) a.fail("RoPE needs an even headDim, got " + std::to_string(s.headDim));
-  int64_t len = s.seq * (s.headDim / 2);
-  cos = a.f32(cosIdx, len, "cos");
-  sin = a.f32(sinIdx, len, "sin");
+void requirePositive(const Args& call, int64_t v, const char* what) {
+  if (v == 0) call.fail(std::string(what) + " must be positive");
 }
 
-}  // namespace
-
-QkPrepForwardArgs decodeQkPrepForward(const Args& a) {
-  QkPrepForwardArgs r{};
-  r.s = readQkPrepShape(a, 15, a.i64(6, "qkvStride"));
-  r.eps = a.num(20);
-  const int64_t nh = r.s.nh(), hd = r.s.headDim;
-  r.out = a.f32(0, r.s.n * nh * hd, "out");
-  r.qkv = a.f32(4, span2d(r.s.n, nh * hd, r.s.stride), "qkv");
-  r.qNormW = a.f32OrNull(7, hd, "qNormW");
-  r.kNormW = a.f32OrNull(9, hd, "kNormW");
-  r.rstd = (r.qNormW || r.kNormW) ? a.f32(2, r.s.n * nh, "rstd") : nullptr;
-  readRope(a, 11, 13, r.s, r.cos, r.sin);
-  return r;
+// Rows of an embedding table of width d: what its buffer holds from the offset.
+int64_t tableRows(const Args& call, size_t table, const char* what, int64_t d) {
+  requirePositive(call, d, "d");
+  return call.avail(table, what) / d;
 }
 
-QkPrepBackwardArgs decodeQkPrepBackward(const Args& a) {
-  QkPrepBackwardArgs r{};
-  r.s = readQkPrepShape(a, 21, a.i64(2, "qkvStride"));
-  const int64_t nh = r.s.nh(), hd = r.s.headDim;
-  r.dqkv = a.f32(0, span2d(r.s.n, nh * hd, r.s.stride), "dqkv");
-  r.dout = a.f32(7, r.s.n * nh * hd, "dout");
-  r.qkv = a.f32(9, span2d(r.s.n, nh * hd, r.s.stride), "qkv");
-  r.qNormW = a.f32OrNull(13, hd, "qNormW");
-  r.kNormW = a.f32OrNull(15, hd, "kNormW");
-  r.dqNormW = r.qNormW ? a.f32(3, hd, "dqNormW") : nullptr;
-  r.dkNormW = r.kNormW ? a.f32(5, hd, "dkNormW") : nullptr;
-  r.rstd = (r.qNormW || r.kNormW) ? a.f32(11, r.s.n * nh, "rstd") : nullptr;
-  readRope(a, 17, 19, r.s, r.cos, r.sin);
-  return r;
+void checkQkPrep(const Args& call, const QkPrepShape& s, size_t cos, size_t sin) {
+  requirePositive(call, s.seq, "seq");
+  requirePositive(call, s.headDim, "headDim");
+  if (s.qkvStride < s.nh() * s.headDim)
+    call.fail("qkvStride " + std::to_string(s.qkvStride) + " is smaller than the q and k columns (" +
+              std::to_string(s.nh() * s.headDim) + ")");
+  // The RoPE tables: both present or both null.
+  if (call.isNull(cos) != call.isNull(sin)) call.fail("cos and sin must be given together (or both null)");
+  if (!call.isNull(cos) && s.headDim % 2 != 0)
+    call.fail("RoPE needs an even headDim, got " + std::to_string(s.headDim));
 }
 
-namespace {
-
-AttentionShape readAttentionShape(const Args& a, size_t first) {
-  AttentionShape s{a.i64(first, "q stride"), a.i64(first + 1, "k stride"), a.i64(first + 2, "v stride"),
-                   a.i64(first + 3, "batch"), a.i64(first + 4, "seq"), a.i64(first + 5, "heads"),
-                   a.i64(first + 6, "kvHeads"), a.i64(first + 7, "headDim"), static_cast<float>(a.num(first + 8))};
-  if (s.heads == 0 || s.kvHeads == 0 || s.headDim == 0) a.fail("heads, kvHeads and headDim must be positive");
+void checkAttention(const Args& call, const AttentionShape& s) {
+  if (s.heads == 0 || s.kvHeads == 0 || s.headDim == 0) call.fail("heads, kvHeads and headDim must be positive");
   if (s.heads % s.kvHeads != 0)
-    a.fail("heads (" + std::to_string(s.heads) + ") must be a multiple of kvHeads (" + std::to_string(s.kvHeads) + ")");
-  if (s.sq < s.heads * s.headDim) a.fail("the q stride is smaller than heads*headDim");
-  if (s.sk < s.kvHeads * s.headDim) a.fail("the k stride is smaller than kvHeads*headDim");
-  if (s.sv < s.kvHeads * s.headDim) a.fail("the v stride is smaller than kvHeads*headDim");
-  return s;
+    call.fail("heads (" + std::to_string(s.heads) + ") must be a multiple of kvHeads (" + std::to_string(s.kvHeads) +
+              ")");
+  if (s.sq < s.heads * s.headDim) call.fail("the q stride is smaller than heads*headDim");
+  if (s.sk < s.kvHeads * s.headDim) call.fail("the k stride is smaller than kvHeads*headDim");
+  if (s.sv < s.kvHeads * s.headDim) call.fail("the v stride is smaller than kvHeads*headDim");
+}
+
+void checkActivationKind(const Args& call, int64_t kind) {
+  if (kind > kSilu) call.fail("unknown activation kind " + std::to_string(kind));
+}
+
+// A leading dimension `what`: 0 means the packed width; it may not be smaller than the stored width (`whose`).
+int64_t leading(const Args& call, int64_t ld, int64_t width, const char* what, const char* whose) {
+  if (ld == 0) return std::max<int64_t>(width, 1);
+  if (ld < width)
+    call.fail(std::string(what) + " " + std::to_string(ld) + " is smaller than " + whose + std::to_string(width));
+  return ld;
 }
 
 }  // namespace
 
-AttentionForwardArgs decodeAttentionForward(const Args& a) {
-  AttentionForwardArgs r{};
-  r.s = readAttentionShape(a, 10);
-  const AttentionShape& s = r.s;
-  const int64_t n = s.n(), hd = s.headDim;
-  r.out = a.f32(0, n * s.od(), "out");
-  r.lse = a.f32(2, s.batch * s.heads * s.seq, "lse");
-  r.q = a.f32(4, span2d(n, s.heads * hd, s.sq), "q");
-  r.k = a.f32(6, span2d(n, s.kvHeads * hd, s.sk), "k");
-  r.v = a.f32(8, span2d(n, s.kvHeads * hd, s.sv), "v");
-  return r;
+void UploadArgs::check(const Args& call) { dtype = transferDType(call, At::buffer, host); }
+void DownloadArgs::check(const Args& call) { dtype = transferDType(call, At::buffer, host); }
+
+void FillArgs::check(const Args& call) {
+  dtype = call.dtypeOf(At::dst, "dst");
+  if (dtype == DType::I32 && (value != std::floor(value) || value < -2147483648.0 || value > 2147483647.0))
+    fail("an i32 buffer can only hold 32-bit integers");
 }
 
-AttentionBackwardArgs decodeAttentionBackward(const Args& a) {
-  AttentionBackwardArgs r{};
-  r.s = readAttentionShape(a, 18);
-  const AttentionShape& s = r.s;
-  const int64_t n = s.n(), hd = s.headDim, od = s.od();
-  r.dq = a.f32(0, span2d(n, s.heads * hd, s.sq), "dq");
-  r.dk = a.f32(2, span2d(n, s.kvHeads * hd, s.sk), "dk");
-  r.dv = a.f32(4, span2d(n, s.kvHeads * hd, s.sv), "dv");
-  r.dout = a.f32(6, n * od, "dout");
-  r.q = a.f32(8, span2d(n, s.heads * hd, s.sq), "q");
-  r.k = a.f32(10, span2d(n, s.kvHeads * hd, s.sk), "k");
-  r.v = a.f32(12, span2d(n, s.kvHeads * hd, s.sv), "v");
-  r.out = a.f32(14, n * od, "out");
-  r.lse = a.f32(16, s.batch * s.heads * s.seq, "lse");
-  return r;
+// The source must have the destination's dtype (its read checks it).
+void CopyArgs::check(const Args& call) { dtype = call.dtypeOf(At::dst, "dst"); }
+
+void AddArgs::check(const Args&) {}
+void ScaleArgs::check(const Args&) {}
+
+void MatmulArgs::check(const Args& call) {
+  lda = leading(call, lda, transA ? m : k, "lda", "A's stored width ");
+  ldb = leading(call, ldb, transB ? k : n, "ldb", "B's stored width ");
+  ldc = leading(call, ldc, n, "ldc", "C's width n=");
+  if (accumulate && !call.isNull(At::bias))
+    fail("bias can only be used with accumulate false (add it once, not per micro-step)");
 }
 
-AttentionDecodeArgs decodeAttentionDecode(const Args& a) {
-  AttentionDecodeArgs r{};
-  r.sq = a.i64(8, "q stride");
-  r.sk = a.i64(9, "k stride");
-  r.sv = a.i64(10, "v stride");
-  r.n = a.i64(11, "n");
-  r.past = a.i64(12, "past");
-  r.heads = a.i64(13, "heads");
-  r.kvHeads = a.i64(14, "kvHeads");
-  r.headDim = a.i64(15, "headDim");
-  r.scale = static_cast<float>(a.num(16));
-  const int64_t H = r.heads, K = r.kvHeads, hd = r.headDim;
-  if (K == 0 || H % K != 0) a.fail("heads must be a multiple of kvHeads");
-  if (r.sq < H * hd || r.sk < K * hd || r.sv < K * hd) a.fail("a row stride is smaller than the heads it holds");
-  r.out = a.f32(0, r.n * H * hd, "out");
-  r.q = a.f32(2, span2d(r.n, H * hd, r.sq), "q");
-  r.k = a.f32(4, span2d(r.total(), K * hd, r.sk), "k cache");
-  r.v = a.f32(6, span2d(r.total(), K * hd, r.sv), "v cache");
-  return r;
+void BiasGradArgs::check(const Args& call) { ldy = leading(call, ldy, cols, "ldy", "cols = "); }
+
+void EmbeddingForwardArgs::check(const Args& call) { vocab = tableRows(call, At::table, "table", d); }
+void EmbeddingBackwardArgs::check(const Args& call) { vocab = tableRows(call, At::dtable, "dtable", d); }
+
+// d = 0 is accepted by rmsnormBackward (neither engine rejected it): there is nothing to compute.
+void RmsnormForwardArgs::check(const Args& call) { requirePositive(call, d, "d"); }
+void RmsnormBackwardArgs::check(const Args&) {}
+void LayernormForwardArgs::check(const Args& call) { requirePositive(call, d, "d"); }
+void LayernormBackwardArgs::check(const Args& call) { requirePositive(call, d, "d"); }
+
+void QkPrepForwardArgs::check(const Args& call) { checkQkPrep(call, *this, At::cos, At::sin); }
+void QkPrepBackwardArgs::check(const Args& call) { checkQkPrep(call, *this, At::cos, At::sin); }
+
+// The document count, before cuSeqlens (segments + 1 entries) is read; the entries are the engine's to check.
+void checkSegments(const Args& call, const AttentionShape& s, size_t cuAt) {
+  if (call.isNull(cuAt)) return;
+  if (s.segments < 1 && s.n() > 0) call.fail("segments must be at least 1 when cuSeqlens is given");
+  if (s.segments > s.n())
+    call.fail("segments (" + std::to_string(s.segments) + ") exceeds batch*seq (" + std::to_string(s.n()) + ")");
 }
 
-SwigluForwardArgs decodeSwigluForward(const Args& a) {
-  SwigluForwardArgs r{};
-  r.rows = a.i64(4, "rows");
-  r.f = a.i64(5, "f");
-  r.out = a.f32(0, r.rows * r.f, "out");
-  r.gu = a.f32(2, r.rows * 2 * r.f, "gu");
-  return r;
+void AttentionForwardArgs::check(const Args& call) {
+  checkAttention(call, *this);
+  checkSegments(call, *this, At::cuSeqlens);
+}
+void AttentionBackwardArgs::check(const Args& call) {
+  checkAttention(call, *this);
+  checkSegments(call, *this, At::cuSeqlens);
+}
+void AttentionDecodeArgs::check(const Args& call) {
+  batch = 1;
+  checkAttention(call, *this);
 }
 
-SwigluBackwardArgs decodeSwigluBackward(const Args& a) {
-  SwigluBackwardArgs r{};
-  r.rows = a.i64(6, "rows");
-  r.f = a.i64(7, "f");
-  r.dgu = a.f32(0, r.rows * 2 * r.f, "dgu");
-  r.dout = a.f32(2, r.rows * r.f, "dout");
-  r.gu = a.f32(4, r.rows * 2 * r.f, "gu");
-  return r;
+void SwigluForwardArgs::check(const Args&) {}
+void SwigluBackwardArgs::check(const Args&) {}
+void ActivationForwardArgs::check(const Args& call) { checkActivationKind(call, kind); }
+void ActivationBackwardArgs::check(const Args& call) { checkActivationKind(call, kind); }
+
+void HeadCrossEntropyArgs::check(const Args&) {
+  if (vocab == 0 || d == 0) fail("vocab and d must be positive");
 }
+
+void HeadLogprobArgs::check(const Args&) {
+  if (vocab == 0 || d == 0) fail("vocab and d must be positive");
+}
+
+void SumSquaresArgs::check(const Args&) {}
+
+// The step's coefficients are derived here in double and rounded once to float, so both engines use the same values.
+void AdamwArgs::check(const Args&) {
+  if (!(step >= 1) || step != std::floor(step)) fail("step must be a 1-based integer, got " + std::to_string(step));
+  if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1)) fail("beta1 and beta2 must lie in [0, 1)");
+  coef.decay = static_cast<float>(1 - lr * weightDecay);
+  coef.beta2 = static_cast<float>(beta2);
+  coef.oneMinusBeta1 = static_cast<float>(1 - beta1);
+  coef.oneMinusBeta2 = static_cast<float>(1 - beta2);
+  coef.eps = static_cast<float>(eps);
+  coef.gradScale = static_cast<float>(gradScale);
+  coef.stepSize = static_cast<float>(lr / (1 - std::pow(beta1, step)));
+  coef.bc2Sqrt = static_cast<float>(std::sqrt(1 - std::pow(beta2, step)));
+}
+
+// ---- the table for JavaScript, and registration ----
 
 namespace {
 
-ActivationKind kindArg(const Args& a, size_t i) {
-  int64_t k = a.i64(i, "activation kind");
-  if (k > 2) a.fail("unknown activation kind " + std::to_string(k));
-  return static_cast<ActivationKind>(k);
+#define LMF_DESCRIBE(kind, ...) LMF_DESCRIBE_##kind(__VA_ARGS__)
+#define LMF_DESCRIBE_BUF(name, T, count) {#name, "buf"},
+#define LMF_DESCRIBE_OPT(name, T, count) {#name, "opt"},
+#define LMF_DESCRIBE_WHEN(cond, name, T, count) {#name, "opt"},
+#define LMF_DESCRIBE_ANY(name, T, count) {#name, "buf"},
+#define LMF_DESCRIBE_INT(name) {#name, "int"},
+#define LMF_DESCRIBE_NUM(name) {#name, "num"},
+#define LMF_DESCRIBE_FLAG(name) {#name, "flag"},
+#define LMF_DESCRIBE_HOST(name) {#name, "host"},
+#define LMF_DESCRIBE_LET(T, name)
+
+struct OpDescription {
+  const char* op;
+  std::vector<std::pair<const char*, const char*>> args;  // (name, kind) in call order
+};
+
+#define LMF_DESCRIBE_OP(name, Struct) {#name, {LMF_ARGS_##name(LMF_DESCRIBE)}},
+#define LMF_DESCRIBE_SHAPED(name, Struct, Shape) LMF_DESCRIBE_OP(name, Struct)
+const std::vector<OpDescription> kTable = {LMF_OPS(LMF_DESCRIBE_OP, LMF_DESCRIBE_SHAPED)};
+
+Napi::Value OpTable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object table = Napi::Object::New(env);
+  for (const OpDescription& d : kTable) {
+    Napi::Array args = Napi::Array::New(env, d.args.size());
+    for (size_t i = 0; i < d.args.size(); i++) {
+      Napi::Array entry = Napi::Array::New(env, 2);
+      entry.Set(uint32_t(0), d.args[i].first);
+      entry.Set(uint32_t(1), d.args[i].second);
+      args.Set(static_cast<uint32_t>(i), entry);
+    }
+    table.Set(d.op, args);
+  }
+  return table;
 }
 
 }  // namespace
 
-ActivationForwardArgs decodeActivationForward(const Args& a) {
-  ActivationForwardArgs r{};
-  r.n = a.i64(4, "n");
-  r.kind = kindArg(a, 5);
-  r.out = a.f32(0, r.n, "out");
-  r.x = a.f32(2, r.n, "x");
-  return r;
-}
-
-ActivationBackwardArgs decodeActivationBackward(const Args& a) {
-  ActivationBackwardArgs r{};
-  r.n = a.i64(6, "n");
-  r.kind = kindArg(a, 7);
-  r.dx = a.f32(0, r.n, "dx");
-  r.dout = a.f32(2, r.n, "dout");
-  r.x = a.f32(4, r.n, "x");
-  return r;
-}
-
-HeadCrossEntropyArgs decodeHeadCrossEntropy(const Args& a) {
-  HeadCrossEntropyArgs r{};
-  r.n = a.i64(8, "n");
-  r.d = a.i64(9, "d");
-  r.vocab = a.i64(10, "vocab");
-  r.gradScale = static_cast<float>(a.num(11));
-  if (r.vocab == 0 || r.d == 0) a.fail("vocab and d must be positive");
-  r.lossOut = a.f64(0, 1, "lossOut");
-  r.h = a.f32(2, r.n * r.d, "h");
-  r.w = a.f32(4, r.vocab * r.d, "w");
-  r.targets = a.i32(6, r.n, "targets");
-  r.dh = a.f32OrNull(12, r.n * r.d, "dh");
-  r.dw = a.f32OrNull(14, r.vocab * r.d, "dw");
-  r.logitsOut = a.f32OrNull(16, r.n * r.vocab, "logitsOut");
-  return r;
-}
-
-MatmulArgs decodeMatmul(const Args& a) {
-  MatmulArgs r{};
-  r.m = a.i64(6, "m");
-  r.n = a.i64(7, "n");
-  r.k = a.i64(8, "k");
-  r.transA = a.flag(9);
-  r.transB = a.flag(10);
-  const int64_t aCols = r.transA ? r.m : r.k, aRows = r.transA ? r.k : r.m;
-  const int64_t bCols = r.transB ? r.k : r.n, bRows = r.transB ? r.n : r.k;
-  r.lda = a.i64(11, "lda");
-  r.ldb = a.i64(12, "ldb");
-  r.ldc = a.i64(13, "ldc");
-  if (r.lda == 0) r.lda = std::max<int64_t>(aCols, 1);
-  if (r.ldb == 0) r.ldb = std::max<int64_t>(bCols, 1);
-  if (r.ldc == 0) r.ldc = std::max<int64_t>(r.n, 1);
-  if (r.lda < aCols)
-    a.fail("lda " + std::to_string(r.lda) + " is smaller than A's stored width " + std::to_string(aCols));
-  if (r.ldb < bCols)
-    a.fail("ldb " + std::to_string(r.ldb) + " is smaller than B's stored width " + std::to_string(bCols));
-  if (r.ldc < r.n) a.fail("ldc " + std::to_string(r.ldc) + " is smaller than C's width n=" + std::to_string(r.n));
-  r.accumulate = a.flag(14);
-  r.C = a.f32(0, span2d(r.m, r.n, r.ldc), "C");
-  r.A = a.f32(2, span2d(aRows, aCols, r.lda), "A");
-  r.B = a.f32(4, span2d(bRows, bCols, r.ldb), "B");
-  r.bias = a.f32OrNull(15, r.n, "bias");
-  if (r.bias && r.accumulate) a.fail("bias can only be used with accumulate false (add it once, not per micro-step)");
-  return r;
-}
-
-BiasGradArgs decodeBiasGrad(const Args& a) {
-  BiasGradArgs r{};
-  r.rows = a.i64(4, "rows");
-  r.cols = a.i64(5, "cols");
-  r.ldy = a.i64(6, "ldy");
-  if (r.ldy == 0) r.ldy = r.cols;
-  if (r.ldy < r.cols) a.fail("ldy is smaller than cols");
-  r.db = a.f32(0, r.cols, "db");
-  r.dy = a.f32(2, span2d(r.rows, r.cols, r.ldy), "dy");
-  return r;
-}
-
-SumSquaresArgs decodeSumSquares(const Args& a) {
-  SumSquaresArgs r{};
-  r.n = a.i64(4, "n");
-  r.out = a.f64(0, 1, "out");
-  r.x = a.f32(2, r.n, "x");
-  return r;
-}
-
-AdamwArgs decodeAdamw(const Args& a) {
-  AdamwArgs r{};
-  r.n = a.i64(8, "n");
-  r.param = a.f32(0, r.n, "param");
-  r.grad = a.f32(2, r.n, "grad");
-  r.m = a.f32(4, r.n, "m");
-  r.v = a.f32(6, r.n, "v");
-  r.lr = a.num(9);
-  r.beta1 = a.num(10);
-  r.beta2 = a.num(11);
-  r.eps = a.num(12);
-  r.weightDecay = a.num(13);
-  r.step = a.num(14);
-  r.gradScale = a.num(15);
-  const double step = r.step, b1 = r.beta1, b2 = r.beta2;
-  if (!(step >= 1) || step != std::floor(step)) a.fail("step must be a 1-based integer, got " + std::to_string(step));
-  if (!(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1)) a.fail("beta1 and beta2 must lie in [0, 1)");
-  const double bc1 = 1 - std::pow(b1, step), bc2 = 1 - std::pow(b2, step);
-  r.decay = static_cast<float>(1 - r.lr * r.weightDecay);
-  r.stepSize = static_cast<float>(r.lr / bc1);
-  r.bc2Sqrt = static_cast<float>(std::sqrt(bc2));
-  return r;
-}
-
-TransferArgs decodeTransfer(const Args& a) {
-  double h = a.num(0);
-  if (h < 0) a.fail("the buffer is required");
-  const DType dtype = registryGet(static_cast<int64_t>(h), a.op(), "the buffer").dtype;
-  TypedView tv = typedArg(a, 2, dtype);
-  TransferArgs r{};
-  r.buffer = a.raw(0, dtype, tv.length, "the buffer");
-  r.host = tv.data;
-  r.bytes = static_cast<size_t>(tv.length) * dtypeSize(dtype);
-  return r;
-}
-
-FillArgs decodeFill(const Args& a) {
-  FillArgs r{};
-  double h = a.num(0);
-  if (h < 0) a.fail("dst is required");
-  r.dtype = registryGet(static_cast<int64_t>(h), a.op(), "dst").dtype;
-  r.n = a.i64(2, "n");
-  r.value = a.num(3);
-  r.dst = a.raw(0, r.dtype, r.n, "dst");
-  const double v = r.value;
-  if (r.dtype == DType::I32 && (v != std::floor(v) || v < -2147483648.0 || v > 2147483647.0))
-    a.fail("an i32 buffer can only hold 32-bit integers");
-  return r;
-}
-
-CopyArgs decodeCopy(const Args& a) {
-  CopyArgs r{};
-  double h = a.num(0);
-  if (h < 0) a.fail("dst is required");
-  r.dtype = registryGet(static_cast<int64_t>(h), a.op(), "dst").dtype;
-  r.n = a.i64(4, "n");
-  r.dst = a.raw(0, r.dtype, r.n, "dst");
-  r.src = a.raw(2, r.dtype, r.n, "src");
-  return r;
-}
-
-AddArgs decodeAdd(const Args& a) {
-  AddArgs r{};
-  r.n = a.i64(6, "n");
-  r.out = a.f32(0, r.n, "out");
-  r.a = a.f32(2, r.n, "a");
-  r.b = a.f32(4, r.n, "b");
-  return r;
-}
-
-ScaleArgs decodeScale(const Args& a) {
-  ScaleArgs r{};
-  r.n = a.i64(2, "n");
-  r.x = a.f32(0, r.n, "x");
-  r.s = static_cast<float>(a.num(3));
-  return r;
+void registerOps(Napi::Env env, Napi::Object exports) {
+#define LMF_REGISTER_OP(name, Struct) registerOp<Struct>(env, exports, op::name);
+#define LMF_REGISTER_SHAPED(name, Struct, Shape) LMF_REGISTER_OP(name, Struct)
+  LMF_OPS(LMF_REGISTER_OP, LMF_REGISTER_SHAPED)
+  exports.Set("opTable", Napi::Function::New(env, OpTable, "opTable"));
 }
 
 }  // namespace lmf

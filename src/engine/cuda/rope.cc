@@ -1,0 +1,19 @@
+// The attention prologue (qkPrep): per-head QK-RMSNorm then half-split RoPE, fused. The kernels take the shape
+// the shared reader filled (QkPrepShape) as it is; positions (device memory) are the caller's promise to lie in
+// [0, seq): model/decoder.ts checks them on the host before uploading.
+#include "common.h"
+
+namespace lmf {
+
+void op::qkPrepForward(const QkPrepForwardArgs& p) {
+  cuda::qkPrepForward(p.out, p.rstd, p.qkv, p.qNormW, p.kNormW, p.cos, p.sin, p.positions, p, static_cast<float>(p.eps),
+                      stream());
+}
+
+void op::qkPrepBackward(const QkPrepBackwardArgs& p) {
+  double* partials = (p.qNormW || p.kNormW) ? scratchPartials(cuda::qkPrepPartials(p)) : nullptr;
+  cuda::qkPrepBackward(p.dqkv, p.dqNormW, p.dkNormW, p.dout, p.qkv, p.rstd, p.qNormW, p.kNormW, p.cos, p.sin,
+                       p.positions, p, partials, stream());
+}
+
+}  // namespace lmf

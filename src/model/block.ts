@@ -1,0 +1,162 @@
+/**
+ * One transformer block: norm -> attention -> residual -> norm -> MLP -> residual, with the norms before each half
+ * (pre-norm, GPT-2/LLaMA/Qwen3) or after each residual sum (post-norm, the original transformer). The wiring is
+ * written once and serves training (`forward`) and KV-cache decoding (`decode`), which differ only in the attention
+ * call; `backward` retraces it in reverse.
+ */
+import type { Backend, Ptr } from '../engine/backend.js';
+import type { ModelConfig, NormPosition } from '../config/model.js';
+import type { LayerOffsets } from './layout.js';
+import { Linear, type ParamBuffers } from './linear.js';
+import { Norm, type NormStats } from './norm.js';
+import { Mlp, type MlpSaved, type MlpScratch } from './mlp.js';
+import {
+  Attention, NO_DOCUMENTS, type AttentionDecodeScratch, type AttentionSaved, type AttentionScratch, type KvCache,
+  type PackedDocuments, type RopeTables,
+} from './attention.js';
+
+/** Pre-norm: mid = input + attn(norm1(input)); out = mid + mlp(norm2(mid)). */
+export interface PreNormStream {
+  position: 'pre';
+  /** [N, D] the residual stream entering the block; norm1's input. */
+  input: Ptr;
+  norm1Stats: NormStats;
+  /** [N, D] norm1(input), the attention's input. */
+  attnIn: Ptr;
+  /** [N, D] input + attn(attnIn): the residual stream between the two halves; norm2's input. */
+  mid: Ptr;
+  norm2Stats: NormStats;
+  /** [N, D] norm2(mid), the MLP's input. */
+  mlpIn: Ptr;
+  mlp: MlpSaved;
+}
+
+/** Post-norm: mid = norm1(input + attn(input)); out = norm2(mid + mlp(mid)). */
+export interface PostNormStream {
+  position: 'post';
+  /** [N, D] the residual stream entering the block; the attention's input. */
+  input: Ptr;
+  /** [N, D] input + attn(input), norm1's input. */
+  attnSum: Ptr;
+  norm1Stats: NormStats;
+  /** [N, D] norm1(attnSum): the residual stream between the two halves; the MLP's input. */
+  mid: Ptr;
+  /** [N, D] mid + mlp(mid), norm2's input. */
+  mlpSum: Ptr;
+  norm2Stats: NormStats;
+  mlp: MlpSaved;
+}
+
+/** The block's residual-stream tensors, norm statistics and MLP saves (everything but the attention's). */
+export type BlockStream = PreNormStream | PostNormStream;
+
+/** Everything one block's forward saves for its backward. */
+export type BlockSaved = BlockStream & { attn: AttentionSaved };
+
+/** Backward scratch, shared by all blocks. */
+export interface BlockScratch {
+  /** [N, D] a second residual-stream gradient. */
+  dTmp: Ptr;
+  attn: AttentionScratch;
+  mlp: MlpScratch;
+}
+
+export class Block {
+  readonly position: NormPosition;
+  readonly norm1: Norm;
+  readonly attn: Attention;
+  readonly norm2: Norm;
+  readonly mlp: Mlp;
+  private readonly width: number;
+
+  /** The block whose parameters sit at `L` in the flat buffers. */
+  constructor(private readonly be: Backend, cfg: ModelConfig, L: LayerOffsets, pb: ParamBuffers) {
+    const D = cfg.hidden_size;
+    const qDim = cfg.n_head * cfg.head_dim;
+    const kvDim = cfg.n_kv_head * cfg.head_dim;
+    const upOut = cfg.ffn === 'swiglu' ? 2 * cfg.ffn_hidden : cfg.ffn_hidden;
+    this.position = cfg.norm_position;
+    this.width = D;
+    this.norm1 = Norm.at(be, cfg.norm, pb, L.norm1W, L.norm1B, D, cfg.norm_eps);
+    const qkNorm = L.qNormW !== null && L.kNormW !== null
+      ? {
+        q: { buf: pb.params, offset: L.qNormW }, k: { buf: pb.params, offset: L.kNormW },
+        gq: { buf: pb.grads, offset: L.qNormW }, gk: { buf: pb.grads, offset: L.kNormW }, eps: cfg.norm_eps,
+      }
+      : null;
+    this.attn = new Attention(
+      be, Linear.at(be, pb, L.qkvW, L.qkvB, D, qDim + 2 * kvDim), Linear.at(be, pb, L.oW, L.oB, qDim, D), qkNorm,
+      cfg.n_head, cfg.n_kv_head, cfg.head_dim,
+    );
+    this.norm2 = Norm.at(be, cfg.norm, pb, L.norm2W, L.norm2B, D, cfg.norm_eps);
+    this.mlp = new Mlp(
+      be, cfg.ffn, cfg.activation, Linear.at(be, pb, L.upW, L.upB, D, upOut),
+      Linear.at(be, pb, L.downW, L.downB, cfg.ffn_hidden, D), cfg.ffn_hidden,
+    );
+  }
+
+  /** out [batch*seq, D] (=) block(s.input), saving into s what backward needs. */
+  forward(out: Ptr, s: BlockSaved, rope: RopeTables | null, batch: number, seq: number, packed: PackedDocuments = NO_DOCUMENTS): void {
+    this.wire(out, s, batch * seq, (y, x) => this.attn.forward(y, x, s.attn, rope, batch, seq, packed));
+  }
+
+  /**
+   * out [n, D] (=) block(s.input) for the n new positions start..start+n-1, attending over the cache (which it
+   * extends). `out` may be `s.input`: the input is last read before the output is first written.
+   */
+  decode(
+    out: Ptr, s: BlockStream, attnScratch: AttentionDecodeScratch, cache: KvCache, rope: RopeTables | null,
+    start: number, n: number,
+  ): void {
+    this.wire(out, s, n, (y, x) => this.attn.decode(y, x, cache, attnScratch, rope, start, n));
+  }
+
+  private wire(out: Ptr, s: BlockStream, rows: number, attend: (y: Ptr, x: Ptr) => void): void {
+    this.check(s);
+    const { be } = this;
+    const n = rows * this.width;
+    if (s.position === 'pre') {
+      this.norm1.forward(s.attnIn, s.norm1Stats, s.input, rows);
+      attend(s.mid, s.attnIn);
+      be.add(s.mid, s.mid, s.input, n);
+      this.norm2.forward(s.mlpIn, s.norm2Stats, s.mid, rows);
+      this.mlp.forward(out, s.mlpIn, s.mlp, rows);
+      be.add(out, out, s.mid, n);
+    } else {
+      attend(s.attnSum, s.input);
+      be.add(s.attnSum, s.attnSum, s.input, n);
+      this.norm1.forward(s.mid, s.norm1Stats, s.attnSum, rows);
+      this.mlp.forward(s.mlpSum, s.mid, s.mlp, rows);
+      be.add(s.mlpSum, s.mlpSum, s.mid, n);
+      this.norm2.forward(out, s.norm2Stats, s.mlpSum, rows);
+    }
+  }
+
+  /**
+   * dStream holds dL/d(out) on entry and dL/d(s.input) on return; parameter gradients accumulate. g.dTmp is
+   * overwritten.
+   */
+  backward(
+    dStream: Ptr, s: BlockSaved, g: BlockScratch, rope: RopeTables | null, batch: number, seq: number,
+    packed: PackedDocuments = NO_DOCUMENTS,
+  ): void {
+    this.check(s);
+    const rows = batch * seq;
+    const { dTmp } = g;
+    if (s.position === 'pre') {
+      this.mlp.backward(dTmp, dStream, s.mlpIn, s.mlp, g.mlp, rows, false); // dTmp = dL/d mlpIn
+      this.norm2.backward(dStream, dTmp, s.mid, s.norm2Stats, rows, true); // dStream = dL/d mid (residual + norm2)
+      this.attn.backward(dTmp, dStream, s.attnIn, s.attn, g.attn, rope, batch, seq, false, packed); // dTmp = dL/d attnIn
+      this.norm1.backward(dStream, dTmp, s.input, s.norm1Stats, rows, true); // dStream = dL/d input
+    } else {
+      this.norm2.backward(dTmp, dStream, s.mlpSum, s.norm2Stats, rows, false); // dTmp = dL/d mlpSum
+      this.mlp.backward(dTmp, dTmp, s.mid, s.mlp, g.mlp, rows, true); // dTmp = dL/d mid (residual + mlp)
+      this.norm1.backward(dStream, dTmp, s.attnSum, s.norm1Stats, rows, false); // dStream = dL/d attnSum
+      this.attn.backward(dStream, dStream, s.input, s.attn, g.attn, rope, batch, seq, true, packed); // dStream = dL/d input
+    }
+  }
+
+  private check(s: BlockStream): void {
+    if (s.position !== this.position) throw new Error(`internal: a ${this.position}-norm block was given ${s.position}-norm activations`);
+  }
+}
