@@ -58,12 +58,13 @@ for (const [name, metrics] of Object.entries(CASES)) {
     assert.equal(r.signal, null, `killed by ${r.signal}: the report did not return`);
     assert.equal(r.status, 0, r.stderr);
     const files = r.stdout.trim().split('\n');
-    const pngs = files.filter((f) => f.endsWith('.png'));
-    assert.deepEqual(pngs.map((f) => path.basename(f)), ['loss.png', 'lr.png', 'throughput.png', 'grad_norm.png']);
-    for (const f of pngs) {
+    // Each plot as PNG and SVG.
+    assert.deepEqual(files.map((f) => path.basename(f)).sort(), ['grad_norm', 'loss', 'lr', 'throughput'].flatMap((p) => [`${p}.png`, `${p}.svg`]));
+    for (const f of files.filter((f) => f.endsWith('.png'))) {
       const png = decodePng(fs.readFileSync(f));
-      assert.ok(png.width >= 400 && png.height >= 200, `${f}: ${png.width}x${png.height}`);
+      assert.deepEqual([png.width, png.height], [800, 480], f);
     }
+    for (const f of files.filter((f) => f.endsWith('.svg'))) assert.match(fs.readFileSync(f, 'utf8'), /^<svg[^>]+width="800" height="480"/, f);
   });
 }
 
