@@ -176,6 +176,7 @@ const HANDLERS: Record<string, Handler> = {
   'npm test': { illustrative: 'this suite' },
   'npm run test:long': { illustrative: 'the long checks, by design outside `npm test`' },
   'npm run test:mutation -- MODULE': { illustrative: 'mutation testing: a module takes from minutes to an hour' },
+  'npm run test:mutation -- MODULE ...': { illustrative: 'mutation testing: a module takes from minutes to an hour' },
   'npm install && npx lmforge train': {
     run: () => {
       // Two steps with one warmup step (the run whose end once crashed the report) of a one-layer model on short
