@@ -247,6 +247,9 @@ test('RoPE settings in every spelling; the GPT-2 divisibility rule applies to GP
   assert.equal(fromHfConfig({ ...bare, rope_theta: 3e5 }, 'c').rope_theta, 3e5);
   assert.equal(fromHfConfig(bare, 'c').rope_theta, 10000);
   throwsMsg(() => fromHfConfig({ ...bare, rope_parameters: { rope_theta: '1e6' } }, 'c'), /c: rope_parameters\.rope_theta must be a number, got "1e6"/);
+  // rope_parameters naming only its type (rope_theta absent or null) leaves the base to the flat key.
+  assert.equal(fromHfConfig({ ...bare, rope_theta: 4e5, rope_parameters: { rope_type: 'default' } }, 'c').rope_theta, 4e5);
+  assert.equal(fromHfConfig({ ...bare, rope_theta: 4e5, rope_parameters: { rope_type: 'default', rope_theta: null } }, 'c').rope_theta, 4e5);
   throwsMsg(() => fromHfConfig({ ...bare, rope_scaling: 'linear' }, 'c'), /rope_scaling of type 'linear' is not supported/);
   // Qwen3 sets head_dim on its own: hidden 66 over 4 heads is fine there, not for GPT-2.
   const odd = fromHfConfig({ ...q, hidden_size: 66 }, 'c');
@@ -255,7 +258,9 @@ test('RoPE settings in every spelling; the GPT-2 divisibility rule applies to GP
   assert.equal(fromHfConfig({ ...g, initializer_range: 0.05 }, 'c').init_std, 0.05);
   assert.equal(fromHfConfig({ ...g, layer_norm_epsilon: 1e-6 }, 'c').norm_eps, 1e-6);
   // The Qwen2 hint is for qwen2 only.
-  assert.throws(() => fromHfConfig({ ...q, model_type: 'mistral' }, 'c'), (e: unknown) => e instanceof ConfigError && !/Qwen2/.test(e.message));
+  throwsMsg(() => fromHfConfig({ ...q, model_type: 'mistral' }, 'c'), /^c: model_type "mistral" is not supported; supported: qwen3, llama, gpt2$/);
+  // A GPT-2 with no heads is told so, not that n_embd is "not divisible by n_head 0".
+  assert.throws(() => fromHfConfig({ ...g, n_head: 0 }, 'c'), (e: unknown) => e instanceof ConfigError && /key 'n_head' is 0 but must be >= 1/.test(e.message) && !/divisible/.test(e.message));
   // Several export problems are listed under one heading naming the family.
   throwsMsg(() => checkExportable(getPreset('cpu-tiny'), 'gpt2'), /^export as gpt2: 6 problems:\n {2}- GPT-2 export: norm 'rmsnorm'/);
 });
