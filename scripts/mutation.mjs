@@ -20,9 +20,14 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** Where a silent bug costs users most, each with the tests that guard it (TypeScript paths; run compiled). */
 export const MODULES = {
   split: {
-    about: 'train/val split rule and the data loader (windows, shuffle, ranks, resume state, shard checks)',
-    mutate: ['src/data/manifest.ts', 'src/data/loader.ts'],
+    about: 'the train/val split rule and the manifest it is recorded in',
+    mutate: ['src/data/manifest.ts'],
     tests: ['test/data/split.test.ts', 'test/data/loader.test.ts'],
+  },
+  loader: {
+    about: 'the data loader (windows, shuffle, ranks, resume state, shard checks)',
+    mutate: ['src/data/loader.ts'],
+    tests: ['test/data/loader.test.ts'],
   },
   checkpoint: {
     about: 'checkpoint write, prune and resume',
