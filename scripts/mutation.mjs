@@ -22,7 +22,7 @@ export const MODULES = {
   split: {
     about: 'the train/val split rule and the manifest it is recorded in',
     mutate: ['src/data/manifest.ts'],
-    tests: ['test/data/split.test.ts', 'test/data/loader.test.ts'],
+    tests: ['test/data/split.test.ts', 'test/data/manifest.test.ts', 'test/data/loader.test.ts'],
   },
   loader: {
     about: 'the data loader (windows, shuffle, ranks, resume state, shard checks)',
