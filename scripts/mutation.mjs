@@ -32,7 +32,7 @@ export const MODULES = {
   checkpoint: {
     about: 'checkpoint write, prune and resume',
     mutate: ['src/io/run-dir.ts', 'src/train/checkpoint.ts'],
-    tests: ['test/io/run-dir.test.ts', 'test/train/checkpoint.test.ts'],
+    tests: ['test/io/run-dir.test.ts', 'test/train/checkpoint-save.test.ts'],
   },
   'hf-config': {
     about: 'Hugging Face config.json import and export',

@@ -175,6 +175,7 @@ const HANDLERS: Record<string, Handler> = {
   'LMFORGE_NO_MPI=1 npm install': { illustrative: 'installs lmforge without the MPI addon' },
   'npm test': { illustrative: 'this suite' },
   'npm run test:long': { illustrative: 'the long checks, by design outside `npm test`' },
+  'npm run test:faults': { illustrative: 'the kill drill and the long fuzz run (about 15 minutes), by design outside `npm test`' },
   'npm run test:mutation -- MODULE': { illustrative: 'mutation testing: a module takes from minutes to an hour' },
   'npm run test:mutation -- MODULE ...': { illustrative: 'mutation testing: a module takes from minutes to an hour' },
   'npm install && npx lmforge train': {
@@ -256,6 +257,22 @@ const HANDLERS: Record<string, Handler> = {
       const steps = fs.readFileSync(path.join(needRun(), 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
         .filter((x) => x.kind === 'train').map((x) => x.step);
       assert.deepEqual(steps, [1, 2, 3]);
+    },
+  },
+  'npx lmforge train --resume runs/<run> --from-step 200 --set lr=1e-3': {
+    run: (f) => {
+      // The run above has step-2 and step-3: go back to step 2 with a lower lr and train step 3 again.
+      const run = needRun();
+      const trainRecords = (): { step: number; lr: number }[] =>
+        fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((x) => x.kind === 'train');
+      const before = trainRecords()[2]!.lr;
+      ok(argvOf(f, { 'runs/<run>': run, '200': '2' }, ['sample_tokens=0']));
+      assert.deepEqual(fs.readdirSync(path.join(run, 'checkpoints', 'abandoned')).filter((d) => d.startsWith('step-')).length, 1, 'the later checkpoint moved to abandoned/');
+      assert.equal(fs.readFileSync(path.join(run, 'checkpoints', 'latest'), 'utf8').trim(), 'step-00000003');
+      const steps = trainRecords();
+      assert.deepEqual(steps.map((x) => x.step), [1, 2, 3], 'the metrics after step 2 are replaced');
+      // Step 3 again, on the schedule of the new peak (1e-3 for the default's 5e-3).
+      assert.ok(Math.abs(steps[2]!.lr / before - 0.2) < 1e-9, `lr at step 3: ${before} before, ${steps[2]!.lr} after`);
     },
   },
   'npx lmforge generate --model runs/<run> --prompt "Once upon a time" --max-new-tokens 64': {
@@ -452,6 +469,9 @@ const HANDLERS: Record<string, Handler> = {
   'lmforge sweep config/ablations/cpu/rope_theta.yaml --resume': { illustrative: 'resumes the sweep above after a kill' },
   'lmforge report runs/sweeps/gqa-cpu --out docs/experiments/gqa-cpu': { illustrative: "needs the sweep's runs" },
   'lmforge report runs/sweeps/rope_theta-cpu --out docs/experiments/rope_theta-cpu': { illustrative: "needs the sweep's runs" },
+
+  // ---- docs/reliability.md
+  'lmforge train --resume RUN --from-step N --set lr=...': { illustrative: "the README's `train --resume runs/<run> --from-step 200 --set lr=1e-3`, run above" },
 
   // ---- docs/stages.md
   'lmforge train --resume RUN': { illustrative: "the README's `train --resume runs/<run>`, run above" },
