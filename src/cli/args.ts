@@ -37,7 +37,10 @@ export function parseArgs(verb: string, argv: string[], spec: Record<string, Fla
       throw new UsageError(`${verb}: unknown flag --${name}. Known flags: ${known || '(none)'}`);
     }
     if (s.type === 'boolean') {
-      flags[name] = inline === undefined ? true : !['0', 'false', 'no'].includes(inline);
+      const v = inline?.toLowerCase();
+      if (v === undefined || ['1', 'true', 'yes', 'on'].includes(v)) flags[name] = true;
+      else if (['0', 'false', 'no', 'off'].includes(v)) flags[name] = false;
+      else throw new UsageError(`${verb}: --${name} takes no value, or =true / =false; got '--${name}=${inline}'`);
       continue;
     }
     if (s.type === 'list') {

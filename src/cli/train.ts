@@ -23,7 +23,8 @@ const FLAGS: Record<string, FlagSpec> = {
   'run-dir': { type: 'string', help: 'run directory (default runs/<model>-<time>)' },
   quiet: { type: 'boolean', help: 'no progress bar' },
   nproc: { type: 'number', help: 'data-parallel ranks on this host: reruns the command under mpirun -np N (or launch with mpirun/srun yourself)' },
-  zero1: { type: 'boolean', help: 'shard the AdamW moments over the ranks (ZeRO-1): optimizer memory per rank / N' },
+  zero1: { type: 'boolean', help: 'shard the AdamW moments over the ranks (ZeRO-1): optimizer memory per rank / N; --zero1=false turns it off on a resume' },
+  device: { type: 'string', help: 'cpu | cuda | auto (the same as --set device=...)' },
   dashboard: { type: 'boolean', help: 'serve the live dashboard of this run and its neighbours on 127.0.0.1 while it trains' },
   'dashboard-port': { type: 'number', help: 'port of --dashboard (0 = any free one)', default: 8090 },
   keys: { type: 'boolean', help: 'list every training config key with its default' },
@@ -47,7 +48,12 @@ export async function run(argv: string[]): Promise<number> {
   if (fromStep !== undefined && !(Number.isInteger(fromStep) && fromStep >= 1))
     throw new UsageError(`train: --from-step must be a checkpoint's step (a whole number >= 1), got ${fromStep}`);
   let configFile = flags.config as string | undefined;
-  const sets = (flags.set as string[] | undefined) ?? [];
+  // --device and --zero1 are spellings of their keys, applied after the file and the saved config like any --set.
+  const sets = [
+    ...((flags.set as string[] | undefined) ?? []),
+    ...(flags.device !== undefined ? [`device=${String(flags.device)}`] : []),
+    ...(flags.zero1 !== undefined ? [`zero1=${String(flags.zero1)}`] : []),
+  ];
   let tc;
   if (resume) {
     if (configFile) throw new Error('train: --resume uses the run\'s saved config; drop --config (use --set to change a key)');
@@ -93,7 +99,6 @@ export async function run(argv: string[]): Promise<number> {
   }
   const runDir = tc.run_dir || defaultRunDir(tc);
   tc.run_dir = runDir;
-  if (flags.zero1) tc.zero1 = true;
   const trainer = new Trainer(tc, modelCfg, runDir, { zero1: tc.zero1 });
   const { group } = trainer;
   const lead = group.rank === 0;

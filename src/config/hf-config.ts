@@ -88,12 +88,15 @@ function ropeTheta(r: Reader, def: number): number {
       const p = params as Json;
       const type = p['rope_type'] ?? p['type'] ?? 'default';
       r.refuse(type !== 'default', `rope_parameters.rope_type '${String(type)}' (RoPE scaling) is not supported; only 'default' RoPE is`);
-      if (typeof p['rope_theta'] === 'number') theta = p['rope_theta'];
+      const t = p['rope_theta'];
+      if (typeof t === 'number' && Number.isFinite(t)) theta = t;
+      else r.refuse(t !== undefined && t !== null, `rope_parameters.rope_theta must be a number, got ${JSON.stringify(t)}`);
     }
   }
   const scaling = r.raw('rope_scaling');
-  if (scaling !== undefined && scaling !== null && typeof scaling === 'object') {
-    const type = (scaling as Json)['rope_type'] ?? (scaling as Json)['type'];
+  if (scaling !== undefined && scaling !== null) {
+    // An object names its type; anything else (a bare "linear") is a scaling setting too, and refused as one.
+    const type = typeof scaling === 'object' && !Array.isArray(scaling) ? ((scaling as Json)['rope_type'] ?? (scaling as Json)['type']) : scaling;
     r.refuse(type !== 'default', `rope_scaling of type '${String(type)}' is not supported; only plain RoPE is`);
   }
   const flat = r.has('rope_theta') ? r.num('rope_theta', def) : undefined;

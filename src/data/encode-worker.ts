@@ -24,6 +24,8 @@ export type EncodeReply =
   | { id: number; ok: false; error: string };
 
 const init = workerData as EncodeWorkerInit;
+/** Characters given to one call of the tokenizer library (a batch of pieces). */
+const ENCODE_CALL_CHARS = 1 << 20;
 const plain = plainTokenizerFromJson(init.plainJson);
 const eot = init.eotId;
 
@@ -35,8 +37,16 @@ async function encode(texts: string[]): Promise<{ ids: Uint32Array; lens: Uint32
     pieces.push(...p);
     pieceCount.push(p.length);
   }
-  const encs = await plain.encodeBatch(pieces);
-  const idLists = encs.map((e) => e.getIds());
+  // At most about ENCODE_CALL_CHARS characters per library call: the library keeps per-token strings and offsets
+  // for every piece of a call, so one call over all the pieces of a 100 MB document would hold gigabytes.
+  const idLists: Uint32Array[] = [];
+  for (let a = 0; a < pieces.length; ) {
+    let b = a;
+    let chars = 0;
+    while (b < pieces.length && (b === a || chars + pieces[b]!.length <= ENCODE_CALL_CHARS)) chars += pieces[b++]!.length;
+    for (const e of await plain.encodeBatch(pieces.slice(a, b))) idLists.push(Uint32Array.from(e.getIds()));
+    a = b;
+  }
   let total = texts.length;
   for (const l of idLists) total += l.length;
   const ids = new Uint32Array(total);

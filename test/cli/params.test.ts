@@ -32,10 +32,20 @@ test('--compare prints one column per model with exact totals', async () => {
   const out = await capture(['gpt2', '--compare', 'llama2-1.36b', 'llama3-1.5b', '--set', 'tie_embeddings=true']);
   const totals = out.split('\n').find((l) => l.startsWith('total params'))!;
   assert.match(totals, /124,439,808\s+1,220,431,104\s+1,281,959,936$/);
-  // Columns are right-aligned: every table line has the same length as the header line or less.
   const lines = out.split('\n');
-  assert.match(lines[0]!, /gpt2\s+llama2-1\.36b\s+llama3-1\.5b$/);
+  assert.match(lines[0]!, /^\s+gpt2\s+llama2-1\.36b\s+llama3-1\.5b$/);
   assert.match(out, /^seq\s+1,024\s+1,024\s+1,024$/m);
+  // Columns are right-aligned under the model names: every row of the table ends each value exactly where the
+  // header's name ends, with a space after it (or the line's end), and every row is as long as the header.
+  const table = lines.slice(0, lines.indexOf(''));
+  assert.ok(table.length > 20, 'the table has its rows');
+  const header = table[0]!;
+  const ends = [...header.matchAll(/\S+/g)].map((m) => m.index! + m[0].length - 1);
+  assert.equal(ends.length, 3);
+  for (const row of table) {
+    assert.equal(row.length, header.length, `row '${row}' is not as long as the header`);
+    for (const e of ends) assert.ok(row[e] !== ' ' && (e + 1 === row.length || row[e + 1] === ' '), `row '${row}': no value ends at column ${e}`);
+  }
 });
 
 test('--json and HF directories', async () => {

@@ -90,3 +90,15 @@ export function variedTexts(seed: number, count: number): string[] {
   }
   return out;
 }
+
+/**
+ * The documented split rule, worked in integers on the fraction's decimal digits (independent of the implementation):
+ * document i is validation when floor((i+1)·f) > floor(i·f).
+ */
+export function isValExact(index: number, fraction: number): boolean {
+  const [whole, digits = ''] = String(fraction).split('.');
+  if (String(fraction).includes('e')) throw new Error(`isValExact: write the fraction ${fraction} with plain decimals`);
+  const p = Number(whole! + digits);
+  const q = 10 ** digits.length;
+  return Math.floor(((index + 1) * p) / q) > Math.floor((index * p) / q);
+}

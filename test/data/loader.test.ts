@@ -133,6 +133,24 @@ test('val split, datasetInfo and clear errors', async () => {
   await assert.rejects(openLoader({ ...base({}), dir: path.dirname(dir) }), /no manifest.json/);
 });
 
+test('verify: a shard whose bytes changed is refused by checksum; without verify the header check alone passes', async () => {
+  const copy = path.join(path.dirname(dir), 'corrupt');
+  fs.cpSync(dir, copy, { recursive: true });
+  const opts = { ...base({ order: 'sequential' }), dir: copy };
+  const shard = path.join(copy, 'train-00001.bin');
+  assert.ok(fs.existsSync(shard), 'the fixture has several train shards');
+  // One token id inside the data (the header and the token count stay valid).
+  const bytes = fs.readFileSync(shard);
+  bytes[bytes.length - 8] ^= 0x01;
+  fs.writeFileSync(shard, bytes);
+  await assert.rejects(openLoader({ ...opts, verify: true }), /train-00001\.bin: sha256 differs from the manifest: the shard is corrupt; rerun 'lmforge prepare'/);
+  const unverified = await openLoader(opts);
+  unverified.close();
+  // The intact copy verifies.
+  const ok = await openLoader({ ...base({ order: 'sequential' }), verify: true });
+  ok.close();
+});
+
 /** A copy of the prepared dataset with `edit` applied to its manifest (and the chance to change files). */
 function damaged(tag: string, edit: (m: Record<string, any>, copy: string) => void): string {
   const copy = path.join(path.dirname(dir), tag);

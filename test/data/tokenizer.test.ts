@@ -121,10 +121,15 @@ test('decode inverts encode (on NFC text) and the incremental decoder never spli
     out += inc.flush();
     assert.equal(out, t.normalize('NFC'));
   }
-  // A token that is the first byte of a 4-byte emoji alone: nothing is emitted until it completes.
-  const emoji = await tok.encode('🙂');
+  // An emoji the vocabulary splits into byte-level tokens (U+1FAE0, 4 UTF-8 bytes in 3 tokens): nothing is
+  // emitted until its last byte arrives, then the whole character at once.
+  const emoji = await tok.encode('\u{1FAE0}');
+  assert.equal(emoji.length, 3, `'\u{1FAE0}' as ${emoji.length} tokens`);
   const inc = tok.incrementalDecoder();
-  if (emoji.length > 1) assert.equal(inc.push(emoji[0]!), '');
+  assert.equal(inc.push(emoji[0]!), '');
+  assert.equal(inc.push(emoji[1]!), '');
+  assert.equal(inc.push(emoji[2]!), '\u{1FAE0}');
+  assert.equal(inc.flush(), '');
   assert.throws(() => tok.decode([999999]), /outside this tokenizer's vocabulary/);
 });
 

@@ -47,15 +47,26 @@ test('matmul: all transpose combinations, padded leading dimensions, accumulate,
           const B = pair(randF32(r, (transB ? n : k) * ldb));
           const C = pair(randF32(r, m * ldc));
           const bias = pair(randF32(r, n));
+          const tol = precision === 'bf16' ? BF16_TOL : FP32_TOL;
+          const what = `${precision} ${m}x${n}x${k} tA=${transA} tB=${transB}`;
+          // C += A B on top of random C: compared before anything overwrites it.
           withPrecision(precision, () =>
             both((be, s) => {
               const g = s === 'cpu' ? 'cpu' : 'gpu';
               be.matmul(at(C[g]), at(A[g]), at(B[g]), m, n, k, { transA, transB, lda, ldb, ldc, accumulate: true });
-              be.matmul(at(C[g], 0), at(A[g]), at(B[g]), m, n, k, { transA, transB, lda, ldb, ldc: n + 2, bias: at(bias[g]) });
+            }),
+          );
+          const eAcc = errOf(C);
+          assert.ok(eAcc < tol, `${what} accumulate: ${eAcc}`);
+          // C = A B + bias, overwriting.
+          withPrecision(precision, () =>
+            both((be, s) => {
+              const g = s === 'cpu' ? 'cpu' : 'gpu';
+              be.matmul(at(C[g], 0), at(A[g]), at(B[g]), m, n, k, { transA, transB, lda, ldb, ldc, bias: at(bias[g]) });
             }),
           );
           const e = errOf(C);
-          assert.ok(e < (precision === 'bf16' ? BF16_TOL : FP32_TOL), `${precision} ${m}x${n}x${k} tA=${transA} tB=${transB}: ${e}`);
+          assert.ok(e < tol, `${what} bias: ${e}`);
           freePairs(A, B, C, bias);
         }
       }

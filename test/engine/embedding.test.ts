@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { at } from '../../src/engine/backend.js';
 import { be, f32, freeAll, i32, read, zeros } from './helpers.js';
-import { embeddingBackwardRef, embeddingRef, randInts, randVec, relErr, rng } from './reference.js';
+import { dot, embeddingBackwardRef, embeddingRef, fdCheck, randInts, randVec, relErr, rng } from './reference.js';
 
 test('embeddingForward gathers rows, overwriting or accumulating', () => {
   const r = rng(20);
@@ -21,6 +21,20 @@ test('embeddingForward gathers rows, overwriting or accumulating', () => {
   be.embeddingForward(at(out), at(bi), at(bt), n, d, true);
   assert.ok(relErr(read(out), want.map((x) => 2 * x)) < 1e-7);
   freeAll(bt, bi, out);
+});
+
+test('embeddingBackwardRef is the gradient of embeddingRef (central finite differences, repeated and unused ids)', () => {
+  const r = rng(22);
+  const vocab = 9;
+  const d = 5;
+  const ids = Int32Array.from([3, 0, 3, 8, 3, 1, 0]); // id 3 three times, 2/4/5/6/7 never
+  const table = randVec(r, vocab * d);
+  const R = randVec(r, ids.length * d);
+  const loss = () => dot(embeddingRef(ids, table, d), R);
+  const grad = embeddingBackwardRef(ids, R, d, vocab);
+  // Every coordinate of the table, so the unused rows are checked to be exactly zero too.
+  assert.ok(fdCheck(table, loss, grad, r, table.length) < 1e-8);
+  for (const unused of [2, 4, 5, 6, 7]) assert.ok(grad.slice(unused * d, unused * d + d).every((g) => g === 0), `row ${unused}`);
 });
 
 test('embeddingBackward accumulates repeated ids deterministically, whatever the thread count', () => {

@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { REPO_ROOT } from '../helpers.js';
 import { mpirunArgs, SKIP_MPI } from './mpi-env.js';
 import { bucketRanges } from '../../src/parallel/buckets.js';
-import { clipRanges, shardLayout } from '../../src/parallel/zero-shard.js';
 import { launcherWorldSize } from '../../src/parallel/group.js';
 import { WORKER_MODEL } from './collectives-worker.js';
 import { plan } from '../../src/plan/plan.js';
@@ -76,36 +75,6 @@ test('collectives at world size 1 need no MPI (no launcher in the environment)',
   const rep = JSON.parse(r.stdout) as WorkerReport;
   assert.equal(rep.kind, 'single');
   for (const [name, err] of Object.entries(rep.errors)) assert.ok(err <= 1e-6, `${name} error ${err}`);
-});
-
-test('shard layout: contiguous ranges of ceil(total/N), the last shorter, covering the buffer once', () => {
-  for (const [total, n] of [[10, 3], [9, 3], [2, 4], [1003, 2], [1, 1]] as const) {
-    const shards = Array.from({ length: n }, (_, r) => shardLayout(total, n, r));
-    let next = 0;
-    for (const s of shards) {
-      assert.equal(s.capacity, Math.ceil(total / n));
-      if (s.count > 0) assert.equal(s.start, next);
-      next += s.count;
-      assert.ok(s.count <= s.capacity);
-    }
-    assert.equal(next, total);
-    assert.deepEqual(shards[0]!.counts.reduce((a, b) => a + b, 0), total);
-  }
-  assert.throws(() => shardLayout(10, 2, 2), /rank 2 outside/);
-});
-
-test('decay ranges clipped to a shard keep their flags and stay inside it', () => {
-  const ranges = [
-    { offset: 0, size: 5, decay: true },
-    { offset: 5, size: 3, decay: false },
-    { offset: 8, size: 7, decay: true },
-  ];
-  assert.deepEqual(clipRanges(ranges, 4, 6), [
-    { offset: 4, size: 1, decay: true },
-    { offset: 5, size: 3, decay: false },
-    { offset: 8, size: 2, decay: true },
-  ]);
-  assert.deepEqual(clipRanges(ranges, 15, 0), []);
 });
 
 test('gradient buckets cover the buffer from the end, none larger than the bucket size', () => {

@@ -41,3 +41,23 @@ test('peak override and MFU arithmetic', () => {
   assert.ok(Math.abs(mfu(400_000, 3.6e9, 8 * 2.25e15) - 0.08) < 1e-15);
   assert.equal(achievedGflops(1000, 2e9), 2000);
 });
+
+test('every table entry, every driver name, and names that are not devices', () => {
+  const want: Record<string, [number, number]> = {
+    b200: [2.25e15, 180e9], h200: [989e12, 141e9], h100: [989e12, 80e9], 'h100-pcie': [756e12, 80e9],
+    a100: [312e12, 80e9], 'a100-40gb': [312e12, 40e9], l40s: [362e12, 48e9], rtx4090: [165e12, 24e9],
+  };
+  assert.deepEqual(Object.fromEntries(Object.entries(DEVICES).map(([k, d]) => [k, [d.peakFlops, d.memoryBytes]])), want);
+  for (const d of Object.values(DEVICES)) assert.ok(d.about.startsWith('NVIDIA '), d.name);
+  for (const n of ['constructor', '__proto__', 'hasOwnProperty', '']) assert.throws(() => getDevice(n), /unknown GPU/, n);
+  assert.equal(deviceFromName('NVIDIA L40S')?.name, 'l40s');
+  assert.equal(deviceFromName('nvidia h100 80gb hbm3')?.name, 'h100');
+  assert.equal(deviceFromName('NVIDIA GH200 480GB'), undefined);
+  assert.equal(deviceFromName('Tesla V100-SXM2-16GB'), undefined);
+  assert.equal(resolvePeak('', DEVICES.h200), 989e12);
+  assert.equal(resolvePeak('H100'), 989e12);
+  assert.throws(() => resolvePeak(0), /peak FLOP\/s override must be a positive number, got 0/);
+  assert.throws(() => resolvePeak(Infinity), /got Infinity/);
+  assert.throws(() => resolvePeak('-5'), /got -5/);
+  assert.throws(() => resolvePeak('tpu'), /unknown GPU 'tpu'/);
+});

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getPreset } from '../../src/config/presets.js';
 import { getDevice } from '../../src/plan/devices.js';
-import { plan, activationBytes, largestShardUnit, formatPlan, PlanError, type PlanInput } from '../../src/plan/plan.js';
+import { plan, activationBytes, largestShardUnit, formatHours, formatPlan, formatTokens, PlanError, type PlanInput } from '../../src/plan/plan.js';
 import { parseTokenCount, parseMfuList } from '../../src/cli/plan.js';
 
 const rel = (a: number, b: number, tol = 1e-12): void =>
@@ -135,6 +135,120 @@ test('the command prints the same numbers, as text and as JSON', () => {
   const bad = spawnSync(process.execPath, [bin, 'plan', '--model', 'qwen3-0.6b', '--gpu', 'tpu9'], { encoding: 'utf8' });
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /unknown GPU 'tpu9'/);
+});
+
+test('the plan as text, line for line: a token target in days, fp32 gradients, nothing fits; and one under a minute', () => {
+  // Checked by hand: 2 x 1.65e14 x 0.3 / 122,978,304 FLOP/token = 805,020 tokens/s; 1e12 tokens take 345 h; per token
+  // 4 x 4,528 + 516 + 607,744 = 626,372 B; DP states 18 P with fp32 gradients, (24e9 - 18 P) / (626,372 x 256) = 147.
+  const a = plan({ modelName: 'cpu-tiny', model: getPreset('cpu-tiny'), gpus: 2, gpu: getDevice('rtx4090'), hours: 1, mfu: [0.3, 0.5], seq: 256, microBatch: 4096, gradBytes: 4, tokens: 1e12 });
+  assert.deepEqual(formatPlan(a).split('\n'), [
+    "cpu-tiny: 20,235,648 parameters; 2 x rtx4090 (NVIDIA GeForce RTX 4090, dense bf16 1.650e14 FLOP/s, 24 GB) for 1 h",
+    "",
+    "FLOP budget       2 x 1.650e14 FLOP/s x 1 h x 3600 s = 1.188e18 FLOP",
+    "FLOPs per token   1.230e8 at seq 256: 6 x N_matmul + 12 x n_layer x n_head x head_dim x seq = 6 x 20234240 + 12 x 4 x 4 x 32 x 256 (PaLM appendix B; N_matmul = projection, FFN and lm_head weights, tied or not)",
+    "Token target      1.00T (--tokens)",
+    "",
+    "  MFU  tokens/s (all GPUs)  tokens in 1 h  x Chinchilla  time for 1.00T tokens",
+    "  30%              805,020          2.90B          7.16      345 h (14.4 days)",
+    "  50%            1,341,700          4.83B         11.93       207 h (8.6 days)",
+    "",
+    "Memory per GPU (GB = 1e9 bytes): micro-batch 4096 x seq 256; bf16 weights, fp32 master weights, fp32 gradients, fp32 AdamW m and v; sharded parts divided by 2",
+    "  scheme         weights  master  grads  adam m,v  gathered  activations   total  fits 24 GB  max micro-batch",
+    "  data parallel     0.04    0.08   0.08      0.16      0.00       656.80  657.16  NO (2738%)              147",
+    "  ZeRO-1            0.04    0.04   0.08      0.08      0.00       656.80  657.04  NO (2738%)              148",
+    "  ZeRO-3 / FSDP     0.02    0.04   0.04      0.08      0.16       656.80  657.14  NO (2738%)              147",
+    "",
+    "Activations (bf16, flash attention, no recomputation): per token: n_layer x [2 B x (4h + 3(Hq*d + Hkv*d) + 3f) + 4 B x 12] + final norm 2 B x 2h + 4 B x 1 + fp32 logits 4 B x vocab = 4 x 4528 + 516 + 607744 = 626372 B",
+    "  x micro-batch 4096 x seq 256 = 656.80 GB, of which fp32 logits 637.27 GB (a chunked loss avoids most of that).",
+    "Not counted: CUDA context, communication buffers, allocator fragmentation (keep ~10% free); recomputation would cut activations to about one tensor per layer.",
+    "Peaks are dense bf16: the planning document's 4.5 PFLOP/s per B200 is the 2:4 sparse figure (dense: 2.25).",
+  ]);
+  const b = plan({ modelName: 'cpu-tiny', model: getPreset('cpu-tiny'), gpus: 1, gpu: getDevice('h100'), hours: 0.5, mfu: [1], seq: 256, microBatch: 1, gradBytes: 2, tokens: 5e5 });
+  assert.deepEqual(formatPlan(b).split('\n'), [
+    "cpu-tiny: 20,235,648 parameters; 1 x h100 (NVIDIA H100 SXM, dense bf16 9.890e14 FLOP/s, 80 GB) for 0.5 h",
+    "",
+    "FLOP budget       1 x 9.890e14 FLOP/s x 0.5 h x 3600 s = 1.780e18 FLOP",
+    "FLOPs per token   1.230e8 at seq 256: 6 x N_matmul + 12 x n_layer x n_head x head_dim x seq = 6 x 20234240 + 12 x 4 x 4 x 32 x 256 (PaLM appendix B; N_matmul = projection, FFN and lm_head weights, tied or not)",
+    "Token target      500.0k (--tokens)",
+    "",
+    "  MFU   tokens/s (all GPUs)  tokens in 0.5 h  x Chinchilla  time for 500.0k tokens",
+    "  100%            8,042,069           14.48B         35.77                 0.0 min",
+    "",
+    "Memory per GPU (GB = 1e9 bytes): micro-batch 1 x seq 256; bf16 weights, fp32 master weights, bf16 gradients, fp32 AdamW m and v; sharded parts divided by 1",
+    "  scheme         weights  master  grads  adam m,v  gathered  activations  total  fits 80 GB  max micro-batch",
+    "  data parallel     0.04    0.08   0.04      0.16      0.00         0.16   0.48    yes (1%)              496",
+    "  ZeRO-1            0.04    0.08   0.04      0.16      0.00         0.16   0.48    yes (1%)              496",
+    "  ZeRO-3 / FSDP     0.04    0.08   0.04      0.16      0.00         0.16   0.48    yes (1%)              496",
+    "",
+    "Activations (bf16, flash attention, no recomputation): per token: n_layer x [2 B x (4h + 3(Hq*d + Hkv*d) + 3f) + 4 B x 12] + final norm 2 B x 2h + 4 B x 1 + fp32 logits 4 B x vocab = 4 x 4528 + 516 + 607744 = 626372 B",
+    "  x micro-batch 1 x seq 256 = 0.16 GB, of which fp32 logits 0.16 GB (a chunked loss avoids most of that).",
+    "Not counted: CUDA context, communication buffers, allocator fragmentation (keep ~10% free); recomputation would cut activations to about one tensor per layer.",
+    "Peaks are dense bf16: the planning document's 4.5 PFLOP/s per B200 is the 2:4 sparse figure (dense: 2.25).",
+  ]);
+});
+
+test('every input check, and the edges that are accepted', () => {
+  const rejects = (over: Partial<PlanInput>, re: RegExp) =>
+    assert.throws(() => plan(base(over)), (e: unknown) => e instanceof PlanError && re.test(e.message), JSON.stringify(over));
+  rejects({ gpus: 1.5 }, /^plan: --gpus must be a whole number >= 1, got 1\.5$/);
+  rejects({ hours: 0 }, /^plan: --hours must be a positive number, got 0$/);
+  rejects({ hours: Infinity }, /--hours must be a positive number, got Infinity/);
+  rejects({ hours: NaN }, /--hours must be a positive number/);
+  rejects({ mfu: [] }, /^plan: --mfu needs at least one value, e\.g\. --mfu 0\.3,0\.5$/);
+  rejects({ mfu: [0] }, /--mfu values are fractions in \(0, 1\], got 0 /);
+  rejects({ mfu: [0.5, 1.01] }, /got 1\.01/);
+  rejects({ seq: 0 }, /^plan: --seq must be a whole number >= 1, got 0$/);
+  rejects({ seq: 2.5 }, /--seq must be a whole number >= 1, got 2\.5/);
+  rejects({ seq: 40961 }, /^plan: --seq 40961 exceeds the model's context_length 40960$/);
+  rejects({ microBatch: 0 }, /^plan: --micro-batch must be a whole number >= 1, got 0$/);
+  rejects({ microBatch: 1.5 }, /--micro-batch must be a whole number >= 1, got 1\.5/);
+  rejects({ tokens: 0 }, /^plan: --tokens must be positive, got 0$/);
+  rejects({ gpu: { ...getDevice('h100'), peakFlops: 0 } }, /^plan: the GPU peak must be positive, got 0$/);
+  rejects({ gpu: { ...getDevice('h100'), memoryBytes: 0 } }, /^plan: the GPU memory must be positive, got 0$/);
+  for (const ok of [{ mfu: [1] }, { seq: 40960 }, { seq: 1 }, { microBatch: 1 }, { gpus: 1 }, { hours: 0.01 }, { tokens: 1 }])
+    assert.doesNotThrow(() => plan(base(ok)), JSON.stringify(ok));
+});
+
+test('fits means the states and activations take at most the memory, to the byte', () => {
+  const p = plan(base());
+  const total = p.memory[0]!.total;
+  const at = (bytes: number) => plan(base({ gpu: { ...getDevice('b200'), memoryBytes: bytes } })).memory[0]!;
+  assert.equal(at(total).fits, true);
+  assert.equal(at(total - 1).fits, false);
+  assert.equal(at(total - 1).maxMicroBatch, 7);
+  // Less memory than the states alone: no micro-batch fits (0, not negative).
+  assert.equal(at(1e9).maxMicroBatch, 0);
+});
+
+test('the largest unit ZeRO-3 gathers: a block when the vocabulary is small, by hand', () => {
+  // GPT-2 block: attention 4 x 768^2 + 4 x 768 biases = 2,362,368; MLP 2 x 768 x 3072 + 3072 + 768 = 4,722,432;
+  // two LayerNorms 4 x 768 = 3,072: 7,087,872 (12 of them are 85,054,464 of GPT-2's 124,439,808).
+  assert.equal(largestShardUnit({ ...getPreset('gpt2'), vocab_size: 1000 }), 7_087_872);
+  // With the real vocabulary the 50,257 x 768 embedding plus 1,024 x 768 positions win: 39,383,808.
+  assert.equal(largestShardUnit(getPreset('gpt2')), 39_383_808);
+  // cpu-small with 1,000 tokens: q, o 512 x 512, k, v 256 x 512: 786,432; SwiGLU 3 x 512 x 1536 = 2,359,296; norms
+  // 2 x 512 + QK-norm 2 x 64 = 1,152: 3,146,880 (the untied 1,000 x 512 head and embedding are 512,000 each).
+  assert.equal(largestShardUnit({ ...getPreset('cpu-small'), vocab_size: 1000 }), 3_146_880);
+  // An untied head larger than the embedding is the unit: llama3-1.5b untied, 128,256 x 2,048.
+  assert.equal(largestShardUnit({ ...getPreset('llama3-1.5b'), tie_embeddings: false }), 128_256 * 2048);
+  const g = plan(base({ modelName: 'gpt2-small-vocab', model: { ...getPreset('gpt2'), vocab_size: 1000 }, seq: 1024, gpus: 4 }));
+  assert.equal(g.memory[2]!.gathered, 7_087_872 * 6);
+});
+
+test('GPT-2 activations: the final LayerNorm keeps two statistics, and the formula says so', () => {
+  const a = activationBytes(getPreset('gpt2'), 2, 1024);
+  // Final norm 2 x 2 x 768 + 4 x 2 = 3,080 B; logits 4 x 50,257 = 201,028 B; 12 x 24,640 + 3,080 + 201,028 = 499,788 B.
+  assert.deepEqual([a.fp32ValuesPerLayer, a.perTokenFinalNorm, a.perTokenLogits, a.perToken, a.total], [16, 3080, 201_028, 499_788, 499_788 * 2048]);
+  assert.equal(a.formula,
+    'per token: n_layer x [2 B x (4h + 2(Hq*d + Hkv*d) + 2f) + 4 B x 16] + final norm 2 B x 2h + 4 B x 2 + fp32 logits 4 B x vocab' +
+    ' = 12 x 24640 + 3080 + 201028 = 499788 B');
+});
+
+test('token counts and durations as printed', () => {
+  const cases: Array<[number, string]> = [[1.5e12, '1.50T'], [1e12, '1.00T'], [2.5e9, '2.50B'], [1e9, '1.00B'], [3.4e6, '3.4M'], [1e6, '1.0M'], [1500, '1.5k'], [1000, '1.0k'], [999, '999'], [-2e9, '-2.00B']];
+  for (const [x, s] of cases) assert.equal(formatTokens(x), s, String(x));
+  const hours: Array<[number, string]> = [[0.5, '30.0 min'], [0.999, '59.9 min'], [1, '1.0 h'], [47.9, '47.9 h'], [48, '48 h (2.0 days)'], [100, '100 h (4.2 days)']];
+  for (const [h, s] of hours) assert.equal(formatHours(h), s, String(h));
 });
 
 test('a staged config: each stage\'s tokens, time and memory at its own seq and batch, summed over the stages', async () => {

@@ -56,3 +56,51 @@ test('bad settings are rejected with the setting named', () => {
   assert.throws(() => validateSchedule({ ...ok, lr: -1 }), ScheduleError);
   assert.throws(() => lrAt(-1, ok), /step must be an integer/);
 });
+
+test('each bad setting alone is rejected with its own message; the edges of the valid ranges are accepted', () => {
+  const ok: ScheduleConfig = { schedule: 'cosine', lr: 1e-3, min_lr: 0, warmup_steps: 10, total_steps: 100, decay_fraction: 0.2 };
+  const rejects = (change: Partial<ScheduleConfig>, re: RegExp): void => {
+    assert.throws(() => validateSchedule({ ...ok, ...change }), (e: unknown) => e instanceof ScheduleError && re.test(e.message), JSON.stringify(change));
+  };
+  rejects({ lr: 0 }, /^lr schedule: lr must be a positive number, got 0$/);
+  rejects({ lr: NaN }, /lr must be a positive number, got NaN/);
+  rejects({ lr: Infinity }, /lr must be a positive number, got Infinity/);
+  rejects({ min_lr: -1e-9 }, /^lr schedule: min_lr must be >= 0, got -1e-9$/);
+  rejects({ min_lr: NaN }, /min_lr must be >= 0, got NaN/);
+  rejects({ min_lr: Infinity, schedule: 'constant' }, /min_lr must be >= 0, got Infinity/);
+  rejects({ total_steps: 0 }, /^lr schedule: total_steps must be a positive integer, got 0$/);
+  rejects({ total_steps: 10.5 }, /total_steps must be a positive integer, got 10.5/);
+  rejects({ warmup_steps: -1 }, /^lr schedule: warmup_steps must be an integer >= 0, got -1$/);
+  rejects({ warmup_steps: 1.5 }, /warmup_steps must be an integer >= 0, got 1.5/);
+  rejects({ warmup_steps: 101 }, /^lr schedule: warmup_steps \(101\) exceeds total_steps \(100\); shorten the warmup$/);
+  rejects({ schedule: 'wsd', decay_fraction: 1.01 }, /^lr schedule: decay_fraction must be in \(0, 1\] for wsd, got 1.01/);
+  rejects({ schedule: 'wsd', decay_fraction: -0.1 }, /decay_fraction must be in/);
+  rejects({ min_lr: 2e-3 }, /^lr schedule: min_lr \(0.002\) is above lr \(0.001\); the decay would raise the lr. Set min_lr <= lr$/);
+  for (const edge of [
+    { min_lr: 0 }, { min_lr: 1e-3 }, { warmup_steps: 0 }, { warmup_steps: 100 }, { total_steps: 10 },
+    { schedule: 'wsd', decay_fraction: 1 } as const, { schedule: 'cosine', decay_fraction: 0 } as const,
+    { schedule: 'constant', min_lr: 5e-3 } as const, { schedule: 'constant', decay_fraction: 7 } as const,
+  ])
+    assert.doesNotThrow(() => validateSchedule({ ...ok, ...edge }), JSON.stringify(edge));
+  // lrAt itself refuses a schedule it does not know (a config that skipped validation).
+  assert.throws(() => lrAt(20, { ...ok, schedule: 'linear' as never }), /unknown schedule 'linear'/);
+  assert.throws(() => lrAt(1.5, ok), /step must be an integer >= 0, got 1.5/);
+});
+
+test('degenerate lengths: no decay room ends at min_lr, never NaN', () => {
+  // Warmup as long as the run: the steps past it sit at the floor.
+  const cos: ScheduleConfig = { schedule: 'cosine', lr: 1e-3, min_lr: 1e-4, warmup_steps: 10, total_steps: 10, decay_fraction: 0 };
+  close(lrAt(9, cos), 1e-3);
+  close(lrAt(10, cos), 1e-4);
+  close(lrAt(11, cos), 1e-4);
+  // WSD whose decay rounds to zero steps: stable to the end, then the floor.
+  const wsd: ScheduleConfig = { schedule: 'wsd', lr: 1e-3, min_lr: 1e-4, warmup_steps: 0, total_steps: 100, decay_fraction: 0.004 };
+  close(lrAt(99, wsd), 1e-3);
+  close(lrAt(100, wsd), 1e-4);
+  close(lrAt(150, wsd), 1e-4);
+  // WSD decay window rounds half up: 0.25 x 10 = 2.5 -> 3 decay steps, starting at step 7.
+  const half: ScheduleConfig = { schedule: 'wsd', lr: 1, min_lr: 0, warmup_steps: 0, total_steps: 10, decay_fraction: 0.25 };
+  close(lrAt(6, half), 1);
+  close(lrAt(8, half), 2 / 3);
+  for (const c of [cos, wsd, half]) for (let s = 0; s < 120; s++) assert.ok(Number.isFinite(lrAt(s, c)), `step ${s}`);
+});

@@ -12,7 +12,7 @@ import { prepare } from '../../src/data/prepare.js';
 import { loadTrainConfig, type TrainConfig } from '../../src/config/train.js';
 import { resolveModelConfig, Trainer } from '../../src/train/trainer.js';
 import { train } from './fixture.js';
-import { latestCheckpoint } from '../../src/io/run-dir.js';
+import { completedCheckpoints, latestCheckpoint } from '../../src/io/run-dir.js';
 import { readMetrics } from '../../src/train/metrics.js';
 import { openModelSource } from '../../src/io/model-dir.js';
 import { createBackend } from '../../src/engine/index.js';
@@ -58,6 +58,8 @@ test('an interrupted and resumed run equals the uninterrupted run, float for flo
   const last = ta.model.layout.params[ta.model.layout.params.length - 1]!;
   const wa2 = ta.model.getParam(last);
   ta.dispose();
+  // Checkpoints at steps 3, 6 and 8 (the end); keep_checkpoints=2 leaves the newest two.
+  assert.deepEqual(completedCheckpoints(a).map((d) => d.slice(-13)), ['step-00000006', 'step-00000008']);
 
   const b = join(root, 'interrupted');
   await assert.rejects(train(config(b), false, 5), /simulated kill/); // dies after the step-3 checkpoint, mid-way
