@@ -7,10 +7,12 @@
 //   node scripts/build-cuda.mjs                 build if possible
 //   node scripts/build-cuda.mjs --compile-only  compile every source that this machine can compile (no link);
 //                                               used to check the kernels on machines without cuBLAS
-// Environment: CUDA_HOME / CUDA_PATH (toolkit root), LMFORGE_CUDA_ARCH (e.g. "80;90", default "80;90"),
-// LMFORGE_NODE_INCLUDE (Node's include/node), LMFORGE_CUBLAS_INCLUDE / LMFORGE_CUBLAS_LIB (cuBLAS elsewhere),
-// LMFORGE_CUDA_JOBS (parallel compiles), LMFORGE_CUDA_STRICT=1 (a failed build fails the install).
-import { spawn } from 'node:child_process';
+// Environment: CUDA_HOME / CUDA_PATH (toolkit root), LMFORGE_CUDA_ARCH (e.g. "80;90"; default: the architecture
+// of the GPUs nvidia-smi finds, else "80;90"), LMFORGE_NODE_INCLUDE (Node's include/node),
+// LMFORGE_CUBLAS_INCLUDE / LMFORGE_CUBLAS_LIB (cuBLAS elsewhere), LMFORGE_CUDA_JOBS (parallel compiles, default one
+// per core), LMFORGE_CUDA_STRICT=1 (a failed build fails the install).
+// (The interpreted CUDA engine, the same sources on the CPU, is built by node-gyp: binding.gyp.)
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { createRequire } from 'node:module';
@@ -29,6 +31,18 @@ export function archFlags(spec) {
     flags.push('-gencode', `arch=compute_${a},code=sm_${a}`);
   }
   return flags;
+}
+
+/**
+ * The compute capabilities of the GPUs on this machine ("90" for an H100/H200), from nvidia-smi's
+ * "9.0"-style output; null where nvidia-smi is absent or finds none. `query` is injectable for tests.
+ */
+export function detectArch(query = () => {
+  const r = spawnSync('nvidia-smi', ['--query-gpu=compute_cap', '--format=csv,noheader'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout : '';
+}) {
+  const caps = [...new Set(query().split('\n').map((l) => l.trim()).filter((l) => /^\d+\.\d+$/.test(l)).map((l) => l.replace('.', '')))];
+  return caps.length ? caps.join(';') : null;
 }
 
 /**
@@ -116,7 +130,9 @@ async function main(argv) {
   const { cu, cc, needsCublas } = listSources(srcDir);
   const objDir = join(rootDir, 'build', 'cuda-obj');
   mkdirSync(objDir, { recursive: true });
-  const arch = archFlags(process.env.LMFORGE_CUDA_ARCH);
+  const archSpec = process.env.LMFORGE_CUDA_ARCH || (compileOnly ? undefined : detectArch() ?? undefined);
+  const arch = archFlags(archSpec);
+  const archCount = arch.length / 2;
   const incs = [`-I${srcDir}`, `-I${tk.include}`];
   if (tk.cublasInclude && tk.cublasInclude !== tk.include) incs.push(`-I${tk.cublasInclude}`);
   const ccIncs = [...incs];
@@ -127,7 +143,8 @@ async function main(argv) {
   for (const f of cu) {
     const o = join(objDir, `${f}.o`);  // X.cu.o: a family has both X.cu (kernels) and X.cc (glue)
     objects.push(o);
-    tasks.push(() => run(tk.nvcc, ['-O3', '-std=c++17', '-Xcompiler', '-fPIC', ...arch, ...incs, '-c', join(srcDir, f), '-o', o]));
+    // --threads: nvcc compiles the architectures of one file in parallel too.
+    tasks.push(() => run(tk.nvcc, ['-O3', '-std=c++17', '--threads', String(archCount), '-Xcompiler', '-fPIC', ...arch, ...incs, '-c', join(srcDir, f), '-o', o]));
   }
   const skipped = [];
   for (const f of cc) {
@@ -144,7 +161,7 @@ async function main(argv) {
     objects.push(o);
     tasks.push(() => run('g++', ['-O2', '-std=c++17', '-fPIC', '-Wall', '-DNAPI_VERSION=8', '-DNAPI_DISABLE_CPP_EXCEPTIONS', ...ccIncs, '-c', join(srcDir, f), '-o', o]));
   }
-  const jobs = Number(process.env.LMFORGE_CUDA_JOBS) || Math.min(8, cpus().length);
+  const jobs = Number(process.env.LMFORGE_CUDA_JOBS) || cpus().length;
   await pool(tasks, jobs);
   if (compileOnly) {
     process.stdout.write(`compiled ${objects.length} CUDA engine sources (${arch.filter((x) => x !== '-gencode').join(' ')})` +

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm install` step: builds the native engines from source unless they are already newer than every source
 // they come from (npx installs the package a second time into its cache, and a rebuild there is pure waste).
-//   CPU engine (+ MPI addon when MPI is found): node-gyp, see binding.gyp
+//   CPU engine, interpreted CUDA engine (+ MPI addon when MPI is found): node-gyp, see binding.gyp
 //   CUDA engine: scripts/build-cuda.mjs (skips itself with one line where there is no CUDA toolkit with cuBLAS)
 // LMFORGE_REBUILD=1 forces both builds.
 import { spawnSync } from 'node:child_process';
@@ -36,9 +36,10 @@ function run(cmd, args) {
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 
-const cpuSources = ['binding.gyp', 'src/engine/cpu', 'src/engine/native', 'src/parallel/native', 'scripts/detect-mpi.cjs'];
-if (upToDate('build/Release/lmforge_cpu.node', cpuSources)) {
-  console.log('lmforge: native CPU engine is up to date (LMFORGE_REBUILD=1 forces a rebuild)');
+// node-gyp builds the CPU engine and the interpreted CUDA engine (the CUDA sources with g++, no toolkit).
+const gypSources = ['binding.gyp', 'src/engine/cpu', 'src/engine/cuda', 'src/engine/native', 'src/parallel/native', 'scripts/detect-mpi.cjs'];
+if (upToDate('build/Release/lmforge_cpu.node', gypSources) && upToDate('build/Release/lmforge_cuda_interpret.node', gypSources)) {
+  console.log('lmforge: native CPU engine and interpreted CUDA engine are up to date (LMFORGE_REBUILD=1 forces a rebuild)');
 } else {
   // npm puts its own node-gyp in npm_config_node_gyp for install scripts.
   const gyp = process.env.npm_config_node_gyp;

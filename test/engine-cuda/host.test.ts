@@ -4,12 +4,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { REPO_ROOT } from '../helpers.js';
-import { cudaAvailability, precisionFromEnv } from '../../src/engine/cuda.js';
-import { resolveDevice } from '../../src/engine/index.js';
+import { CudaBackend, cudaAvailability, precisionFromEnv } from '../../src/engine/cuda.js';
+import { DEVICE_NAMES, parseDevice, resolveDevice } from '../../src/engine/index.js';
+import { TRAIN_KEYS } from '../../src/config/train.js';
+import { deviceFromName } from '../../src/plan/devices.js';
 
 interface Toolkit {
   ok: boolean;
@@ -23,6 +25,7 @@ interface Toolkit {
 interface BuildScript {
   SKIP_MESSAGE: string;
   archFlags(spec?: string): string[];
+  detectArch(query?: () => string): string | null;
   findToolkit(env: Record<string, string | undefined>, exists: (p: string) => boolean): Toolkit;
   findNodeInclude(env: Record<string, string | undefined>, exists: (p: string) => boolean, execPath: string): string | null;
   listSources(dir: string): { cu: string[]; cc: string[]; needsCublas: Set<string> };
@@ -84,6 +87,14 @@ test('build: arch flags for sm_80 and sm_90 by default; bad values are rejected'
   assert.throws(() => b.archFlags(' ; '), /empty/);
 });
 
+test('build: the architecture comes from the GPUs nvidia-smi finds (one entry per distinct card)', async () => {
+  const b = await script();
+  assert.equal(b.detectArch(() => '9.0\n9.0\n'), '90');
+  assert.equal(b.detectArch(() => '8.0\n9.0\n'), '80;90');
+  assert.equal(b.detectArch(() => ''), null, 'no nvidia-smi: the default list');
+  assert.equal(b.detectArch(() => 'No devices were found\n'), null);
+});
+
 test('build: Node headers come from the running node, or LMFORGE_NODE_INCLUDE', async () => {
   const b = await script();
   assert.equal(b.findNodeInclude({}, fs(['/n/include/node/node_api.h']), '/n/bin/node'), '/n/include/node');
@@ -102,12 +113,37 @@ test('build: every kernel family has its sources, the glue mirrors the CPU files
   assert.deepEqual([...s.needsCublas], ['gemm.cc']);
 });
 
-test('device: auto picks CUDA only when it is available; cpu and cuda are taken literally', () => {
+test('device: auto picks CUDA only when it is available (never the interpreter); the others are taken literally', () => {
   assert.equal(resolveDevice('auto', () => true), 'cuda');
   assert.equal(resolveDevice('auto', () => false), 'cpu');
   assert.equal(resolveDevice('cpu', () => true), 'cpu');
   assert.equal(resolveDevice('cuda', () => false), 'cuda');
+  assert.equal(resolveDevice('cuda-interpret', () => true), 'cuda-interpret');
   assert.throws(() => resolveDevice('tpu' as 'cpu'), /unknown device 'tpu'/);
+  assert.equal(parseDevice('cuda-interpret'), 'cuda-interpret');
+  assert.throws(() => parseDevice('gpu'), /--device gpu: not a device; use cpu, cuda, cuda-interpret, auto/);
+  // The training config offers the same devices (config sits below engine, so it lists them itself).
+  assert.deepEqual([...TRAIN_KEYS.device.values], [...DEVICE_NAMES]);
+});
+
+test('interpret build: every kernel file has its g++ wrapper, and the addon builds from the same glue', () => {
+  const dir = join(REPO_ROOT, 'src', 'engine', 'cuda');
+  const wrappers = readdirSync(join(dir, 'interpret')).filter((f) => /^kernels-.*\.cc$/.test(f));
+  const kernels = readdirSync(dir).filter((f) => f.endsWith('.cu'));
+  assert.deepEqual(wrappers.map((f) => f.replace(/^kernels-/, '').replace(/\.cc$/, '.cu')).sort(), kernels.sort());
+  for (const w of wrappers) {
+    const cu = w.replace(/^kernels-/, '').replace(/\.cc$/, '.cu');
+    assert.match(readFileSync(join(dir, 'interpret', w), 'utf8'), new RegExp(`#include "\\.\\./${cu.replace('.', '\\.')}"`), w);
+  }
+  // No kernel launches around the one launcher, and no inline PTX outside ptx.cuh.
+  for (const f of kernels) {
+    const src = readFileSync(join(dir, f), 'utf8');
+    assert.doesNotMatch(src, /<<</, `${f} launches a kernel outside device.cuh's launch()`);
+    assert.doesNotMatch(src, /\basm\b/, `${f} has inline PTX: put it behind a named function in ptx.cuh`);
+    assert.doesNotMatch(src, /extern __shared__/, `${f}: use LMF_DYNAMIC_SHARED (device.cuh) for dynamic shared memory`);
+  }
+  const gyp = readFileSync(join(REPO_ROOT, 'binding.gyp'), 'utf8');
+  assert.match(gyp, /lmforge_cuda_interpret/);
 });
 
 test('precision: bf16 by default, fp32 on request, anything else is an error naming the choices', () => {
@@ -121,4 +157,14 @@ test('availability: without the built engine or a GPU the reason says what to do
   const a = cudaAvailability();
   if (a.ok) return; // a CUDA machine: the op tests cover it
   assert.match(a.reason, /not built|could not be loaded|CUDA device|driver/);
+  assert.match(a.reason, /cuda-interpret/, 'the message offers the interpreted engine');
+});
+
+test('the interpreted engine is built by every install and describes itself', () => {
+  const a = cudaAvailability('cuda-interpret');
+  assert.equal(a.ok, true, a.ok ? '' : a.reason);
+  const be = new CudaBackend({ interpret: true });
+  assert.match(be.describe(), /^cuda-interpret: /);
+  assert.equal(deviceFromName(be.describe()), undefined, 'no GPU peak (and so no MFU) for the interpreter');
+  assert.equal(be.kind, 'cuda-interpret');
 });

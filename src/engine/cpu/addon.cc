@@ -1,5 +1,5 @@
 // Node-API entry point of the CPU engine: thread control, describe, and module registration.
-#include <cblas.h>
+#include "blas.h"
 #include <omp.h>
 
 #include <cmath>

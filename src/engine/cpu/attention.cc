@@ -5,7 +5,7 @@
 // log-sum-exp. Scratch is a block of query rows x the longest segment per thread, so memory grows linearly with
 // seq. Backward works per (segment, kv head) group, so the query heads sharing a kv head add into dk/dv in a
 // fixed order without atomics.
-#include <cblas.h>
+#include "blas.h"
 #include <omp.h>
 
 #include <algorithm>

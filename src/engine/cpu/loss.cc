@@ -2,7 +2,7 @@
 // (never [N, V] at once), reduced to the loss, turned into dlogits in place, and consumed by the two
 // gradient GEMMs before the next chunk. Rows with target -100 are ignored (zero loss, zero gradient).
 // headLogprob is the same head for evaluation: per row, the target's log-probability and the argmax.
-#include <cblas.h>
+#include "blas.h"
 #include <omp.h>
 
 #include <algorithm>

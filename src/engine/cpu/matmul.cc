@@ -1,5 +1,5 @@
 // Matrix products through OpenBLAS sgemm, and the bias gradient (column sums).
-#include <cblas.h>
+#include "blas.h"
 #include <omp.h>
 
 #include <algorithm>
