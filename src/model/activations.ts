@@ -147,14 +147,14 @@ export function allocateActivations(be: Backend, cfg: ModelConfig, batch: number
   const N = batch * seq;
   const f32 = be.alloc('f32', plan.size);
   plan.realise(f32);
-  const i32 = be.alloc('i32', 4 * N + 1);
+  const i32 = be.alloc('i32', intCount(N));
   acts.ids = { buf: i32, offset: 0 };
   acts.targets = { buf: i32, offset: N };
   acts.positions = { buf: i32, offset: 2 * N };
   acts.cuSeqlens = { buf: i32, offset: 3 * N };
   acts.scalars = be.alloc('f64', 2);
   acts.buffers = [f32, i32, acts.scalars];
-  acts.bytes = plan.size * 4 + (4 * N + 1) * 4 + 16;
+  acts.bytes = arenaBytes(plan.size, N);
   return acts;
 }
 
@@ -163,7 +163,17 @@ export function freeActivations(be: Backend, acts: Activations): void {
   acts.buffers = [];
 }
 
-/** Bytes `allocateActivations` takes for this shape (the f32 arena, three i32 rows of N, two f64 scalars). */
+/** i32 elements of the arena for N tokens: ids, targets, positions [N each] and cumulative sequence lengths [N + 1]. */
+function intCount(N: number): number {
+  return 4 * N + 1;
+}
+
+/** The f32 arena, the i32 rows and two f64 scalars. */
+function arenaBytes(f32Elements: number, N: number): number {
+  return f32Elements * 4 + intCount(N) * 4 + 2 * 8;
+}
+
+/** Bytes `allocateActivations` takes for this shape. */
 export function activationArenaBytes(cfg: ModelConfig, batch: number, seq: number): number {
-  return planActivations(cfg, batch, seq).plan.size * 4 + 3 * batch * seq * 4 + 16;
+  return arenaBytes(planActivations(cfg, batch, seq).plan.size, batch * seq);
 }
