@@ -136,6 +136,7 @@ const SHAPES: Shape[] = [
   { batch: 2, seq: 77, heads: 4, kvHeads: 2, hd: 64 },    // GQA, a partial second tile
   { batch: 1, seq: 130, heads: 2, kvHeads: 1, hd: 128 },  // MQA, 64-row tiles + 2 rows
   { batch: 1, seq: 130, heads: 4, kvHeads: 2, hd: 64 },   // GQA
+  { batch: 3, seq: 40, heads: 8, kvHeads: 1, hd: 64 },    // MQA, a group of 8 heads per dK/dV block
 ];
 
 test('flash attention forward/backward vs the CPU engine: MHA, GQA, MQA; head_dim 64, 128; T = 1, 17, 77, 130', { skip }, () => {
