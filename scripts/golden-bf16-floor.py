@@ -212,6 +212,8 @@ def main(argv):
     ap.add_argument('--round', default='all')
     ap.add_argument('--top', type=int, default=8)
     ap.add_argument('--only', default='', help='round only in the GEMMs whose weight name contains this')
+    ap.add_argument('--grids', type=int, default=0, help='also round on N shifted bf16 grids (x*c rounded, /c, '
+                    'c = 2^u, u uniform in [0,1)): the spread of the error over equally valid rounding decisions')
     ap.add_argument('--against', help="an engine's forward-backward output (safetensors): print its gradients' "
                     'distance from this computation, relative to the reference norm')
     a = ap.parse_args(argv)
@@ -228,6 +230,20 @@ def main(argv):
         dist = {k: np.linalg.norm(got['grad.' + k] - grads[k]) / np.linalg.norm(expected['grad.' + k]) for k in grads}
         k = max(dist, key=dist.get)
         print(f'{Path(a.against).name} vs this computation: largest gradient distance {dist[k]:.3e} ({k})')
+        return
+    if a.grids:
+        global bf16
+        rne, rng, runs = bf16, np.random.default_rng(1), {}
+        for _ in range(a.grids):
+            c = 2 ** rng.uniform(0, 1)
+            bf16 = lambda x, c=c: rne(np.asarray(x) * c) / c  # noqa: E731
+            for k, e in run(case_dir, rounded, a.only)[0].items():
+                runs.setdefault(k, []).append(e)
+        bf16 = rne
+        print(f'{case_dir.name}: over {a.grids} shifted bf16 grids (median, 90th percentile, max, share above 2e-2):')
+        for k in sorted(runs, key=lambda k: -np.median(runs[k]))[:a.top]:
+            v = np.array(runs[k])
+            print(f'  {np.median(v):.2e} {np.quantile(v, 0.9):.2e} {v.max():.2e} {np.mean(v > 2e-2):4.0%}  {k}')
         return
     print(f'{case_dir.name}: bf16-rounded GEMM operands: {",".join(sorted(rounded)) or "none"}' + (f' in GEMMs matching {a.only}' if a.only else ''))
     for k, e in sorted(err.items(), key=lambda kv: -kv[1])[:a.top]:

@@ -5,8 +5,9 @@
  * reductions, barriers and abort go through MPI.
  *
  * The CUDA engine (CudaBackend) provides the buffer addresses (`rawAddress`), its stream (`rawStream`) and its
- * device index, which NCCL is initialised on. Not yet run: the native part (src/parallel/native/nccl.cc) compiles
- * only where nccl.h is installed, and no GPU has run it (docs/distributed.md).
+ * device index, which NCCL is initialised on; createProcessGroup (index.ts) picks this group for it under a
+ * launcher. Not yet compiled or run: the native part (src/parallel/native/nccl.cc) compiles only where nccl.h is
+ * installed (scripts/device-test.sh builds it on the GPU host), and no GPU has run it (docs/distributed.md).
  */
 import type { Ptr } from '../engine/backend.js';
 import { countsList, type HostReduceOp, type ProcessGroup, type RankCounts, type ReduceOp } from './group.js';
