@@ -18,6 +18,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['model', 'parallel'],
   ['io'],
   ['engine', 'data', 'config'],
+  ['files'],
 ];
 
 const SRC = join(REPO_ROOT, 'src');

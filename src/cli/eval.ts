@@ -8,7 +8,7 @@ import { createBackend, DEVICE_NAMES, parseDevice } from '../engine/index.js';
 import { Decoder } from '../model/decoder.js';
 import { loadWeights } from '../model/weights.js';
 import { openModelSource } from '../io/model-dir.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { writeFileAtomic } from '../files/atomic.js';
 import { loadExamples, scoreTask, tokenizeTask, type TaskResult } from '../eval/evaluate.js';
 import { TASKS } from '../eval/tasks/index.js';
 import type { ScoreMethod } from '../eval/loglikelihood.js';

@@ -38,28 +38,35 @@ export async function run(argv: string[]): Promise<number> {
   if (!Number.isInteger(steps) || steps < 0) throw new UsageError(`forward-backward: --train-steps must be a whole number >= 0, got ${steps}`);
   const modelDir = flags.model as string;
   const hf = openHfModel(modelDir);
-  const batchFile = readSafetensors(flags.batch as string);
-  for (const name of ['input_ids', 'labels'])
-    if (!batchFile.has(name)) throw new Error(`${flags.batch}: no tensor '${name}'; the batch file needs int64 input_ids and labels of shape [batch, seq]`);
-  const shape = batchFile.info('input_ids').shape;
-  const lshape = batchFile.info('labels').shape;
-  if (shape.length !== 2 || lshape.length !== 2 || shape[0] !== lshape[0] || shape[1] !== lshape[1])
-    throw new Error(`${flags.batch}: input_ids ${JSON.stringify(shape)} and labels ${JSON.stringify(lshape)} must both be [batch, seq]`);
-  const [batch, seq] = shape as [number, number];
-  const be = createBackend(parseDevice(flags.device as string));
-  if (flags.threads !== undefined) be.setThreads(flags.threads as number);
-  const tensors = forwardBackward(
-    be, hf.config, hf.tensors, modelDir, batchFile.toInt32('input_ids'), batchFile.toInt32('labels'), batch, seq,
-    {
-      trainSteps: steps,
-      optim: {
-        lr: flags.lr as number, beta1: flags.beta1 as number, beta2: flags.beta2 as number, eps: flags.eps as number,
-        weightDecay: flags['weight-decay'] as number, clip: flags.clip as number,
-      },
-    },
-  );
-  hf.close();
-  batchFile.close();
+  let tensors: ReturnType<typeof forwardBackward>;
+  try {
+    const batchFile = readSafetensors(flags.batch as string);
+    try {
+      for (const name of ['input_ids', 'labels'])
+        if (!batchFile.has(name)) throw new Error(`${flags.batch}: no tensor '${name}'; the batch file needs int64 input_ids and labels of shape [batch, seq]`);
+      const shape = batchFile.info('input_ids').shape;
+      const lshape = batchFile.info('labels').shape;
+      if (shape.length !== 2 || lshape.length !== 2 || shape[0] !== lshape[0] || shape[1] !== lshape[1])
+        throw new Error(`${flags.batch}: input_ids ${JSON.stringify(shape)} and labels ${JSON.stringify(lshape)} must both be [batch, seq]`);
+      const [batch, seq] = shape as [number, number];
+      const be = createBackend(parseDevice(flags.device as string));
+      if (flags.threads !== undefined) be.setThreads(flags.threads as number);
+      tensors = forwardBackward(
+        be, hf.config, hf.tensors, modelDir, batchFile.toInt32('input_ids'), batchFile.toInt32('labels'), batch, seq,
+        {
+          trainSteps: steps,
+          optim: {
+            lr: flags.lr as number, beta1: flags.beta1 as number, beta2: flags.beta2 as number, eps: flags.eps as number,
+            weightDecay: flags['weight-decay'] as number, clip: flags.clip as number,
+          },
+        },
+      );
+    } finally {
+      batchFile.close();
+    }
+  } finally {
+    hf.close(); // no file stays open, whatever failed
+  }
   writeSafetensors(flags.out as string, tensors);
   return 0;
 }

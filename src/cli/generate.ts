@@ -43,13 +43,18 @@ export async function run(argv: string[]): Promise<number> {
   const topP = flags['top-p'] as number;
   if (temperature < 0) throw new UsageError('generate: --temperature must be >= 0');
   if (!(topP > 0 && topP <= 1)) throw new UsageError('generate: --top-p must be in (0, 1]');
+  const topK = flags['top-k'] as number;
+  if (!(Number.isInteger(topK) && topK >= 0)) throw new UsageError(`generate: --top-k must be a whole number >= 0 (0 = all tokens), got ${topK}`);
 
   const src = openModelSource(flags.model as string);
   const be = createBackend(parseDevice(flags.device as string));
   if (flags.threads !== undefined) be.setThreads(flags.threads as number);
   const model = new Decoder(be, src.cfg);
-  loadWeights(model, src.tensors, src.dir);
-  src.close();
+  try {
+    loadWeights(model, src.tensors, src.dir);
+  } finally {
+    src.close();
+  }
 
   let prompt: number[];
   let tok: import('../data/tokenizer.js').Qwen3Tokenizer | null = null;
@@ -68,8 +73,13 @@ export async function run(argv: string[]): Promise<number> {
   const maxLen = Math.min(src.cfg.context_length, prompt.length + maxNew);
   if (prompt.length >= src.cfg.context_length)
     throw new UsageError(`generate: the prompt has ${prompt.length} tokens, at or past the model's context_length ${src.cfg.context_length}`);
+  if (maxLen - prompt.length < maxNew)
+    process.stderr.write(
+      `generate: warning: only ${maxLen - prompt.length} of the ${maxNew} new tokens asked for fit in the model's context_length ` +
+        `${src.cfg.context_length} after the ${prompt.length}-token prompt; generation stops there\n`,
+    );
   const gen = new KvGenerator(model, maxLen);
-  const opts = { maxNewTokens: maxLen - prompt.length, temperature, topK: flags['top-k'] as number, topP, seed: flags.seed as number };
+  const opts = { maxNewTokens: maxLen - prompt.length, temperature, topK, topP, seed: flags.seed as number };
   const out: number[] = [];
   const dec = tok?.incrementalDecoder();
   if (!flags.json && flags.prompt !== undefined) process.stdout.write(flags.prompt as string);

@@ -15,6 +15,7 @@ const SPEC: Record<string, FlagSpec> = {
   'on-error': { type: 'string', help: "bad input: 'skip' (skip and count in the manifest) or 'fail' (stop, naming file and line)", default: 'skip' },
   'shard-tokens': { type: 'number', help: 'tokens per shard file', default: 1 << 27 },
   'max-doc-mb': { type: 'number', help: 'longest document or JSONL line accepted, in MiB (longer ones are skipped as too_long)', default: 256 },
+  force: { type: 'boolean', help: 'write into a non-empty --out that holds no dataset (other files are kept)' },
   quiet: { type: 'boolean', help: 'no progress output' },
   help: { type: 'boolean', help: 'show this help' },
 };
@@ -45,6 +46,7 @@ export async function run(argv: string[]): Promise<number> {
       shardTokens: flags['shard-tokens'] as number,
       maxDocBytes: Math.round((flags['max-doc-mb'] as number) * (1 << 20)),
       progress: !flags.quiet,
+      force: flags.force === true,
     });
     const t = m.splits.train;
     const v = m.splits.val;

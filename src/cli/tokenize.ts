@@ -1,8 +1,9 @@
 /**
  * `lmforge tokenize --jsonl`: JSON Lines `{"text": ...}` on stdin, one JSON array of token ids per line on
  * stdout, in order. This is the library's default encode: added tokens in the text are recognised, no BOS.
+ * A line that is not valid UTF-8 is an error naming it (never silently replaced by U+FFFD): the same input
+ * `prepare` refuses too (it skips such a document and counts it as invalid_utf8, or stops with --on-error fail).
  */
-import readline from 'node:readline';
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
 import { loadTokenizer } from '../data/tokenizer.js';
 
@@ -14,6 +15,27 @@ const SPEC: Record<string, FlagSpec> = {
 };
 
 const BATCH = 512;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** stdin as raw lines (bytes, without the '\n' or '\r\n'), so invalid UTF-8 is seen rather than replaced. */
+async function* stdinLines(): AsyncGenerator<Uint8Array> {
+  // Pieces of the current line so far: a long line costs one concatenation, not one per chunk.
+  let parts: Buffer[] = [];
+  const line = (tail: Buffer): Buffer => {
+    const b = parts.length ? Buffer.concat([...parts, tail]) : tail;
+    parts = [];
+    return b.length && b[b.length - 1] === 0x0d ? b.subarray(0, b.length - 1) : b;
+  };
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    let start = 0;
+    for (let nl = chunk.indexOf(0x0a); nl >= 0; nl = chunk.indexOf(0x0a, start)) {
+      yield line(chunk.subarray(start, nl));
+      start = nl + 1;
+    }
+    if (start < chunk.length) parts.push(chunk.subarray(start));
+  }
+  if (parts.length) yield line(Buffer.alloc(0));
+}
 
 export async function run(argv: string[]): Promise<number> {
   const { flags, positionals } = parseArgs('tokenize', argv, SPEC);
@@ -25,7 +47,6 @@ export async function run(argv: string[]): Promise<number> {
   if (!flags.jsonl) throw new UsageError('tokenize: pass --jsonl and JSON Lines {"text": ...} on stdin');
   const field = flags.field as string;
   const tok = loadTokenizer(flags.tokenizer as string | undefined);
-  const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
   let batch: string[] = [];
   let lineNo = 0;
   const flush = async (): Promise<void> => {
@@ -35,8 +56,18 @@ export async function run(argv: string[]): Promise<number> {
     const out = ids.map((a) => JSON.stringify(a)).join('\n') + '\n';
     if (!process.stdout.write(out)) await new Promise((r) => process.stdout.once('drain', r));
   };
-  for await (const line of rl) {
+  for await (const bytes of stdinLines()) {
     lineNo++;
+    let line: string;
+    try {
+      line = strictUtf8.decode(bytes);
+    } catch {
+      process.stderr.write(
+        `lmforge tokenize: stdin line ${lineNo} is not valid UTF-8; fix or drop it (prepare skips such documents as invalid_utf8)\n`,
+      );
+      await flush();
+      return 1;
+    }
     let obj: unknown;
     try {
       obj = JSON.parse(line);

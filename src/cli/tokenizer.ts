@@ -6,10 +6,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
 import { loadTokenizer, type Qwen3Tokenizer } from '../data/tokenizer.js';
+import { writeFileAtomic } from '../files/atomic.js';
 
 const SPEC: Record<string, FlagSpec> = {
   tokenizer: { type: 'string', help: 'tokenizer.json or a Hugging Face directory (default: the bundled Qwen3 tokenizer)' },
   'max-length': { type: 'number', help: 'model_max_length written to tokenizer_config.json', default: 131072 },
+  force: { type: 'boolean', help: 'replace an existing tokenizer.json / tokenizer_config.json in DIR' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -36,14 +38,29 @@ export function tokenizerConfig(tok: Qwen3Tokenizer, maxLength: number): Record<
   };
 }
 
-/** Writes tokenizer.json + tokenizer_config.json into dir (created if missing). */
-export function saveTokenizer(tok: Qwen3Tokenizer, dir: string, maxLength = 131072): string[] {
+/** The two files a tokenizer save writes, name -> contents. */
+export function tokenizerFiles(tok: Qwen3Tokenizer, maxLength = 131072): Record<string, string> {
+  return {
+    'tokenizer.json': tok.jsonText(),
+    'tokenizer_config.json': JSON.stringify(tokenizerConfig(tok, maxLength), null, 2) + '\n',
+  };
+}
+
+/**
+ * Writes tokenizer.json + tokenizer_config.json into dir (created if missing), each safely. Existing files of
+ * those names (a model's own tokenizer, say) are replaced only with `force`.
+ */
+export function saveTokenizer(tok: Qwen3Tokenizer, dir: string, maxLength = 131072, force = false): string[] {
+  const files = tokenizerFiles(tok, maxLength);
+  const existing = Object.keys(files).filter((f) => fs.existsSync(path.join(dir, f)));
+  if (existing.length && !force)
+    throw new UsageError(`tokenizer save: ${dir} already has ${existing.join(' and ')}; choose another directory, or pass --force to replace ${existing.length > 1 ? 'them' : 'it'}`);
   fs.mkdirSync(dir, { recursive: true });
-  const a = path.join(dir, 'tokenizer.json');
-  const b = path.join(dir, 'tokenizer_config.json');
-  fs.writeFileSync(a, tok.jsonText());
-  fs.writeFileSync(b, JSON.stringify(tokenizerConfig(tok, maxLength), null, 2) + '\n');
-  return [a, b];
+  return Object.entries(files).map(([name, text]) => {
+    const file = path.join(dir, name);
+    writeFileAtomic(file, text);
+    return file;
+  });
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -58,7 +75,7 @@ export async function run(argv: string[]): Promise<number> {
   if (rest.length) throw new UsageError(`tokenizer save: unexpected argument '${rest[0]}'`);
   const maxLength = flags['max-length'] as number;
   if (!(Number.isInteger(maxLength) && maxLength > 0)) throw new UsageError(`tokenizer save: --max-length must be a positive integer`);
-  const files = saveTokenizer(loadTokenizer(flags.tokenizer as string | undefined), dir, maxLength);
+  const files = saveTokenizer(loadTokenizer(flags.tokenizer as string | undefined), dir, maxLength, flags.force === true);
   process.stderr.write(`wrote ${files.join(', ')}\n`);
   return 0;
 }

@@ -367,10 +367,16 @@ export function modelConfigProblems(c: ModelConfig, source: string): string[] {
   return p;
 }
 
+/** Divisors of n in increasing order (trial division up to sqrt(n), so a huge n cannot hang the message). */
 function divisors(n: number): number[] {
-  const d: number[] = [];
-  for (let i = 1; i <= n; i++) if (n % i === 0) d.push(i);
-  return d;
+  const low: number[] = [];
+  const high: number[] = [];
+  for (let i = 1; i * i <= n && i <= 1e6; i++) {
+    if (n % i !== 0) continue;
+    low.push(i);
+    if (i * i !== n) high.unshift(n / i);
+  }
+  return [...low, ...high];
 }
 
 /** Allowed but unusual combinations worth a line in the log (not errors). */

@@ -180,3 +180,4 @@ export function trainConfigFromRecord(record: Record<string, unknown>, sets: rea
   }
   return tc;
 }
+

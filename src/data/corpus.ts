@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { MANIFEST_FILE } from './manifest.js';
+import { removeStaleTemps, tmpPath } from '../files/atomic.js';
 import { prepare } from './prepare.js';
 import { loadTokenizer } from './tokenizer.js';
 
@@ -76,15 +77,10 @@ export interface BundledCorpusOptions {
   part?: BundledPart;
 }
 
-/**
- * Returns the prepared directory of the bundled corpus (a `prepare` output: manifest.json + shards),
- * preparing it into `cacheDir` the first time. Safe against concurrent callers: each prepares into its own
- * temporary directory and the first rename wins.
- */
-export async function ensureBundledCorpus(cacheDir: string = defaultCacheDir(), opts: BundledCorpusOptions = {}): Promise<string> {
-  const part = opts.part ?? 'all';
+/** The directory the bundled corpus (or one half) is prepared into: named after everything that determines its bytes. */
+export function bundledCorpusDir(cacheDir: string = defaultCacheDir(), tokenizer?: string, part: BundledPart = 'all'): string {
   const { packageVersion, files } = bundledCorpusFiles(part);
-  const tok = loadTokenizer(opts.tokenizer);
+  const tok = loadTokenizer(tokenizer);
   const key = createHash('sha256')
     .update(
       JSON.stringify({
@@ -98,10 +94,24 @@ export async function ensureBundledCorpus(cacheDir: string = defaultCacheDir(), 
     .digest('hex')
     .slice(0, 16);
   // The whole corpus keeps the name it always had (and so any cache already prepared).
-  const dir = path.join(cacheDir, part === 'all' ? `corpus-sotu-${key}` : `corpus-sotu-${part}-${key}`);
+  return path.join(cacheDir, part === 'all' ? `corpus-sotu-${key}` : `corpus-sotu-${part}-${key}`);
+}
+
+/**
+ * Returns the prepared directory of the bundled corpus (a `prepare` output: manifest.json + shards),
+ * preparing it into `cacheDir` the first time. Safe against concurrent callers: each prepares into its own
+ * temporary directory and the first rename wins.
+ */
+export async function ensureBundledCorpus(cacheDir: string = defaultCacheDir(), opts: BundledCorpusOptions = {}): Promise<string> {
+  const part = opts.part ?? 'all';
+  const { files } = bundledCorpusFiles(part);
+  const tok = loadTokenizer(opts.tokenizer);
+  const dir = bundledCorpusDir(cacheDir, opts.tokenizer, part);
+  // A kill during an earlier first use left its temporary directory behind; it is never resumed, so it goes.
+  removeStaleTemps(cacheDir, (n) => n.startsWith('corpus-'));
   if (fs.existsSync(path.join(dir, MANIFEST_FILE))) return dir;
   fs.mkdirSync(cacheDir, { recursive: true });
-  const tmp = `${dir}.tmp-${process.pid}`;
+  const tmp = tmpPath(dir);
   fs.rmSync(tmp, { recursive: true, force: true });
   const log = opts.log ?? ((s: string) => process.stderr.write(s + '\n'));
   const what = part === 'all' ? 'the bundled corpus' : `the ${part} half of the bundled corpus`;

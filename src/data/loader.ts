@@ -220,10 +220,27 @@ export class DataLoader {
       const want = n * 4;
       const got = fs.readSync(this.fd(span.file), dst, off, want, SHARD_HEADER_BYTES + inShard * 4);
       if (got !== want) throw new Error(`${span.file}: short read (${got} of ${want} bytes at token ${inShard}); the shard changed or is truncated — rerun 'lmforge prepare' for this directory`);
+      this.checkIds(new Uint32Array(dst.buffer, dst.byteOffset + off, n), span, inShard);
       off += want;
       left -= n;
       pos += n;
       s++;
+    }
+  }
+
+  /**
+   * Every id must be below the vocabulary the shard declares: an id past it (a corrupt or foreign shard) would
+   * otherwise train silently whenever the model's vocabulary happens to be larger. Read as uint32, so
+   * 0xFFFFFFFF is reported as 4294967295, not -1.
+   */
+  private checkIds(ids: Uint32Array, span: ShardSpan, first: number): void {
+    const vocab = this.vocabSize;
+    for (let k = 0; k < ids.length; k++) {
+      if (ids[k]! >= vocab)
+        throw new Error(
+          `${span.file}: token ${first + k} is id ${ids[k]}, at or above the vocabulary size ${vocab} the shard declares: ` +
+            `the shard is corrupt or was not written by 'lmforge prepare'; rerun 'lmforge prepare' for this directory`,
+        );
     }
   }
 
@@ -297,6 +314,11 @@ export async function openLoader(opts: LoaderOptions): Promise<DataLoader> {
     const file = path.join(opts.dir, sh.file);
     const h = readShardHeader(file);
     if (h.tokens !== sh.tokens) throw new Error(`${file}: holds ${h.tokens} tokens but the manifest says ${sh.tokens}; rerun 'lmforge prepare' for this directory`);
+    if (h.vocabSize !== manifest.tokenizer.vocabSize)
+      throw new Error(
+        `${file}: the shard declares a vocabulary of ${h.vocabSize} but the manifest says ${manifest.tokenizer.vocabSize}; ` +
+          `shards and manifest come from different preparations: rerun 'lmforge prepare' for this directory`,
+      );
     if (opts.verify && sha256File(file) !== sh.sha256) throw new Error(`${file}: sha256 differs from the manifest: the shard is corrupt; rerun 'lmforge prepare' for this directory`);
     spans.push({ file, start, tokens: sh.tokens });
     start += sh.tokens;

@@ -4,6 +4,7 @@
  * timestamps: the same inputs and options give the same manifest bytes.
  */
 import fs from 'node:fs';
+import { writeFileAtomic } from '../files/atomic.js';
 import path from 'node:path';
 import type { InputFormat, SkipReason, TextMode } from './readers.js';
 
@@ -86,26 +87,67 @@ export function readManifest(dir: string): Manifest {
   } catch {
     throw new Error(`${dir}: no ${MANIFEST_FILE}; this is not a prepared dataset (run 'lmforge prepare --input ... --out ${dir}', or finish an interrupted one by rerunning the same command)`);
   }
-  let m: Manifest;
+  let parsed: unknown;
   try {
-    m = JSON.parse(text) as Manifest;
+    parsed = JSON.parse(text);
   } catch (e) {
     throw new Error(`${file}: not valid JSON (${(e as Error).message}); rerun 'lmforge prepare' to rewrite it`);
   }
-  if (m.format !== MANIFEST_FORMAT) throw new Error(`${file}: not an lmforge dataset manifest (format '${String(m.format)}')`);
-  if (m.version !== MANIFEST_VERSION) throw new Error(`${file}: manifest version ${m.version}, this lmforge reads ${MANIFEST_VERSION}; re-prepare the data`);
-  return m;
+  return checkManifest(parsed, file);
 }
 
-/** Writes JSON to a temporary name, fsyncs and renames, so readers never see a half-written file. */
-export function writeJsonAtomic(file: string, value: unknown): void {
-  const tmp = file + '.tmp';
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, JSON.stringify(value, null, 2) + '\n');
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+/**
+ * Checks the parts of a manifest the loader and trainer rely on, so a damaged or hand-edited one gives one line
+ * naming the field, never a TypeError deep in the loader. Shard names must be plain file names inside the
+ * dataset directory: a manifest cannot make the loader open `../../etc/passwd`.
+ */
+export function checkManifest(parsed: unknown, file: string): Manifest {
+  const fix = "rerun 'lmforge prepare' for this directory to rewrite it";
+  const bad = (what: string): never => {
+    throw new Error(`${file}: ${what}; the manifest is damaged or was edited: ${fix}`);
+  };
+  const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+  const count = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+  if (!isObj(parsed)) bad('the top level is not a JSON object');
+  const m = parsed as Record<string, unknown>;
+  if (m.format !== MANIFEST_FORMAT) throw new Error(`${file}: not an lmforge dataset manifest (format '${String(m.format)}')`);
+  if (m.version !== MANIFEST_VERSION) throw new Error(`${file}: manifest version ${String(m.version)}, this lmforge reads ${MANIFEST_VERSION}; re-prepare the data`);
+  const tok = m.tokenizer;
+  if (!isObj(tok)) bad("'tokenizer' is missing or not an object");
+  const t = tok as Record<string, unknown>;
+  if (!(count(t.vocabSize) && (t.vocabSize as number) > 0)) bad(`tokenizer.vocabSize ${JSON.stringify(t.vocabSize)} is not a positive integer`);
+  if (!(count(t.eotId) && (t.eotId as number) < (t.vocabSize as number)))
+    bad(`tokenizer.eotId ${JSON.stringify(t.eotId)} is not a token id below vocabSize ${String(t.vocabSize)}`);
+  if (typeof t.sha256 !== 'string') bad('tokenizer.sha256 is missing');
+  if (!isObj(m.docs) || !count(m.docs.skipped)) bad("'docs' is missing or has no skipped count");
+  if (!isObj(m.splits)) bad("'splits' is missing or not an object");
+  const splits = m.splits as Record<string, unknown>;
+  for (const name of ['train', 'val'] as const) {
+    const sp = splits[name];
+    if (sp === undefined) bad(`there is no '${name}' split (prepare always writes both, an empty one as tokens: 0)`);
+    if (!isObj(sp)) bad(`splits.${name} is not an object`);
+    const o = sp as Record<string, unknown>;
+    for (const k of ['docs', 'tokens', 'textBytes'] as const)
+      if (!count(o[k])) bad(`splits.${name}.${k} ${JSON.stringify(o[k])} is not a whole number >= 0`);
+    if (!Array.isArray(o.shards)) bad(`splits.${name}.shards is not a list`);
+    let sum = 0;
+    (o.shards as unknown[]).forEach((sh, i) => {
+      const where = `splits.${name}.shards[${i}]`;
+      if (!isObj(sh)) bad(`${where} is not an object`);
+      const r = sh as Record<string, unknown>;
+      const f = r.file;
+      if (typeof f !== 'string' || f === '' || f === '.' || f === '..' || /[/\\\0]/.test(f))
+        throw new Error(`${file}: ${where}.file ${JSON.stringify(f)} is not a file name inside the dataset directory; refusing to open it (${fix})`);
+      if (!count(r.tokens)) bad(`${where}.tokens ${JSON.stringify(r.tokens)} is not a whole number >= 0`);
+      if (typeof r.sha256 !== 'string') bad(`${where}.sha256 is missing`);
+      sum += r.tokens as number;
+    });
+    if (sum !== o.tokens) bad(`splits.${name}.tokens is ${String(o.tokens)} but its shards hold ${sum}`);
   }
-  fs.renameSync(tmp, file);
+  return parsed as Manifest;
+}
+
+/** Writes JSON safely (files/atomic.ts), so readers never see a half-written file. */
+export function writeJsonAtomic(file: string, value: unknown): void {
+  writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
 }

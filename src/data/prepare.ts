@@ -53,6 +53,8 @@ export interface PrepareOptions {
   progress?: boolean;
   /** Messages for the user (default: stderr). */
   log?: (line: string) => void;
+  /** Write into a non-empty --out that holds no dataset (files of other names are kept). */
+  force?: boolean;
   /** Test hook: called after each shard is recorded. */
   onShard?: (split: Split, index: number) => void;
 }
@@ -292,6 +294,27 @@ function settingsOf(o: PrepareOptions): PrepareSettings {
   return s;
 }
 
+/** What a directory may hold before a fresh prepare: leftovers of one killed before it wrote progress.json. */
+const FRESH_LEFTOVER = /^((train|val)-\d+\.bin|progress\.json)\.tmp(-\d+)?$/;
+
+/**
+ * --out must be a directory that is missing, empty, or a dataset this command prepared (it has progress.json).
+ * Anything else is refused unless `force`: prepare would write beside foreign files and replace any of the
+ * same names (manifest.json).
+ */
+function checkOutDir(dir: string, force: boolean): void {
+  if (!fs.existsSync(dir)) return;
+  if (!fs.statSync(dir).isDirectory()) throw new PrepareError(`--out ${dir} exists and is not a directory; choose a directory for the dataset`);
+  const names = fs.readdirSync(dir);
+  if (names.includes(PROGRESS_FILE) || force) return;
+  const foreign = names.filter((n) => !FRESH_LEFTOVER.test(n));
+  if (foreign.length)
+    throw new PrepareError(
+      `--out ${dir} is not empty (${foreign.slice(0, 5).join(', ')}${foreign.length > 5 ? ', ...' : ''}) and holds no dataset being prepared; ` +
+        `choose a new or empty directory, or pass --force to write the dataset (manifest.json, progress.json, train-*.bin, val-*.bin) beside what is there`,
+    );
+}
+
 /** Prepares (or finishes preparing) a dataset directory. Returns its manifest. */
 export async function prepare(opts: PrepareOptions): Promise<Manifest> {
   const log = opts.log ?? ((s: string) => process.stderr.write(s + '\n'));
@@ -301,6 +324,7 @@ export async function prepare(opts: PrepareOptions): Promise<Manifest> {
   const files = expandInputs(opts.inputs);
   const workers = Math.max(1, Math.floor(opts.workers ?? os.availableParallelism()));
   const dir = opts.out;
+  checkOutDir(dir, opts.force === true);
   fs.mkdirSync(dir, { recursive: true });
 
   const key = createHash('sha256')
@@ -339,7 +363,7 @@ export async function prepare(opts: PrepareOptions): Promise<Manifest> {
   // Anything else that looks like ours (partial .tmp files, shards past a failed one) is removed.
   const keep = new Set([...recorded.train, ...recorded.val].map((s) => s.file));
   for (const n of fs.readdirSync(dir))
-    if ((/^(train|val)-\d+\.bin(\.tmp)?$/.test(n) && !keep.has(n)) || n.endsWith('.json.tmp')) fs.rmSync(path.join(dir, n), { force: true });
+    if ((/^(train|val)-\d+\.bin(\.tmp(-\d+)?)?$/.test(n) && !keep.has(n)) || /\.json\.tmp(-\d+)?$/.test(n)) fs.rmSync(path.join(dir, n), { force: true });
   if (keep.size) log(`prepare: resuming: ${keep.size} complete shard(s) verified and kept`);
 
   const saveProgress = (): void => writeJsonAtomic(progressPath, { key, shards: { train: streams.train.shards, val: streams.val.shards } });

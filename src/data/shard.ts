@@ -9,11 +9,12 @@
  *   24      4     bytes per token (4)
  *   28      4     reserved (0)
  *
- * A shard is written under `<name>.tmp` and renamed only once complete and flushed, so a file with the final
- * name is always whole; its sha256 goes in the manifest.
+ * A shard is written under `<name>.tmp-<pid>` and renamed only once complete and synced, so a file with the
+ * final name is always whole; its sha256 goes in the manifest.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import { AtomicFile } from '../files/atomic.js';
 
 export const SHARD_MAGIC = Buffer.from('LMFTOKS\0', 'latin1');
 export const SHARD_VERSION = 1;
@@ -51,7 +52,13 @@ export function decodeShardHeader(b: Uint8Array, file: string): ShardHeader {
 
 /** Reads and checks a shard's header against its file size. */
 export function readShardHeader(file: string): ShardHeader {
-  const fd = fs.openSync(file, 'r');
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(`${file}: cannot open the shard (${code ?? (e as Error).message}); rerun 'lmforge prepare' into the same --out to rebuild it`);
+  }
   try {
     const b = Buffer.alloc(SHARD_HEADER_BYTES);
     const n = fs.readSync(fd, b, 0, SHARD_HEADER_BYTES, 0);
@@ -84,11 +91,12 @@ export function sha256File(file: string): string {
 }
 
 /**
- * Writes one shard of at most `capacity` tokens to `<file>.tmp`, buffered; `finish` writes the final header,
- * fsyncs and renames it into place.
+ * Writes one shard of at most `capacity` tokens under a temporary name (files/atomic.ts: every byte written or
+ * an error naming the file, never a short write taken for a whole one); `finish` writes the final header,
+ * fsyncs and renames it into place, so a file under the final name always holds what its header says.
  */
 export class ShardWriter {
-  private fd: number;
+  private out: AtomicFile;
   private buf: Uint32Array;
   private bufLen = 0;
   private written = 0;
@@ -100,9 +108,8 @@ export class ShardWriter {
     /** The token count the header announces; `finish` rewrites it if the shard ends short. */
     private readonly capacity: number,
   ) {
-    this.fd = fs.openSync(file + '.tmp', 'w');
-    const header = encodeShardHeader({ version: SHARD_VERSION, vocabSize, tokens: capacity });
-    fs.writeSync(this.fd, header, 0, header.length, 0);
+    this.out = new AtomicFile(file);
+    this.out.writeAt(encodeShardHeader({ version: SHARD_VERSION, vocabSize, tokens: capacity }), 0);
     this.buf = new Uint32Array(Math.min(capacity, 1 << 18));
   }
 
@@ -129,34 +136,33 @@ export class ShardWriter {
 
   private flushBuf(): void {
     if (this.bufLen === 0) return;
-    const bytes = new Uint8Array(this.buf.buffer, 0, this.bufLen * 4);
-    fs.writeSync(this.fd, bytes, 0, bytes.length, SHARD_HEADER_BYTES + this.written * 4);
+    this.out.writeAt(new Uint8Array(this.buf.buffer, 0, this.bufLen * 4), SHARD_HEADER_BYTES + this.written * 4);
     this.written += this.bufLen;
     this.bufLen = 0;
   }
 
-  /** Completes the shard: flush, fsync, rename into place. Returns its sha256 and token count. */
+  /** Completes the shard: flush, final header, fsync, rename into place. Returns its sha256 and token count. */
   finish(): { sha256: string; tokens: number; bytes: number } {
     if (this.closed) throw new Error('internal: shard finished twice');
-    this.flushBuf();
-    const header = encodeShardHeader({ version: SHARD_VERSION, vocabSize: this.vocabSize, tokens: this.written });
-    fs.writeSync(this.fd, header, 0, header.length, 0);
-    fs.fsyncSync(this.fd);
-    fs.closeSync(this.fd);
     this.closed = true;
-    fs.renameSync(this.file + '.tmp', this.file);
+    try {
+      this.flushBuf();
+      this.out.writeAt(encodeShardHeader({ version: SHARD_VERSION, vocabSize: this.vocabSize, tokens: this.written }), 0);
+      const bytes = SHARD_HEADER_BYTES + this.written * 4;
+      if (this.out.size !== bytes) throw new Error(`internal: shard ${this.file} has ${this.out.size} bytes, expected ${bytes}`);
+    } catch (e) {
+      this.out.abort();
+      throw e;
+    }
+    this.out.commit();
     // The header is only final now, so the checksum is taken from the file (still in the page cache).
     return { sha256: sha256File(this.file), tokens: this.written, bytes: SHARD_HEADER_BYTES + this.written * 4 };
   }
 
-  /** Abandons the shard (the .tmp file is left for the next run to delete). */
+  /** Abandons the shard and removes its temporary file. */
   abort(): void {
     if (this.closed) return;
     this.closed = true;
-    try {
-      fs.closeSync(this.fd);
-    } catch {
-      /* already closed */
-    }
+    this.out.abort();
   }
 }

@@ -8,6 +8,7 @@ import type { Family, ModelConfig } from '../config/model.js';
 import { nearestNames } from '../config/schema.js';
 import { fromHfConfig, toHfConfig } from '../config/hf-config.js';
 import type { TensorSource } from './tensor-source.js';
+import { publishDir, removeStaleTemps, tmpPath, writeFileAtomic } from '../files/atomic.js';
 import {
   SafetensorsError, readSafetensors, storedBytes, writeSafetensors,
   type SafetensorsDType, type SafetensorsFile, type TensorData,
@@ -110,8 +111,10 @@ export function openHfCheckpoint(dir: string): HfCheckpoint {
   for (const [shard, f] of files) {
     for (const n of f.names()) {
       const prev = where.get(n);
-      if (prev !== undefined && prev !== shard)
+      if (prev !== undefined && prev !== shard) {
+        for (const g of opened) g.close();
         throw new CheckpointError(`${folder}: tensor '${n}' appears in both ${prev} and ${shard}`);
+      }
       where.set(n, shard);
     }
   }
@@ -184,13 +187,16 @@ export function planShards<T extends { shape: readonly number[] }>(tensors: read
   return shards;
 }
 
-const isWeightsFile = (f: string) =>
+/** Whether a file name is one of the weight files a save writes (single file, index, or numbered shard). */
+export const isWeightsFile = (f: string): boolean =>
   f === SINGLE_FILE || f === INDEX_FILE || /^model-\d{5}-of-\d{5}\.safetensors$/.test(f);
 
 /**
  * Writes config.json and the weights (one file, or shards plus index) into `dir`. Everything is first written to
- * a temporary sibling folder; a new `dir` is then renamed into place in one step, an existing one gets each file
- * renamed in (other files, e.g. a tokenizer, are kept) and stale weight shards removed.
+ * a temporary sibling folder (`DIR.tmp-<pid>`); a new `dir` is then renamed into place in one step, an existing
+ * one gets each file renamed in: files of the same name are replaced, weight files of an earlier save that this
+ * one does not write are removed (they would contradict the new index), and every other file is kept.
+ * Callers decide whether an existing non-empty `dir` may be written at all (files/atomic.ts checkOutputDir).
  */
 export function saveHfCheckpoint(dir: string, cfg: ModelConfig, tensors: readonly TensorOut[], opts: SaveOptions = {}): void {
   const dtype = opts.dtype ?? 'F32';
@@ -200,9 +206,15 @@ export function saveHfCheckpoint(dir: string, cfg: ModelConfig, tensors: readonl
     if (seen.has(t.name)) throw new CheckpointError(`saveHfCheckpoint: tensor '${t.name}' is given twice`);
     seen.add(t.name);
   }
+  for (const name of Object.keys(opts.extraFiles ?? {}))
+    if (name.includes('/') || name.includes('\\') || name.startsWith('.'))
+      throw new CheckpointError(`saveHfCheckpoint: extra file name '${name}' must be a plain file name`);
   const parent = path.dirname(path.resolve(dir));
   fs.mkdirSync(parent, { recursive: true });
-  const tmp = fs.mkdtempSync(path.join(parent, `.${path.basename(dir)}.tmp-`));
+  removeStaleTemps(parent, (n) => n.startsWith(`${path.basename(path.resolve(dir))}.tmp-`));
+  const tmp = tmpPath(path.resolve(dir));
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp);
   try {
     const shards = planShards(tensors, dtype, opts.maxShardBytes ?? Number.POSITIVE_INFINITY);
     const meta = { format: 'pt' };
@@ -223,29 +235,17 @@ export function saveHfCheckpoint(dir: string, cfg: ModelConfig, tensors: readonl
         }
       });
       const sorted = Object.fromEntries(Object.entries(weightMap).sort(([a], [b]) => a.localeCompare(b)));
-      fs.writeFileSync(path.join(tmp, INDEX_FILE),
+      writeFileAtomic(path.join(tmp, INDEX_FILE),
         JSON.stringify({ metadata: { total_size: totalSize, total_parameters: totalParams }, weight_map: sorted }, null, 2) + '\n');
     }
-    fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-    for (const [name, text] of Object.entries(opts.extraFiles ?? {})) {
-      if (name.includes('/') || name.includes('\\') || name.startsWith('.'))
-        throw new CheckpointError(`saveHfCheckpoint: extra file name '${name}' must be a plain file name`);
-      fs.writeFileSync(path.join(tmp, name), text);
-    }
-    if (!fs.existsSync(dir)) {
-      fs.renameSync(tmp, dir);
-      return;
-    }
-    if (!fs.statSync(dir).isDirectory()) throw new CheckpointError(`${dir}: exists and is not a directory`);
-    const fresh = new Set(fs.readdirSync(tmp));
-    for (const f of fresh) fs.renameSync(path.join(tmp, f), path.join(dir, f));
-    for (const f of fs.readdirSync(dir)) if (isWeightsFile(f) && !fresh.has(f)) fs.rmSync(path.join(dir, f));
-    fs.rmSync(tmp, { recursive: true, force: true });
+    writeFileAtomic(path.join(tmp, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+    for (const [name, text] of Object.entries(opts.extraFiles ?? {})) writeFileAtomic(path.join(tmp, name), text);
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
     if (e instanceof SafetensorsError) throw new CheckpointError(`saving ${dir}: ${e.message}`);
     throw e;
   }
+  publishDir(tmp, dir, isWeightsFile);
 }
 
 export interface HfModel {
@@ -274,6 +274,7 @@ export function openHfModel(dir: string): HfModel {
       shape: (name) => [...checkpoint.get(name).shape],
       read: (name) => checkpoint.get(name).toFloat32(),
       names: () => checkpoint.names(),
+      close: () => checkpoint.close(),
     },
     close: () => checkpoint.close(),
   };

@@ -6,7 +6,7 @@
  *   - a Hugging Face directory: config.json + safetensors, single or sharded (hf-checkpoint.ts).
  * generate, export, import, `init_from` and the trainer's `model` key all resolve a path through here.
  */
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelConfig } from '../config/model.js';
 import { validateModelConfig } from '../config/schema.js';
@@ -16,6 +16,7 @@ import { openHfModel } from './hf-checkpoint.js';
 import { latestCheckpoint, RUN_FILES } from './run-dir.js';
 import { safetensorsSource, type TensorSource } from './tensor-source.js';
 import { writeSafetensors } from './safetensors.js';
+import { writeFileAtomic } from '../files/atomic.js';
 
 export const MODEL_FILES = {
   /** Our own config schema (config/schema.ts): every model lmforge can build, expressible in HF or not. */
@@ -56,7 +57,9 @@ export function openModelSource(path: string): ModelSource {
   const tokenizer = [join(dir, MODEL_FILES.tokenizer), ...(runDir ? [join(runDir, MODEL_FILES.tokenizer)] : [])].find((f) => existsSync(f)) ?? null;
   const ownConfig = join(dir, MODEL_FILES.config);
   if (existsSync(ownConfig) && existsSync(join(dir, MODEL_FILES.weights))) {
-    return { cfg: readOwnConfig(ownConfig), tensors: safetensorsSource(join(dir, MODEL_FILES.weights)), dir, tokenizer, runDir, close: () => {} };
+    const cfg = readOwnConfig(ownConfig);
+    const tensors = safetensorsSource(join(dir, MODEL_FILES.weights));
+    return { cfg, tensors, dir, tokenizer, runDir, close: () => tensors.close() };
   }
   if (!existsSync(join(dir, MODEL_FILES.hfConfig)))
     throw new Error(`${dir}: neither ${MODEL_FILES.config} (lmforge) nor ${MODEL_FILES.hfConfig} (Hugging Face) found`);
@@ -82,11 +85,14 @@ export function loadModelSpec(spec: string): LoadedModelConfig {
   return loadModelConfigWithSource(spec);
 }
 
+/** The files writeModelDir writes: in an existing directory, `import --force` replaces these and keeps the rest. */
+export const MODEL_DIR_FILES: readonly string[] = [MODEL_FILES.weights, MODEL_FILES.config, MODEL_FILES.hfConfig];
+
 /** Writes an lmforge model directory: f32 weights by Hugging Face name, our config, and HF's where expressible. */
 export function writeModelDir(dir: string, cfg: ModelConfig, tensors: readonly { name: string; shape: number[]; data: Float32Array }[]): void {
   writeSafetensors(join(dir, MODEL_FILES.weights), tensors.map((t) => ({ name: t.name, dtype: 'F32', shape: t.shape, data: t.data })), { format: 'pt' });
-  writeFileSync(join(dir, MODEL_FILES.config), JSON.stringify(cfg, null, 2) + '\n');
-  if (exportable(cfg)) writeFileSync(join(dir, MODEL_FILES.hfConfig), JSON.stringify(toHfConfig(cfg), null, 2) + '\n');
+  writeFileAtomic(join(dir, MODEL_FILES.config), JSON.stringify(cfg, null, 2) + '\n');
+  if (exportable(cfg)) writeFileAtomic(join(dir, MODEL_FILES.hfConfig), JSON.stringify(toHfConfig(cfg), null, 2) + '\n');
 }
 
 function exportable(cfg: ModelConfig): boolean {

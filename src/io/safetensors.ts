@@ -5,10 +5,11 @@
  * reference implementation requires.
  *
  * Reading keeps the file open and reads one tensor at a time, so a multi-gigabyte checkpoint never sits in
- * memory whole. Writing goes to a temporary file that is renamed into place, so a crash never leaves half a file.
+ * memory whole. Writing goes through files/atomic.ts (temporary name, every byte, fsync, rename), so a crash or a
+ * full disk never leaves half a file under the final name.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { AtomicFile } from '../files/atomic.js';
 
 export type SafetensorsDType =
   | 'F64' | 'F32' | 'F16' | 'BF16' | 'F8_E4M3' | 'F8_E5M2'
@@ -25,7 +26,7 @@ export class SafetensorsError extends Error {
 
 /** Largest header the reference implementation accepts (100 MB). */
 const MAX_HEADER_BYTES = 100_000_000;
-/** fs.readSync/writeSync move at most 2 GiB per call; stay well below. */
+/** fs.readSync moves at most 2 GiB per call; stay well below. */
 const IO_CHUNK = 1 << 30;
 
 export interface TensorInfo {
@@ -413,11 +414,6 @@ function encodeSlice(t: TensorToWrite, start: number, end: number): Uint8Array {
   }
 }
 
-function writeFully(fd: number, data: Uint8Array): void {
-  let done = 0;
-  while (done < data.length) done += fs.writeSync(fd, data, done, Math.min(IO_CHUNK, data.length - done));
-}
-
 /** Builds the padded header for tensors in the given order; returns it and the data size. */
 export function buildSafetensorsHeader(
   tensors: readonly TensorToWrite[], metadata?: Readonly<Record<string, string>>,
@@ -465,23 +461,19 @@ export function writeSafetensors(
   checkTensors(tensors, file);
   const ordered = [...tensors].sort((a, b) => DTYPE_BYTES[b.dtype] - DTYPE_BYTES[a.dtype]);
   const { header } = buildSafetensorsHeader(ordered, metadata);
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const fd = fs.openSync(tmp, 'w');
+  const out = new AtomicFile(file);
   try {
-    writeFully(fd, header);
+    out.write(header);
     for (const t of ordered) {
       // Convert in slices so a large bf16 tensor never needs a second full-size copy.
       const step = 1 << 22;
-      for (let i = 0; i < t.data.length; i += step) writeFully(fd, encodeSlice(t, i, Math.min(t.data.length, i + step)));
+      for (let i = 0; i < t.data.length; i += step) out.write(encodeSlice(t, i, Math.min(t.data.length, i + step)));
     }
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fs.renameSync(tmp, file);
   } catch (e) {
-    try { fs.closeSync(fd); } catch { /* already closed */ }
-    fs.rmSync(tmp, { force: true });
+    out.abort();
     throw e;
   }
+  out.commit();
 }
 
 /** Bytes a tensor takes when stored as `dtype`. */

@@ -24,6 +24,25 @@ export function hfShape(spec: ParamSpec): number[] {
   return spec.hfTransposed ? [spec.shape[1]!, spec.shape[0]!] : spec.shape;
 }
 
+/**
+ * Refuses a tensor holding NaN or Inf, naming it: such weights load "fine" and then produce garbage (a
+ * generate that prints [0,0,0,0], a run that is NaN from its first step).
+ */
+export function checkFinite(name: string, data: Float32Array, source: string): void {
+  for (let i = 0; i < data.length; i++) {
+    const x = data[i]!;
+    // x - x is 0 for every finite x and NaN for NaN and +-Inf: one comparison per element.
+    if (x - x !== 0) {
+      let bad = 0;
+      for (let j = i; j < data.length; j++) if (!Number.isFinite(data[j]!)) bad++;
+      throw new Error(
+        `${source}: tensor '${name}' holds ${bad} non-finite value(s) (first: ${x} at element ${i} of ${data.length}); ` +
+          `refusing to load it: the weights diverged or the file is damaged (resume from an earlier checkpoint with --from-step)`,
+      );
+    }
+  }
+}
+
 export function loadWeights(model: Decoder, src: TensorSource, source: string): void {
   const missing: string[] = [];
   for (const spec of model.layout.params) {
@@ -39,6 +58,7 @@ export function loadWeights(model: Decoder, src: TensorSource, source: string): 
           `the checkpoint does not match its config.json`,
       );
     let data = src.read(spec.name);
+    checkFinite(spec.name, data, source);
     if (spec.hfTransposed) data = transpose2d(data, want[0]!, want[1]!);
     model.setParam(spec, data);
   }

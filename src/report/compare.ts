@@ -3,7 +3,8 @@
  * row per run, the best run marked with a note on which others are within noise of it, and plots with every run
  * overlaid (validation loss against tokens and against training FLOPs, train loss against steps), as PNG and SVG.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { writeFileAtomic } from '../files/atomic.js';
 import { basename, dirname, join, resolve } from 'node:path';
 import { readSweepState, SWEEP_FILES } from '../io/sweep-dir.js';
 import type { LineChart } from './chart.js';
@@ -151,7 +152,7 @@ export function writeComparison(c: Comparison, outDir: string): ComparisonReport
     plots,
   );
   const md = join(outDir, 'report.md');
-  writeFileSync(md, markdown + '\n');
+  writeFileAtomic(md, markdown + '\n');
   return { markdown, files: [md, ...files], best, withinNoise };
 }
 

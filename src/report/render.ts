@@ -5,13 +5,12 @@
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { renameSync, writeFileSync } from 'node:fs';
 import * as echarts from 'echarts/core';
 import { LineChart as EChartsLine } from 'echarts/charts';
 import { GridComponent, LegendComponent, TitleComponent } from 'echarts/components';
 import { SVGRenderer } from 'echarts/renderers';
 import { Resvg } from '@resvg/resvg-js';
-import { tmpPath } from '../io/atomic.js';
+import { writeFileAtomic } from '../files/atomic.js';
 import { chartOption, type LineChart } from './chart.js';
 
 echarts.use([EChartsLine, GridComponent, LegendComponent, TitleComponent, SVGRenderer]);
@@ -40,16 +39,11 @@ export function svgToPng(svg: string): Buffer {
   return r.render().asPng();
 }
 
-function writeAtomic(dest: string, data: string | Buffer): void {
-  const tmp = tmpPath(dest);
-  writeFileSync(tmp, data);
-  renameSync(tmp, dest); // a viewer never sees a half-written picture
-}
 
 /** Writes `<base>.svg` and `<base>.png`; returns their paths (PNG first). */
 export function writeChart(chart: LineChart, base: string): { png: string; svg: string } {
   const svg = renderSvg(chart);
-  writeAtomic(`${base}.svg`, svg);
-  writeAtomic(`${base}.png`, svgToPng(svg));
+  writeFileAtomic(`${base}.svg`, svg); // a viewer never sees a half-written picture
+  writeFileAtomic(`${base}.png`, svgToPng(svg));
   return { png: `${base}.png`, svg: `${base}.svg` };
 }

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readMetricsDetailed, type MetricRecord } from '../train/metrics.js';
 import { RUN_FILES } from '../io/run-dir.js';
+import { removeStaleTemps } from '../files/atomic.js';
 import { PALETTE, smooth, type ChartSeries, type LineChart, type Point } from './chart.js';
 import { writeChart } from './render.js';
 import { median } from './stats.js';
@@ -70,6 +71,7 @@ export function writeReport(runDir: string, opts: ReportOptions = {}): string[] 
   const { records } = readMetricsDetailed(runDir);
   const outDir = opts.outDir ?? path.join(runDir, RUN_FILES.plots);
   fs.mkdirSync(outDir, { recursive: true });
+  removeStaleTemps(outDir, (n) => /\.(png|svg)\.tmp-\d+$/.test(n));
   const name = path.basename(path.resolve(runDir));
 
   const train = pointsOf(records, 'train', 'loss');

@@ -59,7 +59,8 @@ export async function runWorker(spec: WorkerSpec, send: (m: WorkerMessage) => vo
     renameSync(metrics, join(spec.runDir, `metrics.attempt-${n}.jsonl`));
   }
   trainer.group.barrier();
-  await trainer.setup(resume);
+  // The runner made this directory for the variant (its log is already there).
+  await trainer.setup(resume, { ownedDir: true });
   const kill = killPoint(spec.runDir);
   const from = ckpt ? Number(/step-(\d+)$/.exec(ckpt)?.[1] ?? 0) : 0;
   say({ t: 'start', step: from, steps: tc.steps, params: trainer.model.layout.total });

@@ -1,8 +1,8 @@
 /**
  * The run's metrics log: `<run>/metrics.jsonl`, one JSON object per line, `{kind, step, ...}`.
  *
- * Durability: every record is written with one synchronous write() on an append-mode descriptor, so once
- * `append` returns the line is in the kernel and a killed process loses nothing; a kill *during* the write can
+ * Durability: every record is written synchronously on an append-mode descriptor (all of its bytes, or an error
+ * naming the file: files/atomic.ts writeAll), so once `append` returns the line is in the kernel and a killed process loses nothing; a kill *during* the write can
  * leave at most that one line torn. Readers drop a torn last line, and opening the log for appending cuts it
  * off first so the next record starts on a clean line. (A power cut needs fsync: `sync()` does it, and the
  * trainer calls it at checkpoints.)
@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RUN_FILES } from '../io/run-dir.js';
+import { writeAll, writeFileAtomic } from '../files/atomic.js';
 
 export type MetricKind = 'train' | 'eval' | 'event';
 export type MetricValue = string | number | boolean | null;
@@ -145,29 +146,6 @@ function serialise(rec: MetricRecord): string {
   return JSON.stringify(rec, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v));
 }
 
-/** Writes `text` to `file` atomically: temp file in the same directory, fsync, rename, fsync the directory. */
-function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, text);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  try {
-    const dfd = fs.openSync(path.dirname(file), 'r');
-    try {
-      fs.fsyncSync(dfd);
-    } finally {
-      fs.closeSync(dfd);
-    }
-  } catch {
-    // Directory fsync is not supported everywhere (e.g. some network file systems); the rename already happened.
-  }
-}
-
 /** kind and step lead the line; a stray `kind` field in the input cannot change the record's kind. */
 function withKind(kind: MetricKind, fields: { step: number; [field: string]: MetricValue | undefined }): MetricRecord {
   const rec: MetricRecord = { kind, step: fields.step };
@@ -202,7 +180,7 @@ export class MetricsLog {
     if (!fs.existsSync(file)) return { kept: 0, dropped: 0 };
     const { records } = parseMetrics(fs.readFileSync(file, 'utf8'), file);
     const kept = records.filter((r) => r.step <= step);
-    writeAtomic(file, kept.map((r) => serialise(r) + '\n').join(''));
+    writeFileAtomic(file, kept.map((r) => serialise(r) + '\n').join(''));
     return { kept: kept.length, dropped: records.length - kept.length };
   }
 
@@ -237,7 +215,18 @@ export class MetricsLog {
 
   append(rec: MetricRecord): void {
     if (this.fd === null) throw new MetricsError(`${this.file}: append after close`);
-    fs.writeSync(this.fd, serialise(rec) + '\n');
+    const before = fs.fstatSync(this.fd).size;
+    try {
+      writeAll(this.fd, Buffer.from(serialise(rec) + '\n', 'utf8'), this.file);
+    } catch (e) {
+      // A full disk may have taken part of the line: cut it off so a later append starts on a clean line.
+      try {
+        fs.ftruncateSync(this.fd, before);
+      } catch {
+        /* the reader drops a torn last line anyway */
+      }
+      throw e;
+    }
   }
 
   train(rec: TrainFields): void {

@@ -5,7 +5,7 @@
  * mixture, sequence length, batch shape, LR segment, RoPE base and masking; weights and (unless a stage resets
  * it) optimizer state carry over. Every stage ends with an evaluation and a checkpoint.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Backend, PendingRead } from '../engine/backend.js';
@@ -21,7 +21,7 @@ import { createProcessGroup, type ProcessGroup } from '../parallel/index.js';
 import { agreeOnString } from '../parallel/group.js';
 import { ReplicatedAdamW, ZeroAdamW, type TrainOptimizer } from './optimizer.js';
 import { Rng } from '../model/rng.js';
-import { loadCheckpoint, saveCheckpoint, type TrainState } from './checkpoint.js';
+import { loadCheckpoint, resumeCheckpoint, saveCheckpoint, type TrainState } from './checkpoint.js';
 import { MetricsLog, type MetricValue } from './metrics.js';
 import { deviceFromName, resolvePeak } from '../plan/devices.js';
 import { datasetInfo } from '../data/loader.js';
@@ -31,7 +31,9 @@ import { resolveDataDir, isBundledData } from '../data/corpus.js';
 import { describeData, sourceName } from '../config/stages.js';
 import { StageSchedule, type Stage } from './stage-schedule.js';
 import { loadModelSpec, openModelSource } from '../io/model-dir.js';
-import { latestCheckpoint, RUN_FILES } from '../io/run-dir.js';
+import { checkNewRunDir, cleanRunDir, RUN_FILES, setAsideLaterCheckpoints } from '../io/run-dir.js';
+import { writeFileAtomic } from '../files/atomic.js';
+import { divergenceMessage, HealthTracker, lastGoodCheckpoint } from './health.js';
 import { TaskEvaluator } from '../eval/in-training.js';
 
 export interface TrainResult {
@@ -110,6 +112,8 @@ export class Trainer {
   private bytesPerToken = 0;
   /** Downstream tasks (eval_tasks), scored on rank 0. */
   private tasks: TaskEvaluator | null = null;
+  /** Whether the loss is behaving (train/health.ts); saved in each checkpoint. */
+  private health = new HealthTracker();
 
   constructor(readonly tc: TrainConfig, readonly modelCfg: ModelConfig, runDir: string, dist: DistOptions = {}) {
     this.be = createBackend(tc.device);
@@ -130,10 +134,18 @@ export class Trainer {
     this.rng = new Rng(tc.seed);
   }
 
-  /** Prepares data, then initialises from scratch, from `init_from`, or from the run's latest checkpoint. */
-  async setup(resume: boolean): Promise<void> {
+  /**
+   * Prepares data, then initialises from scratch, from `init_from`, or (resume) from the run's latest checkpoint or
+   * the one saved at `fromStep`. A resumed run without any checkpoint starts again from step 0. A new run refuses a
+   * directory that holds anything, unless `ownedDir` says the caller made it for this run (a sweep's variant).
+   */
+  async setup(resume: boolean, opts: { fromStep?: number; ownedDir?: boolean } = {}): Promise<void> {
     const tc = this.tc;
     const { group } = this;
+    if (group.rank === 0) {
+      if (resume || opts.ownedDir) cleanRunDir(this.runDir);
+      else checkNewRunDir(this.runDir);
+    }
     const paths = [...new Set(this.schedule.stages.flatMap((st) => st.data.map((d) => d.path)))];
     // Rank 0 prepares the bundled corpus once; the others wait, then find it ready.
     if (group.rank === 0) for (const p of paths) if (isBundledData(p)) await resolveDataDir(p);
@@ -153,8 +165,7 @@ export class Trainer {
         });
     }
     mkdirSync(this.runDir, { recursive: true });
-    const ckpt = resume ? latestCheckpoint(this.runDir) : null;
-    if (resume && !ckpt) throw new Error(`--resume: no complete checkpoint in ${this.runDir}/checkpoints`);
+    const ckpt = resume ? resumeCheckpoint(this.runDir, opts.fromStep) : null;
     if (ckpt) {
       const st: TrainState = loadCheckpoint(ckpt, this.model, this.opt);
       this.step = st.step;
@@ -162,19 +173,26 @@ export class Trainer {
       // Checkpoints before stages existed hold one loader's state, of the only stage.
       this.pendingData = { stage: st.stage ?? 0, state: st.loader as MixtureState };
       this.rng = new Rng(st.rng);
+      this.health = HealthTracker.restore(st.health);
+      if (opts.fromStep !== undefined && group.rank === 0) setAsideLaterCheckpoints(this.runDir, st.step);
     } else if (tc.init_from) {
       const src = openModelSource(tc.init_from);
-      loadWeights(this.model, src.tensors, tc.init_from);
-      src.close();
+      try {
+        loadWeights(this.model, src.tensors, tc.init_from);
+      } finally {
+        src.close();
+      }
     } else {
       initWeights(this.model, { seed: tc.seed, scaledResidual: tc.scaled_residual_init });
     }
     // Every rank computed the same start; rank 0's copy makes that a guarantee.
     if (group.size > 1) group.broadcast(this.model.paramPtr(0), this.model.layout.total, 0);
     if (group.rank === 0) {
-      this.metrics = new MetricsLog(this.runDir, ckpt ? { resumeStep: this.step } : {});
-      writeFileSync(join(this.runDir, RUN_FILES.trainConfig), JSON.stringify(tc, null, 2) + '\n');
-      writeFileSync(join(this.runDir, RUN_FILES.modelConfig), JSON.stringify(this.modelCfg, null, 2) + '\n');
+      // The configs first: a run directory without train_config.json holds nothing worth keeping.
+      writeFileAtomic(join(this.runDir, RUN_FILES.trainConfig), JSON.stringify(tc, null, 2) + '\n');
+      writeFileAtomic(join(this.runDir, RUN_FILES.modelConfig), JSON.stringify(this.modelCfg, null, 2) + '\n');
+      // A resume without a checkpoint starts over: the records of the killed start go (resumeStep -1 keeps none).
+      this.metrics = new MetricsLog(this.runDir, ckpt ? { resumeStep: this.step } : resume ? { resumeStep: -1 } : {});
     } else {
       this.metrics = { train() {}, eval() {}, event() {}, close() {} };
     }
@@ -321,18 +339,13 @@ export class Trainer {
       const [lossSum, squares] = p.read.wait();
       const loss = lossSum! / p.count;
       const norm = Math.sqrt(squares!);
+      this.health.observe(this.step, loss, norm);
       if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
         bad += 1;
         opt.undoStep();
         this.metrics.event(this.step, 'skipped_step', { loss: String(loss), grad_norm: String(norm) });
         hooks.onLog?.(`step ${this.step}: loss ${loss} / grad norm ${norm} is not finite; update skipped (${bad}/${tc.max_bad_steps})`);
-        if (bad >= tc.max_bad_steps) {
-          const last = latestCheckpoint(this.runDir);
-          throw new Error(
-            `${bad} consecutive steps had a NaN/Inf loss or gradient; stopping. ` +
-              (last ? `The last good checkpoint is ${last} (intact); resume from it with a lower lr or a stronger clip.` : 'No checkpoint was written yet; lower lr.'),
-          );
-        }
+        if (bad >= tc.max_bad_steps) throw new Error(divergenceMessage(this.runDir, bad, this.health.troubleSince ?? this.step));
         return false;
       }
       bad = 0;
@@ -357,6 +370,11 @@ export class Trainer {
       return p ? finish(p) : true;
     };
     try {
+      // A resumed run that already reached its end is complete: nothing to add (no second final eval or checkpoint).
+      if (this.step > 0 && this.step >= total) {
+        this.metrics.close();
+        return { runDir: this.runDir, steps: this.step, firstValLoss: null, lastValLoss: null, lastTrainLoss: NaN };
+      }
       await this.enterStage(schedule.at(this.step), hooks);
       if (this.step === 0) {
         if (schedule.staged) this.stageEvent(this.stage!);
@@ -479,7 +497,8 @@ export class Trainer {
       config: this.tc,
       worldSize: this.group.size,
       zero1: this.opt instanceof ZeroAdamW,
-    }, this.tc.keep_checkpoints);
+      health: this.health.record(),
+    }, this.tc.keep_checkpoints, this.health.troubleSince !== null ? lastGoodCheckpoint(this.runDir, this.health.troubleSince) : null);
   }
 
   dispose(): void {

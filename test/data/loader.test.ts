@@ -126,3 +126,42 @@ test('val split, datasetInfo and clear errors', async () => {
   await assert.rejects(openLoader(base({ rank: 2, worldSize: 2 })), /rank must be in/);
   await assert.rejects(openLoader({ ...base({}), dir: path.dirname(dir) }), /no manifest.json/);
 });
+
+/** A copy of the prepared dataset with `edit` applied to its manifest (and the chance to change files). */
+function damaged(tag: string, edit: (m: Record<string, any>, copy: string) => void): string {
+  const copy = path.join(path.dirname(dir), tag);
+  fs.cpSync(dir, copy, { recursive: true });
+  const file = path.join(copy, 'manifest.json');
+  const m = JSON.parse(fs.readFileSync(file, 'utf8'));
+  edit(m, copy);
+  fs.writeFileSync(file, JSON.stringify(m));
+  return copy;
+}
+
+/** One line, naming the problem, never a TypeError from deep inside. */
+const oneLine = (re: RegExp) => (e: Error) => re.test(e.message) && !e.message.includes('\n') && !/Cannot read|undefined/.test(e.message);
+
+test('damaged datasets: a missing val split, escaping shard paths, foreign ids and vocabularies are clear errors', async () => {
+  const noVal = damaged('no-val', (m) => delete m.splits.val);
+  assert.throws(() => datasetInfo(noVal), oneLine(/manifest\.json: there is no 'val' split/));
+  await assert.rejects(openLoader({ ...base({}), dir: noVal }), oneLine(/no 'val' split/));
+
+  const escape = damaged('escape', (m) => (m.splits.train.shards[0].file = '../../../etc/passwd'));
+  await assert.rejects(openLoader({ ...base({}), dir: escape }), oneLine(/"\.\.\/\.\.\/\.\.\/etc\/passwd" is not a file name inside the dataset directory; refusing to open it/));
+
+  const vocab = damaged('vocab', (m) => (m.tokenizer.vocabSize = 200_000));
+  await assert.rejects(openLoader({ ...base({}), dir: vocab }), oneLine(/declares a vocabulary of 151669 but the manifest says 200000/));
+
+  // An id at the shard's vocabulary size and one at 0xFFFFFFFF: reported as they are, never trained on.
+  for (const [tag, id, shown] of [['id-vocab', 151669, '151669'], ['id-max', 0xffffffff, '4294967295']] as const) {
+    const bad = damaged(tag, (m, copy) => {
+      const f = path.join(copy, m.splits.train.shards[0].file);
+      const b = fs.readFileSync(f);
+      b.writeUInt32LE(id, 32 + 4 * 5); // token 5 of the first shard
+      fs.writeFileSync(f, b);
+    });
+    const L = await openLoader({ ...base({ order: 'sequential', batch: 1 }), dir: bad });
+    assert.throws(() => L.next(), oneLine(new RegExp(`train-00000\\.bin: token 5 is id ${shown}, at or above the vocabulary size 151669`)));
+    L.close();
+  }
+});

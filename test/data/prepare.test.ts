@@ -200,6 +200,27 @@ test('a prepare killed midway and rerun gives shards byte-identical to an uninte
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+test('--out: a file is never replaced; a non-empty directory without a dataset needs --force, and keeps its files', async () => {
+  const dir = tmpDir('out-rules');
+  const input = path.join(dir, 'in.txt');
+  fs.writeFileSync(input, 'a few words of text\n');
+  const file = path.join(dir, 'a-file');
+  fs.writeFileSync(file, 'precious');
+  await assert.rejects(prepare({ ...quiet, inputs: [input], out: file, workers: 1 }), /a-file exists and is not a directory/);
+  assert.equal(fs.readFileSync(file, 'utf8'), 'precious');
+  const foreign = path.join(dir, 'foreign');
+  fs.mkdirSync(foreign);
+  fs.writeFileSync(path.join(foreign, 'manifest.json'), '{"mine": true}');
+  fs.writeFileSync(path.join(foreign, 'notes.txt'), 'mine');
+  await assert.rejects(prepare({ ...quiet, inputs: [input], out: foreign, workers: 1 }), /foreign is not empty \(manifest\.json, notes\.txt\) and holds no dataset being prepared; .*--force/);
+  assert.equal(fs.readFileSync(path.join(foreign, 'manifest.json'), 'utf8'), '{"mine": true}');
+  await prepare({ ...quiet, inputs: [input], out: foreign, workers: 1, force: true, valFraction: 0 });
+  assert.equal(fs.readFileSync(path.join(foreign, 'notes.txt'), 'utf8'), 'mine');
+  assert.equal(readManifest(foreign).splits.train.docs, 1);
+  // A rerun into its own dataset needs no --force.
+  await prepare({ ...quiet, inputs: [input], out: foreign, workers: 1, valFraction: 0 });
+});
+
 test('a 100 MB single line is encoded in bounded pieces', { skip: process.env.LMFORGE_LONG_TESTS !== '1' && 'set LMFORGE_LONG_TESTS=1' }, async () => {
   const dir = tmpDir('long');
   const f = path.join(dir, 'long.jsonl');

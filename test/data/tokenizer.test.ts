@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { loadTokenizer, splitAtPretokenBoundaries, QWEN3_EOT_ID } from '../../src/data/tokenizer.js';
-import { rng, runCli, tmpDir, variedTexts } from './helpers.js';
+import { spawnSync } from 'node:child_process';
+import { BIN, rng, runCli, tmpDir, variedTexts } from './helpers.js';
 
 const tok = loadTokenizer();
 
@@ -75,6 +76,14 @@ test('tokenize reports a bad line by number', () => {
   assert.match(r.stderr, /line 2 is not JSON/);
   const r2 = runCli(['tokenize', '--jsonl'], '{"txt":"ok"}\n');
   assert.match(r2.stderr, /line 1 has no string field 'text'/);
+});
+
+test('tokenize refuses invalid UTF-8, naming the line, as prepare does (never a silent U+FFFD)', () => {
+  const input = Buffer.concat([Buffer.from('{"text":"ok"}\r\n{"text":"a'), Buffer.from([0xff]), Buffer.from('"}\n')]);
+  const r = spawnSync(process.execPath, [BIN, 'tokenize', '--jsonl'], { input, encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /stdin line 2 is not valid UTF-8; .*prepare skips such documents as invalid_utf8/);
+  assert.equal(r.stdout.trim().split('\n').length, 1, 'the good line before it is still tokenized');
 });
 
 test('plain encode (prepare) treats special-token strings as text, as the byte-level BPE of the literal string', async () => {

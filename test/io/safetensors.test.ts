@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { GOLDEN_FIXTURES } from '../helpers.js';
+import { fullDisk, shortWrites, temporariesUnder, withFault } from '../fs-faults.js';
 import {
   SafetensorsError, bf16ToF32, f16BitsToNumber, f16ToF32, f32ToBf16, f32ToF16, readSafetensors, writeSafetensors,
 } from '../../src/io/safetensors.js';
@@ -235,4 +236,20 @@ test('clear errors for malformed files', () => {
   const cut = tmpFile();
   fs.writeFileSync(cut, fs.readFileSync(good).subarray(0, fs.statSync(good).size - 10));
   expectError(() => readSafetensors(cut), /tensor 'w' ends at byte \d+ but the file has \d+ bytes: the file is truncated/);
+});
+
+test('a full disk: the error names the file and the fix, and nothing is left under the final name or a temporary one', () => {
+  const f = tmpFile();
+  const data = randomFloats(50_000, 3);
+  assert.throws(
+    () => withFault(() => fullDisk(100_000), () => writeSafetensors(f, [{ name: 'w', dtype: 'F32', shape: [data.length], data }])),
+    (e: Error) => e.message.startsWith(f) && /no space left.*ENOSPC/.test(e.message),
+  );
+  assert.ok(!fs.existsSync(f));
+  assert.deepEqual(temporariesUnder(tmp), []);
+  // Short writes (no error): the file is whole.
+  withFault(shortWrites, () => writeSafetensors(f, [{ name: 'w', dtype: 'F32', shape: [data.length], data }]));
+  const st = readSafetensors(f);
+  assert.deepEqual(st.toFloat32('w'), data);
+  st.close();
 });

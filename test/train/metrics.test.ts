@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { MetricsLog, readMetrics, readMetricsDetailed, MetricsError, metricsPath } from '../../src/train/metrics.js';
+import { fullDisk, shortWrites, withFault } from '../fs-faults.js';
 
 const tmpRun = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'lmforge-metrics-'));
 
@@ -93,4 +94,25 @@ test('a SIGKILLed writer loses nothing that append() returned from', () => {
   const recs = readMetrics(dir);
   assert.equal(recs.length, 200);
   assert.equal(recs[199]!.step, 200);
+});
+
+test('short writes never tear a record; a full disk is an error naming the file', () => {
+  const dir = tmpRun();
+  const log = new MetricsLog(dir);
+  withFault(shortWrites, () => {
+    for (let step = 1; step <= 20; step++) log.train({ step, loss: 1 / step, lr: 1e-3, grad_norm: 1, tokens_per_s: 100, note: 'x'.repeat(step * 10) });
+  });
+  assert.throws(
+    () => withFault(() => fullDisk(10), () => log.train({ step: 21, loss: 1, lr: 1, grad_norm: 1, tokens_per_s: 1, note: 'y'.repeat(100) })),
+    (e: Error) => e.message.startsWith(metricsPath(dir)) && /ENOSPC/.test(e.message),
+  );
+  log.train({ step: 21, loss: 1, lr: 1, grad_norm: 1, tokens_per_s: 1 }); // space again: the next line is clean
+  log.close();
+  const { records } = readMetricsDetailed(dir);
+  assert.deepEqual(records.slice(0, 20).map((r) => r.step), Array.from({ length: 20 }, (_, i) => i + 1));
+  assert.equal(records[19]!.note, 'x'.repeat(200));
+  assert.equal(records.length, 21);
+  // Resume-style truncation goes through the same safe write.
+  withFault(shortWrites, () => MetricsLog.truncateAfter(dir, 10));
+  assert.deepEqual(readMetrics(dir).map((r) => r.step), Array.from({ length: 10 }, (_, i) => i + 1));
 });
