@@ -21,23 +21,16 @@ import { MODEL_KEYS, validateModelConfig } from '../src/config/schema.js';
 import { fromHfConfig } from '../src/config/hf-config.js';
 import { getPreset } from '../src/config/presets.js';
 import { toHfConfig } from '../src/config/hf-config.js';
+import { rng } from './data/helpers.js';
 
 const CASES = Number(process.env.LMFORGE_FUZZ_CASES ?? 300);
 const SEED = Number(process.env.LMFORGE_FUZZ_SEED ?? 20250101);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lmforge-fuzz-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
 
-/** xorshift32: small, seeded, reproducible. */
+/** The shared seeded generator (test/data/helpers.ts) with the two draws the fuzzer needs. */
 function prng(seed: number) {
-  let s = seed >>> 0 || 1;
-  const next = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
+  const next = rng(seed);
   const int = (n: number) => Math.floor(next() * n);
   const pick = <T>(a: readonly T[]): T => a[int(a.length)]!;
   return { next, int, pick };

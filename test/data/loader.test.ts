@@ -10,8 +10,12 @@ let dir = '';
 let stream: Uint32Array;
 const base = (o: Partial<LoaderOptions>): LoaderOptions => ({ dir, split: 'train', seq: 16, batch: 4, seed: 7, ...o });
 
+// The temporary root is kept apart from `dir`: cleaning up dirname(dir) after a failed before() removed all of /tmp.
+let root = '';
+
 before(async () => {
-  dir = tmpDir('loader');
+  root = tmpDir('loader');
+  dir = root;
   const f = path.join(dir, 'in.jsonl');
   fs.writeFileSync(f, variedTexts(31, 800).map((t) => JSON.stringify({ text: t })).join('\n') + '\n');
   // Small shards so windows straddle shard boundaries.
@@ -19,7 +23,9 @@ before(async () => {
   dir = path.join(dir, 'ds');
   stream = readSplit(dir, 'train');
 });
-after(() => fs.rmSync(path.dirname(dir), { recursive: true, force: true }));
+after(() => {
+  if (root) fs.rmSync(root, { recursive: true, force: true });
+});
 
 /** Window w of the stream as the loader must return it. */
 function windowOf(w: number, seq: number): number[] {

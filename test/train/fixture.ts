@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prepare } from '../../src/data/prepare.js';
 import { loadTrainConfig, type TrainConfig } from '../../src/config/train.js';
+import { resolveModelConfig, Trainer } from '../../src/train/trainer.js';
 import { REPO_ROOT } from '../helpers.js';
 
 export async function tinyData(): Promise<string> {
@@ -44,4 +45,16 @@ export function tinyConfig(runDir: string, data: string, extra: string[] = []): 
   const tc = loadTrainConfig(undefined, tinySets(data, extra));
   tc.run_dir = runDir;
   return tc;
+}
+
+/** Trains `tc` in-process (resuming when asked); `stopAfter` throws after that step, as a kill would stop it. */
+export async function train(tc: TrainConfig, resume: boolean, stopAfter?: number): Promise<Trainer> {
+  const t = new Trainer(tc, resolveModelConfig(tc), tc.run_dir);
+  await t.setup(resume);
+  await t.run({
+    afterStep: (step) => {
+      if (stopAfter !== undefined && step === stopAfter) throw new Error('simulated kill');
+    },
+  });
+  return t;
 }

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { prepare } from '../../src/data/prepare.js';
 import { trainConfigFromRecord, type TrainConfig } from '../../src/config/train.js';
 import { resolveModelConfig, Trainer } from '../../src/train/trainer.js';
+import { train } from './fixture.js';
 import { StageSchedule } from '../../src/train/stage-schedule.js';
 import { latestCheckpoint } from '../../src/io/run-dir.js';
 import { readMetrics, type MetricRecord } from '../../src/train/metrics.js';
@@ -58,16 +59,6 @@ function config(runDir: string, extra: Record<string, unknown> = {}): TrainConfi
   return tc;
 }
 
-async function train(tc: TrainConfig, resume: boolean, stopAfter?: number): Promise<Trainer> {
-  const t = new Trainer(tc, resolveModelConfig(tc), tc.run_dir);
-  await t.setup(resume);
-  await t.run({
-    afterStep: (step) => {
-      if (stopAfter !== undefined && step === stopAfter) throw new Error('simulated kill');
-    },
-  });
-  return t;
-}
 
 /** Every record without the wall-clock fields. */
 function records(runDir: string): MetricRecord[] {

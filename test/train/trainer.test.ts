@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { prepare } from '../../src/data/prepare.js';
 import { loadTrainConfig, type TrainConfig } from '../../src/config/train.js';
 import { resolveModelConfig, Trainer } from '../../src/train/trainer.js';
+import { train } from './fixture.js';
 import { latestCheckpoint } from '../../src/io/run-dir.js';
 import { readMetrics } from '../../src/train/metrics.js';
 import { openModelSource } from '../../src/io/model-dir.js';
@@ -45,16 +46,6 @@ function config(runDir: string, extra: string[] = []): TrainConfig {
   return tc;
 }
 
-async function train(tc: TrainConfig, resume: boolean, stopAfter?: number): Promise<Trainer> {
-  const t = new Trainer(tc, resolveModelConfig(tc), tc.run_dir);
-  await t.setup(resume);
-  await t.run({
-    afterStep: (step) => {
-      if (stopAfter !== undefined && step === stopAfter) throw new Error('simulated kill');
-    },
-  });
-  return t;
-}
 
 function trainLosses(runDir: string): number[] {
   return readMetrics(runDir).filter((r) => r.kind === 'train').map((r) => r.loss as number);
