@@ -1,7 +1,13 @@
 // Causal attention with grouped-query heads (training): the flash-style kernels of attention.cu take the shape the
 // shared reader filled (AttentionShape) as it is, and document masking's bounds (cuSeqlens, on the device: their
 // validity is the caller's promise; model/decoder.ts checks them on the host before uploading).
+// In bf16 mode (the default), head_dim 64 and 128 run the tensor-core kernels of flash_attention.cu instead;
+// LMFORGE_CUDA_ATTENTION=classic keeps the fp32 kernels there too (for comparison).
+#include <cstdlib>
+#include <cstring>
+
 #include "common.h"
+#include "flash_attention.cuh"
 
 namespace lmf {
 
@@ -13,14 +19,40 @@ void requireAttentionKernel(const char* op, const AttentionShape& s) {
                    " exceeds 65535 (one grid dimension): split the batch");
 }
 
+namespace {
+
+// The tensor-core kernel serves bf16 mode for the head dims it has; fp32 mode keeps the fp32 kernel (its results
+// are what the fp32 tolerances hold).
+bool useFlash(const char* op, const AttentionShape& s) {
+  if (precision() != Precision::BF16 || !cuda::flashAttentionSupported(s)) return false;
+  const char* choice = std::getenv("LMFORGE_CUDA_ATTENTION");
+  if (!choice || !*choice || std::strcmp(choice, "flash") == 0) return true;
+  if (std::strcmp(choice, "classic") == 0) return false;
+  opFail(op, std::string("LMFORGE_CUDA_ATTENTION='") + choice + "' is not a kernel: use flash (default) or classic");
+}
+
+}  // namespace
+
 void op::attentionForward(const AttentionForwardArgs& p) {
   requireAttentionKernel(p.kOp, p);
+  if (useFlash(p.kOp, p)) {
+    if (p.n() == 0) return;
+    void* staging = scratch(kScratchAttn, cuda::flashForwardScratch(p));
+    cuda::flashAttentionForward(p.out, p.lse, p.q, p.k, p.v, p, p.cuSeqlens, staging, stream());
+    return;
+  }
   cuda::attentionForward(p.out, p.lse, p.q, p.k, p.v, p, p.cuSeqlens, stream());
 }
 
 void op::attentionBackward(const AttentionBackwardArgs& p) {
   requireAttentionKernel(p.kOp, p);
   if (p.n() == 0) return;
+  if (useFlash(p.kOp, p)) {
+    void* staging = scratch(kScratchAttn, cuda::flashBackwardScratch(p));
+    cuda::flashAttentionBackward(p.dq, p.dk, p.dv, p.dout, p.q, p.k, p.v, p.out, p.lse, p, p.cuSeqlens, staging,
+                                 stream());
+    return;
+  }
   auto* rowDots = static_cast<float*>(scratch(kScratchAttn, size_t(p.batch * p.heads * p.seq) * sizeof(float)));
   cuda::attentionBackward(p.dq, p.dk, p.dv, p.dout, p.q, p.k, p.v, p.out, p.lse, p, p.cuSeqlens, rowDots, stream());
 }

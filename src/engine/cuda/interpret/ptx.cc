@@ -139,6 +139,9 @@ void ldmatrixX4(uint32_t r[4], const void* row, bool trans, const char* file, in
 void cpAsync(void* dst, const void* src, int bytes) {
   if (reinterpret_cast<uintptr_t>(dst) % bytes || reinterpret_cast<uintptr_t>(src) % bytes)
     fault("cp.async: source and destination must be aligned to the copy size", cudaErrorMisalignedAddress);
+  // Until a wait covers it the copy may land at any moment: the destination holds neither the old nor surely the
+  // new bytes, so it is poisoned now (a thread still reading the old tile, or reading before its wait, sees NaN).
+  std::memset(dst, 0xff, static_cast<size_t>(bytes));
   cpState().open.push_back(Copy{dst, src, bytes});
 }
 

@@ -120,6 +120,20 @@ __global__ void cpAsyncKernel(float* early, float* late, const float* src) {
   late[threadIdx.x] = buf[threadIdx.x * 4];
 }
 
+// Double buffering (flash_attention.cu): two groups in flight; wait_group 1 completes the older one only.
+__global__ void cpAsyncGroupsKernel(float* seen, const float* src) {
+  __shared__ __align__(16) float buf[2][32 * 4];
+  for (int g = 0; g < 2; g++) {
+    lmf::cuda::ptx::cpAsync16(buf[g] + threadIdx.x * 4, src + g * 128 + threadIdx.x * 4);
+    lmf::cuda::ptx::cpAsyncCommit();
+  }
+  lmf::cuda::ptx::cpAsyncWait<1>();
+  seen[threadIdx.x] = buf[0][threadIdx.x * 4];       // the older group: complete
+  seen[32 + threadIdx.x] = buf[1][threadIdx.x * 4];  // the newest group: may still be in flight (the model holds it)
+  lmf::cuda::ptx::cpAsyncWait<0>();
+  seen[64 + threadIdx.x] = buf[1][threadIdx.x * 4];
+}
+
 }  // namespace selftest
 }  // namespace cuda
 }  // namespace lmf
@@ -412,6 +426,25 @@ std::string cpAsync(cudaStream_t s) {
   return c.why;
 }
 
+std::string cpAsyncGroups(cudaStream_t s) {
+  Check c;
+  std::vector<float> src(256);
+  for (int i = 0; i < 256; i++) src[i] = float(i);
+  float* ds = deviceAlloc<float>(256);
+  float* seen = deviceAlloc<float>(96);
+  cudaMemcpy(ds, src.data(), 1024, cudaMemcpyHostToDevice);
+  launch("selftest cp.async groups", cpAsyncGroupsKernel, 1, 32, 0, s, seen, ds);
+  auto h = toHost(seen, 96, s);
+  for (int t = 0; t < 32; t++) {
+    c.expect(h[t] == float(t * 4), "cp.async.wait_group 1 did not complete the older group");
+    c.expect(std::isnan(h[32 + t]), "cp.async.wait_group 1 completed the newest group too (the model must hold it)");
+    c.expect(h[64 + t] == float(128 + t * 4), "cp.async.wait_group 0 did not complete every group");
+  }
+  cudaFree(ds);
+  cudaFree(seen);
+  return c.why;
+}
+
 std::string conversions(cudaStream_t) {
   Check c;
   c.expect(__float2bfloat16_rn(1.00390625f).__x == 0x3f80, "bf16: a tie does not round to even (down)");
@@ -442,6 +475,7 @@ const Named kChecks[] = {
     {"mma.sync m16n8k16 bf16 model", mma},
     {"ldmatrix x4 model, with .trans", ldmatrix},
     {"cp.async model", cpAsync},
+    {"cp.async.wait_group 1 keeps the newest group in flight", cpAsyncGroups},
     {"bf16 and half conversions", conversions},
 };
 

@@ -7,8 +7,8 @@ namespace lmf_interp {
 
 void mmaBf16m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4], const char* file, int line);
 void ldmatrixX4(uint32_t r[4], const void* row, bool trans, const char* file, int line);
-// cp.async: the copy is held back until a wait covers its group, so reading the destination earlier sees what
-// was there before (in shared memory: the NaN poison).
+// cp.async: the destination is NaN-poisoned at the issue and written when a wait covers its group, so reading it
+// in between (before the wait, or a tile another warp is still using when the next copy into it is issued) sees NaN.
 void cpAsync(void* dst, const void* src, int bytes);
 void cpAsyncCommit();
 void cpAsyncWait(int groupsLeft);

@@ -1,0 +1,32 @@
+// Launchers of the tensor-core flash attention (flash_attention.cu): causal GQA/MQA/MHA training attention with
+// head_dim 64 or 128, bf16 operands on mma.sync m16n8k16 with fp32 accumulation. Same arguments and results as
+// attentionForward/attentionBackward of kernels.cuh (fp32 in and out, lse in natural-log units, document masking
+// through cu), so the glue (attention.cc) can pick either kernel per call. Training only (sh.past == 0).
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "../native/params.h"
+
+namespace lmf {
+namespace cuda {
+
+// head_dim 64 or 128, no KV-cache offset.
+bool flashAttentionSupported(const AttentionShape& sh);
+
+// Device scratch the calls need (bytes): the bf16 staging copies of q, k, v (and dO, plus the row dots, for the
+// backward). The caller passes at least this much, 256-byte aligned.
+size_t flashForwardScratch(const AttentionShape& sh);
+size_t flashBackwardScratch(const AttentionShape& sh);
+
+void flashAttentionForward(float* out, float* lse, const float* q, const float* k, const float* v,
+                           const AttentionShape& sh, const int32_t* cu, void* scratch, cudaStream_t s);
+// Overwrites dq, dk, dv (their head columns of each row; other columns are untouched).
+void flashAttentionBackward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
+                            const float* v, const float* out, const float* lse, const AttentionShape& sh,
+                            const int32_t* cu, void* scratch, cudaStream_t s);
+
+}  // namespace cuda
+}  // namespace lmf

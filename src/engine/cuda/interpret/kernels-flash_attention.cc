@@ -1,0 +1,3 @@
+// The kernels of ../flash_attention.cu built by g++ for the interpreted CUDA engine (LMF_CUDA_INTERPRET; see
+// include/lmf_interpret/core.h). One wrapper per .cu file: their file-local names would clash in one unit.
+#include "../flash_attention.cu"
