@@ -42,7 +42,7 @@ test("the tolerances are the golden README's, and the library's float32 toleranc
   assert.match(readme, /loss within 1e-5 absolute/);
   assert.match(readme, /every gradient's relative error at most 1e-4/);
   assert.match(readme, /`train\.losses` within 1e-5 relative and every `train\.final` tensor within 1e-4 relative/);
-  for (const [k, v] of Object.entries(README_TOLERANCES)) assert.ok(FP32_TOLERANCES[k as keyof typeof FP32_TOLERANCES] <= v, `${k}`);
+  for (const [k, v] of Object.entries(README_TOLERANCES)) assert.ok(Number(FP32_TOLERANCES[k as keyof typeof FP32_TOLERANCES]) <= Number(v), `${k}`);
 });
 
 for (const [name, dir] of cases) {
