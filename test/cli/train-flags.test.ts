@@ -59,7 +59,7 @@ test('--zero1 shards the optimizer; a resume keeps it; --zero1=false on a resume
 test('--device picks the backend like --set device=...; a bad or unavailable device is a one-line error', () => {
   let r = train(['--device', 'gpu', '--set', ...tiny()]);
   assert.notEqual(r.status, 0);
-  assert.match(r.stderr, /key 'device' must be one of 'cpu', 'cuda', 'auto', got string 'gpu'/);
+  assert.match(r.stderr, /key 'device' must be one of 'cpu', 'cuda', 'cuda-interpret', 'auto', got string 'gpu'/);
   r = train(['--device', 'auto', '--run-dir', join(root, 'auto'), '--set', ...tiny()]);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /lmforge train: .*parameters\), (cpu|cuda)/i);
