@@ -468,7 +468,8 @@ const HANDLERS: Record<string, Handler> = {
   },
   'lmforge sweep config/ablations/cpu/rope_theta.yaml': { illustrative: 'a CPU sweep (about 10 minutes); its file is checked by test/sweep/sweep-file.test.ts' },
   'lmforge sweep ... --resume': { illustrative: "how the GQA sweep was continued after a crash; `sweep FILE --resume` is covered by test/sweep/sweep.test.ts" },
-  'lmforge report runs/sweeps/gqa-cpu --out docs/experiments/gqa-cpu': { illustrative: "needs the sweep's runs" },
+  'lmforge report runs/sweeps/gqa-cpu --out docs/experiments/gqa-cpu': { illustrative: "needs the sweep's runs (not in the repository); its output is committed under docs/experiments/" },
+  'lmforge report runs/sweeps/rope_theta-cpu --out docs/experiments/rope_theta-cpu': { illustrative: "needs the sweep's runs (not in the repository); its output is committed under docs/experiments/" },
 
   // ---- docs/reliability.md
   'lmforge train --resume RUN --from-step N --set lr=...': { illustrative: "the README's `train --resume runs/<run> --from-step 200 --set lr=1e-3`, run above" },
