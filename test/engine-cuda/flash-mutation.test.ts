@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { at } from '../../src/engine/backend.js';
 import { REPO_ROOT } from '../helpers.js';
+import { barrierSites, interpreterObjects, missedBarriers } from './kernel-mutants.js';
 import { both, cuda, device, errOf, freePairs, pair, randF32, rng, skipReason, withPrecision, zerosPair } from './harness.js';
 
 const interpretOnly = skipReason || (device !== 'cuda-interpret' ? 'runs on the interpreted engine only' : false);
@@ -51,36 +52,14 @@ function flashError(): number {
 
 test('every __syncthreads of the flash attention kernels is needed: removing any one breaks the check', { skip: interpretOnly }, () => {
   const g = cuda!;
-  const lines = readFileSync(SOURCE, 'utf8').split('\n');
-  const sites = lines.flatMap((l, i) => (/^\s*__syncthreads\(\);/.test(l) ? [`flash_attention.cu:${i + 1}`] : []));
+  const sites = barrierSites(SOURCE);
   assert.ok(sites.length >= 6, `found ${sites.length} barriers in flash_attention.cu`);
   const clean = flashError();
   assert.ok(clean < LIMIT, `the kernels as written pass (${clean})`);
-  // A barrier missing between warps shows in one direction per warp order: each site must be caught by the
-  // default order or its reverse.
-  const missed: string[] = [];
-  for (const site of sites) {
-    g.interpretOption('skip-sync', site);
-    try {
-      const caught = ['warps', 'warps-reverse'].some((order) => {
-        g.interpretOption('schedule', order);
-        return !(flashError() < LIMIT);
-      });
-      if (!caught) missed.push(site);
-    } finally {
-      g.interpretOption('skip-sync', '');
-      g.interpretOption('schedule', 'warps');
-    }
-  }
+  const missed = missedBarriers(g, sites, () => flashError() < LIMIT);
   assert.deepEqual(missed, [], 'a barrier removed without any effect on the results');
   assert.ok(flashError() < LIMIT, 'restored');
 });
-
-/** The node-gyp objects of the interpreter itself (runtime, blocks, models), to link a driver against. */
-function interpreterObjects(): string[] {
-  const dir = join(REPO_ROOT, 'build', 'Release', 'obj.target', 'lmforge_cuda_interpret', 'src', 'engine', 'cuda', 'interpret');
-  return ['block', 'runtime', 'ptx'].map((f) => join(dir, `${f}.o`));
-}
 
 test('off-by-one tile bounds in flash_attention.cu make the check fail; the source as written passes', { skip: interpretOnly }, () => {
   const objects = interpreterObjects();

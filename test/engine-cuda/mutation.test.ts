@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { at } from '../../src/engine/backend.js';
 import { REPO_ROOT } from '../helpers.js';
+import { barrierSites, interpreterObjects, missedBarriers } from './kernel-mutants.js';
 import { both, cuda, device, errOf, freePairs, pair, randF32, rng, skipReason, zerosPair } from './harness.js';
 
 const interpretOnly = skipReason || (device !== 'cuda-interpret' ? 'runs on the interpreted engine only' : false);
@@ -45,35 +46,13 @@ function attentionError(): number {
 
 test('every __syncthreads of the attention kernels is needed: removing any one breaks the CUDA-vs-CPU check', { skip: interpretOnly }, () => {
   const g = cuda!;
-  const lines = readFileSync(SOURCE, 'utf8').split('\n');
-  const sites = lines.flatMap((l, i) => (/^\s*__syncthreads\(\);/.test(l) ? [`attention.cu:${i + 1}`] : []));
+  const sites = barrierSites(SOURCE);
   assert.ok(sites.length >= 6, `found ${sites.length} barriers in attention.cu`);
   assert.ok(attentionError() < 1e-4, 'the kernels as written pass');
-  // A barrier missing between warps shows in one direction per warp order: each site must be caught by the
-  // default order or its reverse (the orders the interpreter offers; both are deterministic).
-  const missed: string[] = [];
-  for (const site of sites) {
-    g.interpretOption('skip-sync', site);
-    try {
-      const caught = ['warps', 'warps-reverse'].some((order) => {
-        g.interpretOption('schedule', order);
-        return !(attentionError() < 1e-4);
-      });
-      if (!caught) missed.push(site);
-    } finally {
-      g.interpretOption('skip-sync', '');
-      g.interpretOption('schedule', 'warps');
-    }
-  }
+  const missed = missedBarriers(g, sites, () => attentionError() < 1e-4);
   assert.deepEqual(missed, [], 'a barrier removed without any effect on the results');
   assert.ok(attentionError() < 1e-4, 'restored');
 });
-
-/** The node-gyp objects of the interpreter itself (runtime, blocks, models), to link a driver against. */
-function interpreterObjects(): string[] {
-  const dir = join(REPO_ROOT, 'build', 'Release', 'obj.target', 'lmforge_cuda_interpret', 'src', 'engine', 'cuda', 'interpret');
-  return ['block', 'runtime', 'ptx'].map((f) => join(dir, `${f}.o`));
-}
 
 test('an off-by-one tile bound in attention.cu makes the check fail; the source as written passes', { skip: interpretOnly }, () => {
   const objects = interpreterObjects();
