@@ -11,6 +11,7 @@
 // Document masking (varlen): with cumulative sequence lengths `cu` (sh.segments documents), query i also skips
 // keys before its document's start, and the tile loops start (forward, dQ) or stop (dK/dV) at document bounds.
 #include "device.cuh"
+#include "documents.cuh"
 #include "kernels.cuh"
 
 namespace lmf {
@@ -35,21 +36,6 @@ __device__ __forceinline__ void loadTile(float* dst, const float* src, int64_t r
   }
 }
 
-// The document holding row i of sequence b: [start, end) as row indices of that sequence; [0, seq) without cu.
-struct DocBounds {
-  int64_t start, end;
-};
-__device__ __forceinline__ DocBounds docOf(const AttentionShape& sh, const int32_t* cu, int64_t b, int64_t i) {
-  if (!cu) return {0, sh.seq};
-  const int64_t t = b * sh.seq + i;
-  int64_t lo = 0, hi = sh.segments - 1;  // the last g with cu[g] <= t
-  while (lo < hi) {
-    const int64_t mid = (lo + hi + 1) / 2;
-    if (cu[mid] <= t) lo = mid;
-    else hi = mid - 1;
-  }
-  return {cu[lo] - b * sh.seq, cu[lo + 1] - b * sh.seq};
-}
 
 __device__ __forceinline__ float dotRow(const float* a, const float* b, int hd) {
   float s = 0.f;
@@ -322,15 +308,6 @@ __global__ void __launch_bounds__(kThreads) dqKernel(float* dq, const float* dou
   }
 }
 
-// Kernels above 48 KB of dynamic shared memory must opt in once per kernel.
-template <typename Kernel>
-void allowSmem(Kernel kernel, size_t bytes, const char* what) {
-  if (bytes <= 48 * 1024) return;
-  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
-  if (e != cudaSuccess)
-    throw std::runtime_error(std::string(what) + ": cannot reserve " + std::to_string(bytes) +
-                             " bytes of shared memory: " + cudaGetErrorString(e));
-}
 
 size_t tileBytes(int64_t hd, int tiles, int extraFloats) {
   return (size_t(tiles) * kRows * smemLd(static_cast<int>(hd)) + extraFloats) * sizeof(float);

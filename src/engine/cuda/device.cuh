@@ -88,5 +88,15 @@ __device__ __forceinline__ float blockMax(float v, float* shared) {
   return warpMax(r);
 }
 
+// Kernels above 48 KB of dynamic shared memory must opt in once per kernel.
+template <typename Kernel>
+void allowSmem(Kernel kernel, size_t bytes, const char* what) {
+  if (bytes <= 48 * 1024) return;
+  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+  if (e != cudaSuccess)
+    throw std::runtime_error(std::string(what) + ": cannot reserve " + std::to_string(bytes) +
+                             " bytes of shared memory: " + cudaGetErrorString(e));
+}
+
 }  // namespace cuda
 }  // namespace lmf

@@ -34,6 +34,7 @@
 #include <string>
 
 #include "device.cuh"
+#include "documents.cuh"
 #include "flash_attention.cuh"
 #include "ptx.cuh"
 
@@ -91,21 +92,6 @@ __device__ __forceinline__ uint32_t packBf16x2(float lo, float hi) {
   return u;
 }
 
-// The document holding row i of sequence b, as row indices [start, end) of that sequence; [0, seq) without cu.
-struct Doc {
-  int64_t start, end;
-};
-__device__ __forceinline__ Doc docOf(const AttentionShape& sh, const int32_t* cu, int64_t b, int64_t i) {
-  if (!cu) return {0, sh.seq};
-  const int64_t t = b * sh.seq + i;
-  int64_t lo = 0, hi = sh.segments - 1;  // the last g with cu[g] <= t
-  while (lo < hi) {
-    const int64_t mid = (lo + hi + 1) / 2;
-    if (cu[mid] <= t) lo = mid;
-    else hi = mid - 1;
-  }
-  return {cu[lo] - b * sh.seq, cu[lo + 1] - b * sh.seq};
-}
 
 // Rows [r0, r0 + ROWS) of a [rows][HD] bf16 matrix (global, contiguous) into a shared tile with cp.async, 16 bytes
 // per copy; rows at or past `limit` are zero-filled with plain stores. The caller commits the group; the data is
@@ -498,15 +484,6 @@ __global__ void __launch_bounds__(kFlashThreads)
 
 // ---- host side ----
 
-// Kernels above 48 KB of dynamic shared memory must opt in once per kernel.
-template <typename Kernel>
-void allowSmem(Kernel kernel, size_t bytes, const char* what) {
-  if (bytes <= 48 * 1024) return;
-  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
-  if (e != cudaSuccess)
-    throw std::runtime_error(std::string(what) + ": cannot reserve " + std::to_string(bytes) +
-                             " bytes of shared memory: " + cudaGetErrorString(e));
-}
 
 size_t tileBytes(int64_t hd, int64_t rows) { return size_t(rows) * size_t(hd + 8) * sizeof(bf16); }
 
