@@ -88,16 +88,22 @@ void swigluBackward(float* dgu, const float* dout, const float* gu, int64_t rows
 void activationForward(float* out, const float* x, int64_t n, int kind, cudaStream_t s);
 void activationBackward(float* dx, const float* dout, const float* x, int64_t n, int kind, cudaStream_t s);
 
-// ---- loss.cu: the softmax/cross-entropy step of the chunked head ----
-// For rows [0, m) of the logits chunk (row stride vocab): rowLoss[i] = logsumexp - logit[target] (0 for
-// ignored rows); with `grads` the chunk is overwritten in place by (softmax - onehot) * gradScale (0 rows for
-// ignored targets); `logitsCopy` (optional) receives the raw logits first. Bad targets set *errorFlag.
-void crossEntropyChunk(float* logits, double* rowLoss, float* logitsCopy, const int32_t* targets, int64_t m,
+// ---- loss.cu: the softmax/cross-entropy step of the chunked head, on fp32 or bf16 logits ----
+// Row i of the chunk starts at logits + i * ld (ld a multiple of 8; the columns past vocab are never read).
+// For rows [0, m): rowLoss[i] = logsumexp - logit[target] (0 for ignored rows), one read pass with an online
+// softmax; with `grads` the chunk is overwritten in place by (softmax - onehot) * gradScale in its own type (0
+// rows for ignored targets); `logitsCopy` (optional, fp32, row stride vocab) receives the logits as read. Bad
+// targets set *errorFlag.
+void crossEntropyChunk(float* logits, int64_t ld, double* rowLoss, float* logitsCopy, const int32_t* targets, int64_t m,
                        int64_t vocab, float gradScale, bool grads, int* errorFlag, cudaStream_t s);
-// For rows [0, m) of the logits chunk: logprob[i] = log softmax(row)[target], argmax[i] = the row's first
+void crossEntropyChunk(bf16raw* logits, int64_t ld, double* rowLoss, float* logitsCopy, const int32_t* targets,
+                       int64_t m, int64_t vocab, float gradScale, bool grads, int* errorFlag, cudaStream_t s);
+// For rows [0, m) of the chunk, one read pass: logprob[i] = log softmax(row)[target], argmax[i] = the row's first
 // maximum; ignored rows get 0 and -1. Bad targets set *errorFlag.
-void logprobChunk(const float* logits, double* logprob, int32_t* argmax, const int32_t* targets, int64_t m,
+void logprobChunk(const float* logits, int64_t ld, double* logprob, int32_t* argmax, const int32_t* targets, int64_t m,
                   int64_t vocab, int* errorFlag, cudaStream_t s);
+void logprobChunk(const bf16raw* logits, int64_t ld, double* logprob, int32_t* argmax, const int32_t* targets,
+                  int64_t m, int64_t vocab, int* errorFlag, cudaStream_t s);
 
 // ---- optim.cu ----
 // The coefficients are the ones the shared reader derived (the CPU engine uses the same). With `stats` (device

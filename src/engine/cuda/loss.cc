@@ -1,40 +1,163 @@
-// The output head fused with cross-entropy, in row chunks so the [N, V] logits never exist at once:
-// per chunk, logits = h · W^T (GEMM), the softmax/loss kernel turns them into dlogits in place, then
-// dh = dlogits · W and dW += dlogits^T · h. In bf16 mode W is rounded to bf16 once per call and dlogits once
-// per chunk. Row losses are kept in double and summed in a fixed order into lossOut. headLogprob runs the same
+// The output head fused with cross-entropy, in row chunks so the [N, V] logits never exist at once. Per chunk:
+// logits = h · W^T (GEMM), the loss kernel (loss.cu) turns them into dlogits in place, then dh = dlogits · W and
+// dW += dlogits^T · h, the second straight into the fp32 gradient with beta = 1 (tied weights: the embedding's
+// gradient). Row losses are kept in double and summed in a fixed order into lossOut. headLogprob runs the same
 // forward GEMM per chunk and reduces each row to the target's log-probability and the argmax (evaluation).
+//   - bf16 mode: the chunk is bf16. W is rounded to bf16 once per call and h's rows once per chunk; the logits GEMM
+//     writes bf16 (fp32 accumulation, one rounding), the loss kernel writes bf16 dlogits over them, and both
+//     gradient GEMMs read that chunk as it is: no fp32 logits, no conversion of dlogits, no temporary.
+//   - fp32 mode (and a shape cuBLASLt has no bf16 algorithm for): an fp32 chunk and fp32 GEMMs, as before.
 #include <algorithm>
 #include <cstdlib>
 
 #include "common.h"
+#include "gemm.h"
 #include "matmul.h"
 
 namespace lmf {
 
 namespace {
 
-// Rows per chunk: about 1 GiB of fp32 logits (1,728 rows for a 151,936 vocabulary), a multiple of 64 so
-// the GEMMs keep whole tiles; LMFORGE_CE_CHUNK overrides (as on the CPU).
-int64_t chunkRows(int64_t n, int64_t vocab) {
+// About 1 GiB of logits per chunk, in either type: 3,520 bf16 or 1,728 fp32 rows for a 151,936 vocabulary.
+constexpr int64_t kChunkBytes = int64_t(1) << 30;
+
+// Row stride of a logits chunk: the vocabulary rounded up to 8 elements, so every row starts 16-byte aligned for
+// the loss kernel's vector loads and the GEMMs' aligned algorithms. The padding columns are never written or read.
+int64_t chunkStride(int64_t vocab) { return (vocab + 7) / 8 * 8; }
+
+// Rows per chunk: about kChunkBytes of logits, a multiple of 64 so the GEMMs keep whole tiles;
+// LMFORGE_CE_CHUNK overrides (as on the CPU; the tests use it for several chunks).
+int64_t chunkRows(int64_t n, int64_t ld, int64_t elementBytes) {
   const char* env = std::getenv("LMFORGE_CE_CHUNK");
   int64_t r = env ? std::atoll(env) : 0;
   if (r <= 0) {
-    r = (int64_t(1) << 28) / std::max<int64_t>(vocab, 1);
+    r = kChunkBytes / (std::max<int64_t>(ld, 1) * elementBytes);
     r = std::max<int64_t>(64, r / 64 * 64);
   }
   return std::max<int64_t>(1, std::min(r, n));
 }
 
-}  // namespace
+// The head input's rows [r0, r0 + m) as packed bf16: the logits GEMM's A operand and the dW GEMM's B operand. h is
+// stored in fp32, so the rows are rounded into `area` (when `convert`; without, only where they will be, for the
+// alignment question to cuBLASLt). This is the one place that changes once activations are stored in bf16: it
+// then returns the rows of h itself.
+const cuda::bf16raw* headRowsBf16(const float* h, int64_t r0, int64_t m, int64_t d, cuda::bf16raw* area, bool convert) {
+  if (convert) convertBf16(area, h + r0 * d, m, d, d);
+  return area;
+}
 
-void op::headCrossEntropy(const HeadCrossEntropyArgs& args) {
-  const int64_t n = args.n, d = args.d, V = args.vocab;
-  if (n == 0) return;
+// logits[m, V] (bf16, row stride ld) = hRows[m, d] · W[V, d]^T
+Gemm logitsGemm(const cuda::bf16raw* hRows, const cuda::bf16raw* w, cuda::bf16raw* logits, int64_t m, int64_t V,
+                int64_t d, int64_t ld) {
+  Gemm g;
+  g.transB = true;
+  g.m = m;
+  g.n = V;
+  g.k = d;
+  g.a = hRows;
+  g.lda = d;
+  g.b = w;
+  g.ldb = d;
+  g.c = logits;
+  g.ldc = ld;
+  g.bf16Inputs = true;
+  g.bf16Output = true;
+  return g;
+}
+
+// dh[m, d] (fp32) = dlogits[m, V] · W[V, d]
+Gemm dhGemm(const cuda::bf16raw* dlogits, const cuda::bf16raw* w, float* dh, int64_t m, int64_t V, int64_t d,
+            int64_t ld) {
+  Gemm g;
+  g.m = m;
+  g.n = d;
+  g.k = V;
+  g.a = dlogits;
+  g.lda = ld;
+  g.b = w;
+  g.ldb = d;
+  g.c = dh;
+  g.ldc = d;
+  g.bf16Inputs = true;
+  return g;
+}
+
+// dW[V, d] (fp32) += dlogits[m, V]^T · hRows[m, d]: accumulated by the GEMM itself (beta = 1).
+Gemm dwGemm(const cuda::bf16raw* dlogits, const cuda::bf16raw* hRows, float* dw, int64_t m, int64_t V, int64_t d,
+            int64_t ld) {
+  Gemm g;
+  g.transA = true;
+  g.m = V;
+  g.n = d;
+  g.k = m;
+  g.a = dlogits;
+  g.lda = ld;
+  g.b = hRows;
+  g.ldb = d;
+  g.c = dw;
+  g.ldc = d;
+  g.beta = 1.f;
+  g.bf16Inputs = true;
+  return g;
+}
+
+// The places of the bf16 head's operands in scratch, taken before anything is queued.
+struct Bf16Head {
+  int64_t rows = 0, ld = 0;
+  cuda::bf16raw* logits = nullptr;  // [rows, ld]
+  cuda::bf16raw* w = nullptr;       // [V, d] packed
+  cuda::bf16raw* hArea = nullptr;   // [rows, d] packed
+};
+
+Bf16Head placeBf16Head(int64_t n, int64_t V, int64_t d) {
+  Bf16Head b;
+  b.ld = chunkStride(V);
+  b.rows = chunkRows(n, b.ld, 2);
+  b.logits = static_cast<cuda::bf16raw*>(scratch(kScratchLogits, size_t(b.rows * b.ld) * 2));
+  b.w = static_cast<cuda::bf16raw*>(scratch(kScratchHeadW, size_t(V * d) * 2));
+  b.hArea = static_cast<cuda::bf16raw*>(scratch(kScratchA, size_t(b.rows * d) * 2));
+  return b;
+}
+
+// Whether cuBLASLt has a bf16 algorithm for every product of the call, chunk by chunk (the answers are cached per
+// shape and alignment, so this costs a few lookups per call). If not, the whole call takes the fp32 path.
+bool bf16HeadSupported(const Bf16Head& b, const float* h, float* dh, float* dw, int64_t n, int64_t V, int64_t d) {
+  for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
+    const int64_t m = std::min(b.rows, n - r0);
+    const cuda::bf16raw* hRows = headRowsBf16(h, r0, m, d, b.hArea, false);
+    if (!gemmSupported(logitsGemm(hRows, b.w, b.logits, m, V, d, b.ld))) return false;
+    if (dh && !gemmSupported(dhGemm(b.logits, b.w, dh + r0 * d, m, V, d, b.ld))) return false;
+    if (dw && !gemmSupported(dwGemm(b.logits, hRows, dw, m, V, d, b.ld))) return false;
+  }
+  return true;
+}
+
+// L[m, V] (fp32, row stride ld) = h[r0:r0+m] · W^T in the engine's precision (bf16 operands in bf16 mode).
+void logitsF32(float* L, const float* h, const float* w, const cuda::bf16raw* wBf16, int64_t r0, int64_t m, int64_t V,
+               int64_t d, int64_t ld) {
+  MatmulF32 fwd;
+  fwd.transB = true;
+  fwd.m = m;
+  fwd.n = V;
+  fwd.k = d;
+  fwd.a = h + r0 * d;
+  fwd.lda = d;
+  fwd.b = w;
+  fwd.ldb = d;
+  fwd.bBf16 = wBf16;
+  fwd.c = L;
+  fwd.ldc = ld;
+  matmulF32(fwd);
+}
+
+// The head with an fp32 logits chunk: fp32 mode, or bf16 mode for a shape without bf16 algorithms (then the
+// operands of each product are rounded to bf16 by matmulF32 where it can, dlogits once per chunk).
+void headCrossEntropyF32(const HeadCrossEntropyArgs& args, double* rowLoss) {
+  const int64_t n = args.n, d = args.d, V = args.vocab, ld = chunkStride(V);
   const bool grads = args.dh || args.dw;
   const bool bf16 = precision() == Precision::BF16;
-  const int64_t R = chunkRows(n, V);
-  auto* L = static_cast<float*>(scratch(kScratchLogits, size_t(R * V) * 4));
-  auto* rowLoss = static_cast<double*>(scratch(kScratchRowLoss, size_t(n) * 8));
+  const int64_t R = chunkRows(n, ld, 4);
+  auto* L = static_cast<float*>(scratch(kScratchLogits, size_t(R * ld) * 4));
   const cuda::bf16raw* wBf16 = nullptr;
   if (bf16) {
     auto* t = static_cast<cuda::bf16raw*>(scratch(kScratchHeadW, size_t(V * d) * 2));
@@ -43,27 +166,15 @@ void op::headCrossEntropy(const HeadCrossEntropyArgs& args) {
   }
   for (int64_t r0 = 0; r0 < n; r0 += R) {
     const int64_t m = std::min(R, n - r0);
-    MatmulF32 fwd;  // L[m, V] = h[r0:r0+m] · W^T
-    fwd.transB = true;
-    fwd.m = m;
-    fwd.n = V;
-    fwd.k = d;
-    fwd.a = args.h + r0 * d;
-    fwd.lda = d;
-    fwd.b = args.w;
-    fwd.ldb = d;
-    fwd.bBf16 = wBf16;
-    fwd.c = L;
-    fwd.ldc = V;
-    matmulF32(fwd);
-    cuda::crossEntropyChunk(L, rowLoss + r0, args.logitsOut ? args.logitsOut + r0 * V : nullptr, args.targets + r0, m,
-                            V, args.gradScale, grads, deviceErrorFlag(), stream());
+    logitsF32(L, args.h, args.w, wBf16, r0, m, V, d, ld);
+    cuda::crossEntropyChunk(L, ld, rowLoss + r0, args.logitsOut ? args.logitsOut + r0 * V : nullptr, args.targets + r0,
+                            m, V, args.gradScale, grads, deviceErrorFlag(), stream());
     if (!grads) continue;
     // dlogits is the A operand of dh and the (transposed) A operand of dW: convert it once.
     const cuda::bf16raw* lBf16 = nullptr;
     if (bf16) {
       auto* t = static_cast<cuda::bf16raw*>(scratch(kScratchA, size_t(m * V) * 2));
-      convertBf16(t, L, m, V, V);
+      convertBf16(t, L, m, V, ld);
       lBf16 = t;
     }
     if (args.dh) {
@@ -72,7 +183,7 @@ void op::headCrossEntropy(const HeadCrossEntropyArgs& args) {
       p.n = d;
       p.k = V;
       p.a = L;
-      p.lda = V;
+      p.lda = ld;
       p.aBf16 = lBf16;
       p.b = args.w;
       p.ldb = d;
@@ -88,7 +199,7 @@ void op::headCrossEntropy(const HeadCrossEntropyArgs& args) {
       p.n = d;
       p.k = m;
       p.a = L;
-      p.lda = V;
+      p.lda = ld;
       p.aBf16 = lBf16;
       p.b = args.h + r0 * d;
       p.ldb = d;
@@ -98,37 +209,66 @@ void op::headCrossEntropy(const HeadCrossEntropyArgs& args) {
       matmulF32(p);
     }
   }
+}
+
+}  // namespace
+
+void op::headCrossEntropy(const HeadCrossEntropyArgs& args) {
+  const int64_t n = args.n, d = args.d, V = args.vocab;
+  if (n == 0) return;
+  auto* rowLoss = static_cast<double*>(scratch(kScratchRowLoss, size_t(n) * 8));
+  if (precision() == Precision::BF16) {
+    const Bf16Head b = placeBf16Head(n, V, d);
+    if (bf16HeadSupported(b, args.h, args.dh, args.dw, n, V, d)) {
+      const bool grads = args.dh || args.dw;
+      convertBf16(b.w, args.w, V, d, d);
+      for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
+        const int64_t m = std::min(b.rows, n - r0);
+        const cuda::bf16raw* hRows = headRowsBf16(args.h, r0, m, d, b.hArea, true);
+        gemm(logitsGemm(hRows, b.w, b.logits, m, V, d, b.ld), stream());
+        cuda::crossEntropyChunk(b.logits, b.ld, rowLoss + r0, args.logitsOut ? args.logitsOut + r0 * V : nullptr,
+                                args.targets + r0, m, V, args.gradScale, grads, deviceErrorFlag(), stream());
+        if (args.dh) gemm(dhGemm(b.logits, b.w, args.dh + r0 * d, m, V, d, b.ld), stream());
+        if (args.dw) gemm(dwGemm(b.logits, hRows, args.dw, m, V, d, b.ld), stream());
+      }
+      cuda::sumF64(args.lossOut, rowLoss, n, stream());
+      return;
+    }
+  }
+  headCrossEntropyF32(args, rowLoss);
   cuda::sumF64(args.lossOut, rowLoss, n, stream());
 }
 
 void op::headLogprob(const HeadLogprobArgs& args) {
   const int64_t n = args.n, d = args.d, V = args.vocab;
   if (n == 0) return;
-  const int64_t R = chunkRows(n, V);
-  auto* L = static_cast<float*>(scratch(kScratchLogits, size_t(R * V) * 4));
+  if (precision() == Precision::BF16) {
+    // bf16 logits as in training, so evaluation scores the model that trains.
+    const Bf16Head b = placeBf16Head(n, V, d);
+    if (bf16HeadSupported(b, args.h, nullptr, nullptr, n, V, d)) {
+      convertBf16(b.w, args.w, V, d, d);
+      for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
+        const int64_t m = std::min(b.rows, n - r0);
+        gemm(logitsGemm(headRowsBf16(args.h, r0, m, d, b.hArea, true), b.w, b.logits, m, V, d, b.ld), stream());
+        cuda::logprobChunk(b.logits, b.ld, args.logprobOut + r0, args.argmaxOut + r0, args.targets + r0, m, V,
+                           deviceErrorFlag(), stream());
+      }
+      return;
+    }
+  }
+  const int64_t ld = chunkStride(V), R = chunkRows(n, ld, 4);
+  auto* L = static_cast<float*>(scratch(kScratchLogits, size_t(R * ld) * 4));
   const cuda::bf16raw* wBf16 = nullptr;
   if (precision() == Precision::BF16) {
-    // The same rounding of W as the training forward, so evaluation scores the model that trains.
     auto* t = static_cast<cuda::bf16raw*>(scratch(kScratchHeadW, size_t(V * d) * 2));
     convertBf16(t, args.w, V, d, d);
     wBf16 = t;
   }
   for (int64_t r0 = 0; r0 < n; r0 += R) {
     const int64_t m = std::min(R, n - r0);
-    MatmulF32 fwd;  // L[m, V] = h[r0:r0+m] · W^T
-    fwd.transB = true;
-    fwd.m = m;
-    fwd.n = V;
-    fwd.k = d;
-    fwd.a = args.h + r0 * d;
-    fwd.lda = d;
-    fwd.b = args.w;
-    fwd.ldb = d;
-    fwd.bBf16 = wBf16;
-    fwd.c = L;
-    fwd.ldc = V;
-    matmulF32(fwd);
-    cuda::logprobChunk(L, args.logprobOut + r0, args.argmaxOut + r0, args.targets + r0, m, V, deviceErrorFlag(), stream());
+    logitsF32(L, args.h, args.w, wBf16, r0, m, V, d, ld);
+    cuda::logprobChunk(L, ld, args.logprobOut + r0, args.argmaxOut + r0, args.targets + r0, m, V, deviceErrorFlag(),
+                       stream());
   }
 }
 

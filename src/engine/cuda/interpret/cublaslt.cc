@@ -1,7 +1,9 @@
 // A model of cuBLASLt for the interpreted CUDA engine (include/cublasLt.h): descriptors checked as the library
 // checks them, a heuristic with the library's alignment assumptions, and a reference GEMM (operands read exactly as
-// stored, fp32 or bf16; products summed in double; fp32 result) queued on the stream like the library's kernel.
+// stored, fp32 or bf16; products summed in double; fp32 result, or that rounded to bf16 for a bf16 output) queued
+// on the stream like the library's kernel.
 #include "cublasLt.h"
+#include "cuda_bf16.h"
 
 #include <cstdio>
 #include <cstring>
@@ -90,6 +92,17 @@ float loadElement(const void* base, cudaDataType_t t, uint64_t index) {
     return f;
   }
   return static_cast<const float*>(base)[index];
+}
+
+// An fp32 result stored as the output type: bf16 rounds the fp32 value to nearest even (what the library's
+// epilogue does with its fp32 accumulator).
+void storeElement(void* base, cudaDataType_t t, uint64_t index, float v) {
+  if (t == CUDA_R_16BF) {
+    const uint16_t b = lmf_bf16_bits_rn_(v);
+    std::memcpy(static_cast<char*>(base) + index * 2, &b, 2);
+    return;
+  }
+  static_cast<float*>(base)[index] = v;
 }
 
 uint64_t extentBytes(const cublasLtMatrixLayoutOpaque* l) {
@@ -246,14 +259,18 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t handle, cublasLtM
   *count = 0;
   Shape s;
   if (!shapeOf(desc, A, B, C, D, s)) return CUBLAS_STATUS_INVALID_VALUE;
+  // fp32 x fp32 -> fp32, bf16 x bf16 -> fp32 or bf16 (C and D of one type), fp32 compute and scale.
   if (desc->compute != CUBLAS_COMPUTE_32F || desc->scale != CUDA_R_32F || A->type != B->type ||
-      C->type != CUDA_R_32F || D->type != CUDA_R_32F || (A->type != CUDA_R_32F && A->type != CUDA_R_16BF))
+      C->type != D->type || (C->type != CUDA_R_32F && !(C->type == CUDA_R_16BF && A->type == CUDA_R_16BF)) ||
+      (A->type != CUDA_R_32F && A->type != CUDA_R_16BF))
     return CUBLAS_STATUS_NOT_SUPPORTED;
   const bool bf16 = A->type == CUDA_R_16BF;
   const uint32_t elem = static_cast<uint32_t>(typeBytes(A->type));
-  // Operands must be at least element-aligned; the model's bf16 kernels also need pairs (4 bytes) of elements.
+  // Operands must be at least element-aligned; the model's bf16 kernels also need pairs (4 bytes) of elements,
+  // of the output too.
   if (pref->align[0] < elem || pref->align[1] < elem || pref->align[2] < 4 || pref->align[3] < 4)
     return CUBLAS_STATUS_NOT_SUPPORTED;
+  if (C->type == CUDA_R_16BF && (C->ld % 2 || D->ld % 2)) return CUBLAS_STATUS_NOT_SUPPORTED;
   if (bf16 && (A->ld % 2 || B->ld % 2 || pref->align[0] < 4 || pref->align[1] < 4)) return CUBLAS_STATUS_NOT_SUPPORTED;
   const cublasLtMatrixLayoutOpaque* const ls[4] = {A, B, C, D};
   cublasLtMatmulHeuristicResult_t& r = results[0];
@@ -316,8 +333,6 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
     for (uint64_t j = 0; j < s.n; j++)
       for (uint64_t p = 0; p < s.k; p++)
         bp[j * s.k + p] = loadElement(B, lb.type, d.transb ? p * lb.ld + j : j * lb.ld + p);
-    const float* c = static_cast<const float*>(C);
-    float* out = static_cast<float*>(D);
     for (uint64_t j = 0; j < s.n; j++) {
       for (uint64_t i = 0; i < s.m; i++) {
         const float* x = &ap[i * s.k];
@@ -325,8 +340,8 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
         double acc = 0;
         for (uint64_t p = 0; p < s.k; p++) acc += double(x[p]) * y[p];
         double v = double(a) * acc;
-        if (b != 0.f) v += double(b) * c[j * lc.ld + i];
-        out[j * ld.ld + i] = static_cast<float>(v);
+        if (b != 0.f) v += double(b) * loadElement(C, lc.type, j * lc.ld + i);
+        storeElement(D, ld.type, j * ld.ld + i, static_cast<float>(v));
       }
     }
   });

@@ -45,6 +45,7 @@ inline float __bfloat162float(__nv_bfloat16 b) {
   std::memcpy(&f, &u, 4);
   return f;
 }
+inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 b) { return b.__x; }
 inline __nv_bfloat16::__nv_bfloat16(float f) : __x(lmf_bf16_bits_rn_(f)) {}
 inline __nv_bfloat16::operator float() const { return __bfloat162float(*this); }
 
