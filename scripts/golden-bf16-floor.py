@@ -4,16 +4,18 @@
 A float64 forward and backward of a Qwen3/Llama golden case (../shared/golden, no GPT-2), written from the model's
 definition with numpy only. Its single change from the exact reference is optional: the two operands of every matrix
 product (each linear layer and the head, forward, input-gradient and weight-gradient) are rounded to bf16 (round to
-nearest even), as autocast and lmforge's CUDA bf16 mode do, while everything else (norms, RoPE, attention, softmax,
-loss, the residual stream, all sums) stays float64. The relative error of each gradient against expected.safetensors
+nearest even), as autocast and lmforge's CUDA bf16 mode do, and so are the head's logits (lmforge's bf16 head keeps
+them in bf16, as autocast's bf16 lm_head output is), while everything else (norms, RoPE, attention, softmax, loss,
+the residual stream, all sums) stays float64. The relative error of each gradient against expected.safetensors
 is then what bf16 GEMM operands alone cost, whatever engine computes them.
 
   python3 scripts/golden-bf16-floor.py [CASE_DIR] [--round OPERANDS] [--top N]
 
-OPERANDS: comma-separated subset of  act,w,dy,dyw,wd,saved  or  all (default) or none, optionally with out:
+OPERANDS: comma-separated subset of  act,w,dy,dyw,wd,saved,logits  or  all (default) or none, optionally with out:
   act   the activation X in the forward Y = X W^T          w     the weight W in the forward
   dy    dY in the input gradient dX = dY W                  wd    the weight W in dX = dY W
   dyw   dY in the weight gradient dW = dY^T X               saved the saved activation X in dW = dY^T X
+  logits  (not an operand) the head's output, which the loss reads
   out   (not an operand) every GEMM result rounded too, as autocast's bf16 outputs are: more rounding than lmforge
 --only NAME rounds only in the GEMMs whose weight name contains NAME (e.g. layers.0., lm_head).
 With `none` the script must reproduce the golden gradients to ~1e-7 (its own check).
@@ -25,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-ALL = ('act', 'w', 'dy', 'wd', 'dyw', 'saved')
+ALL = ('act', 'w', 'dy', 'wd', 'dyw', 'saved', 'logits')
 EXTRA = ('out',)  # not an operand: every GEMM result rounded too, as autocast's bf16 outputs are (beyond lmforge)
 
 
@@ -95,7 +97,7 @@ def rope_bwd(d, cos, sin):
     return np.concatenate([a * cos + b * sin, b * cos - a * sin], -1)
 
 
-def run(case_dir, rounded, only=''):
+def run(case_dir, rounded, only='', engine_logits=None):
     cfg = json.loads((case_dir / 'config.json').read_text())
     W = {k: v.astype(np.float64) for k, v in read_safetensors(case_dir / 'model.safetensors').items()}
     E = read_safetensors(case_dir / 'expected.safetensors')
@@ -145,6 +147,19 @@ def run(case_dir, rounded, only=''):
         caches.append(c)
     nf, cf = rms(x, W['model.norm.weight'], eps)
     logits = g.fwd(nf, head_w, 'lm_head')
+    if engine_logits is not None and 'logits' in rounded:
+        # --against: the engine's own bf16 logits, once they are checked to be bf16 values within one bf16 step of
+        # the largest logit from these. Upstream rounding ties (a GEMM operand on a bf16 boundary, rounded one way
+        # by the engine's fp32 and the other by this float64) move a logit by an absolute amount, so logits near a
+        # boundary round either way, and the loss reads them absolutely: taking the engine's decisions keeps that
+        # out of the gradient distance measured here.
+        got = engine_logits.astype(np.float64).reshape(logits.shape)
+        step = 2.0 ** (np.floor(np.log2(np.abs(logits).max())) - 7)
+        if not (np.array_equal(bf16(got), got) and np.all(np.abs(got - logits) <= step)):
+            raise ValueError('the engine\'s logits are not its float64 logits rounded to bf16')
+        logits = got
+    else:
+        logits = g._r('logits', 'lm_head', logits)
 
     tgt = np.full((B, T), -100)
     tgt[:, :-1] = labels[:, 1:]
@@ -224,13 +239,18 @@ def main(argv):
     if bad:
         sys.exit(f'--round {a.round}: unknown operand(s) {sorted(bad)}; use a subset of {",".join(ALL)}, all or none')
     case_dir = Path(a.case).resolve()
-    err, grads, expected = run(case_dir, rounded, a.only)
     if a.against:
         got = read_safetensors(a.against)
+        try:
+            err, grads, expected = run(case_dir, rounded, a.only, got['logits'])
+        except ValueError as e:
+            print(f'{Path(a.against).name} vs this computation: largest gradient distance inf (logits: {e})')
+            return
         dist = {k: np.linalg.norm(got['grad.' + k] - grads[k]) / np.linalg.norm(expected['grad.' + k]) for k in grads}
         k = max(dist, key=dist.get)
         print(f'{Path(a.against).name} vs this computation: largest gradient distance {dist[k]:.3e} ({k})')
         return
+    err, grads, expected = run(case_dir, rounded, a.only)
     if a.grids:
         global bf16
         rne, rng, runs = bf16, np.random.default_rng(1), {}

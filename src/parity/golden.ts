@@ -24,7 +24,7 @@ export interface Tolerances {
  * recomputes these numbers where python3 has numpy.
  */
 export const BF16_FLOOR: Record<string, Record<string, number>> = {
-  'qwen3-tiny-tied': { 'grad.model.layers.1.self_attn.k_norm.weight': 2.241e-2 },
+  'qwen3-tiny-tied': { 'grad.model.layers.1.self_attn.k_norm.weight': 2.156e-2 },
 };
 export const FLOOR_MARGIN = 1.05;
 
