@@ -6,6 +6,7 @@
 import type { ModelConfig } from '../config/model.js';
 import { countParams, flopsPerToken, attentionParamsPerLayer, mlpParamsPerLayer } from '../model/count.js';
 import type { DeviceSpec } from './devices.js';
+import { headChunkRows, headScratchBytes } from './head.js';
 
 export interface PlanInput {
   /** Name shown in the report (preset or file). */
@@ -69,11 +70,11 @@ export interface ActivationBreakdown {
   fp32ValuesPerLayer: number;
   /** Final norm's input and output (bf16) and its statistic, per token. */
   perTokenFinalNorm: number;
-  /** One fp32 copy of the logits for the loss, per token (4 x vocab). */
-  perTokenLogits: number;
-  /** Everything per token: layers x perTokenPerLayer + final norm + logits. */
+  /** What the chunked head holds at once (bf16 logits chunk, its inputs, row losses; src/plan/head.ts). */
+  head: number;
+  /** Everything per token: layers x perTokenPerLayer + final norm. */
   perToken: number;
-  /** perToken x micro-batch x seq. */
+  /** perToken x micro-batch x seq + head. */
   total: number;
   formula: string;
 }
@@ -114,20 +115,22 @@ export function activationBytes(c: ModelConfig, microBatch: number, seq: number)
   const fp32ValuesPerLayer = c.n_head + 2 * statsPerNorm + qk * (c.n_head + c.n_kv_head);
   const perTokenPerLayer = 2 * bf16ElementsPerLayer + 4 * fp32ValuesPerLayer;
   const perTokenFinalNorm = 2 * 2 * h + 4 * statsPerNorm;
-  const perTokenLogits = 4 * c.vocab_size;
-  const perToken = c.n_layer * perTokenPerLayer + perTokenFinalNorm + perTokenLogits;
+  const perToken = c.n_layer * perTokenPerLayer + perTokenFinalNorm;
+  const tokens = microBatch * seq;
+  const head = headScratchBytes(c.vocab_size, h, tokens);
   const formula =
     `per token: n_layer x [2 B x (4h + ${2 + qk}(Hq*d + Hkv*d) + ${c.ffn === 'swiglu' ? '3f' : '2f'}) + 4 B x ${fp32ValuesPerLayer}]` +
-    ` + final norm 2 B x 2h + 4 B x ${statsPerNorm} + fp32 logits 4 B x vocab` +
-    ` = ${c.n_layer} x ${perTokenPerLayer} + ${perTokenFinalNorm} + ${perTokenLogits} = ${perToken} B`;
+    ` + final norm 2 B x 2h + 4 B x ${statsPerNorm}` +
+    ` = ${c.n_layer} x ${perTokenPerLayer} + ${perTokenFinalNorm} = ${perToken} B;` +
+    ` head: bf16 logits chunk of ${headChunkRows(c.vocab_size, tokens)} rows = ${head} B`;
   return {
     perTokenPerLayer,
     bf16ElementsPerLayer,
     fp32ValuesPerLayer,
     perTokenFinalNorm,
-    perTokenLogits,
+    head,
     perToken,
-    total: perToken * microBatch * seq,
+    total: perToken * tokens + head,
     formula,
   };
 }
@@ -194,7 +197,7 @@ export function plan(input: PlanInput): Plan {
       activations: act.total,
       total,
       fits: total <= mem,
-      maxMicroBatch: Math.max(0, Math.floor((mem - states) / perSequence)),
+      maxMicroBatch: Math.max(0, Math.floor((mem - states - act.head) / perSequence)),
     };
   };
   const memory = [
@@ -282,8 +285,8 @@ export function formatPlan(p: Plan): string {
   L.push('');
   L.push(`Activations (bf16, flash attention, no recomputation): ${p.activations.formula}`);
   L.push(
-    `  x micro-batch ${i.microBatch} x seq ${i.seq} = ${gb(p.activations.total)} GB, of which fp32 logits ` +
-      `${gb(p.activations.perTokenLogits * i.microBatch * i.seq)} GB (a chunked loss avoids most of that).`,
+    `  x micro-batch ${i.microBatch} x seq ${i.seq} + head = ${gb(p.activations.total)} GB, of which the head's ` +
+      `chunk ${gb(p.activations.head)} GB.`,
   );
   L.push(
     'Not counted: CUDA context, communication buffers, allocator fragmentation (keep ~10% free); recomputation would ' +

@@ -22,13 +22,15 @@ const TOL = { bf16: BF16_TOLERANCES, fp32: FP32_TOLERANCES };
 
 // Where python3 with numpy is found, each bf16 run is also compared with the float64 computation whose only
 // changes are bf16 GEMM operands and bf16 head logits (scripts/golden-bf16-floor.py, taking the engine's own logit
-// rounding decisions): the engine must round where it does and nowhere else. Measured: llama-tiny 8.5e-7,
-// qwen3-tiny-tied 1.4e-5, qwen3-tiny 1.9e-3 apart, the last in layer 0 only (its head gradients are 2.5e-8 apart,
-// layer 1's 5e-6: operand rounding ties decided differently by fp32 and float64 upstream, amplified layer by
-// layer); the fp32 engine is 1e-2 away, autocast's bf16 GEMM outputs 2e-2.
+// rounding decisions): the engine must round where it does and nowhere else. The bound is set by rounding ties:
+// an operand that sits on a bf16 boundary rounds one way in the engine's fp32 and the other in float64, and the
+// change grows layer by layer towards layer 0. Perturbing the weights by 6e-8 (fp32 noise) moves the script's own
+// gradients by up to 4.2e-3 (3 trials on each of llama-tiny, qwen3-tiny, qwen3-tiny-tied). Measured engine
+// distances: llama-tiny 8.5e-7, qwen3-tiny-tied 1.4e-5, qwen3-tiny 1.9e-3 (layer 0; its head gradients 2.5e-8).
+// A missing or extra rounding point is 1e-2 (the fp32 engine) to 2e-2 (autocast's bf16 GEMM outputs) away.
 const hasNumpy = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0;
 const floorScript = join(REPO_ROOT, 'scripts', 'golden-bf16-floor.py');
-const FLOOR_DISTANCE = 2.5e-3;
+const FLOOR_DISTANCE = 5e-3;
 
 for (const precision of ['bf16', 'fp32'] as const) {
   for (const [name, dir] of cases) {

@@ -62,17 +62,20 @@ test('Qwen3-0.6B memory per GPU, micro-batch 8 x 4096, by hand', () => {
   assert.equal(a.bf16ElementsPerLayer, 22_528);
   assert.equal(a.fp32ValuesPerLayer, 42);
   assert.equal(a.perTokenPerLayer, 45_224);
-  // Final norm 2 x 2 x 1024 + 4 = 4,100 B; logits 4 x 151,936 = 607,744 B.
-  // Per token 28 x 45,224 + 4,100 + 607,744 = 1,878,116 B; x 8 x 4096 = 61,542,105,088 B.
-  assert.equal(a.perToken, 1_878_116);
-  assert.equal(a.total, 61_542_105_088);
+  // Final norm 2 x 2 x 1024 + 4 = 4,100 B. Per token 28 x 45,224 + 4,100 = 1,270,372 B; x 8 x 4096 =
+  // 41,627,549,696 B. The head (src/plan/head.ts): 2^30 / (151,936 x 2 B) = 3,533 -> 3,520 rows (a multiple of 64);
+  // scratch areas with 1/8 headroom: logits 3,520 x 151,936 x 2 = 1,069,629,440 -> 1,203,333,120, head inputs
+  // 3,520 x 1024 x 2 = 7,208,960 -> 8,110,080, row losses 32,768 x 8 = 262,144 -> 294,912: 1,211,738,112 B.
+  assert.equal(a.perToken, 1_270_372);
+  assert.equal(a.head, 1_211_738_112);
+  assert.equal(a.total, 41_627_549_696 + 1_211_738_112);
   const [ddp, z1, z3] = p.memory;
   // Plain DP: (2 + 4 + 2 + 8) x P = 16 P = 9,536,798,720 B of states.
   assert.deepEqual([ddp!.weights, ddp!.master, ddp!.grads, ddp!.optimizer, ddp!.gathered], [2 * P, 4 * P, 2 * P, 8 * P, 0]);
-  assert.equal(ddp!.total, 9_536_798_720 + 61_542_105_088);
-  assert.equal(ddp!.fits, true); // 71.1 GB of 180
-  // Largest sequence count: (180e9 - 9,536,798,720) / (1,878,116 x 4096 = 7,692,763,136) = 22.16 -> 22.
-  assert.equal(ddp!.maxMicroBatch, 22);
+  assert.equal(ddp!.total, 9_536_798_720 + 41_627_549_696 + 1_211_738_112);
+  assert.equal(ddp!.fits, true); // 52.4 GB of 180
+  // Largest sequence count: (180e9 - 9,536,798,720 - 1,211,738,112) / (1,270,372 x 4096 = 5,203,443,712) = 32.53 -> 32.
+  assert.equal(ddp!.maxMicroBatch, 32);
   // ZeRO-1: weights and grads whole, master + m + v over 8: 2P + 2P + 12P/8 = 5.5 P.
   assert.equal(z1!.total - z1!.activations, 5.5 * P);
   // ZeRO-3: 16P/8 = 2P, plus the largest unit gathered: the 151,936 x 1024 embedding (155,582,464 params; one
@@ -80,12 +83,12 @@ test('Qwen3-0.6B memory per GPU, micro-batch 8 x 4096, by hand', () => {
   assert.equal(largestShardUnit(getPreset('qwen3-0.6b')), 155_582_464);
   assert.equal(z3!.gathered, 155_582_464 * 6);
   assert.equal(z3!.total - z3!.activations, 2 * P + 155_582_464 * 6);
-  // Max micro-batch: ZeRO-1 (180e9 - 5.5 P = 176,721,725,440) / 7,692,763,136 = 22.97 -> 22;
-  // ZeRO-3 (180e9 - 2P - 933,494,784 = 177,874,405,376) / 7,692,763,136 = 23.12 -> 23.
-  assert.equal(z1!.maxMicroBatch, 22);
-  assert.equal(z3!.maxMicroBatch, 23);
-  // The printed share of the logits: 607,744 x 8 x 4096 = 19,914,555,392 B.
-  assert.match(formatPlan(p), /of which fp32 logits 19\.91 GB/);
+  // Max micro-batch, the head's 1,211,738,112 B taken off too: ZeRO-1 (180e9 - 5.5 P - head = 175,509,987,328) /
+  // 5,203,443,712 = 33.73 -> 33; ZeRO-3 (180e9 - 2P - 933,494,784 - head = 176,662,667,264) / 5,203,443,712 = 33.95 -> 33.
+  assert.equal(z1!.maxMicroBatch, 33);
+  assert.equal(z3!.maxMicroBatch, 33);
+  // The printed share of the head.
+  assert.match(formatPlan(p), /of which the head's chunk 1\.21 GB/);
   // fp32 gradients add 2 B/param unsharded under DP and ZeRO-1.
   const fp32 = plan(base({ gradBytes: 4 }));
   assert.equal(fp32.memory[0]!.total - ddp!.total, 2 * P);
@@ -127,7 +130,7 @@ test('the command prints the same numbers, as text and as JSON', () => {
   assert.equal(text.status, 0, text.stderr);
   assert.match(text.stdout, /= 1\.555e21 FLOP/);
   assert.match(text.stdout, /40%\s+1,125,971\s+97\.28B\s+8\.16\s+2\.9 h/);
-  assert.match(text.stdout, /data parallel\s+1\.19\s+2\.38\s+1\.19\s+4\.77\s+0\.00\s+61\.54\s+71\.08\s+yes \(39%\)\s+22/);
+  assert.match(text.stdout, /data parallel\s+1\.19\s+2\.38\s+1\.19\s+4\.77\s+0\.00\s+42\.84\s+52\.38\s+yes \(29%\)\s+32/);
   const json = spawnSync(process.execPath, [bin, ...args, '--json'], { encoding: 'utf8' });
   const j = JSON.parse(json.stdout) as { flopBudget: number; rows: { tokens: number }[]; params: number };
   assert.equal(j.params, 596_049_920);
@@ -139,8 +142,9 @@ test('the command prints the same numbers, as text and as JSON', () => {
 
 test('the plan as text, line for line: a token target in days, fp32 gradients, nothing fits; and one under a minute', () => {
   // Checked by hand: 2 x 1.65e14 x 0.3 / 122,978,304 FLOP/token = 805,020 tokens/s; 1e12 tokens take 345 h; per token
-  // 4 x 4,528 + 516 + 607,744 = 626,372 B; DP states 18 P with fp32 gradients, (24e9 - 18 P) / (626,372 x 256) = 147.
-  const a = plan({ modelName: 'cpu-tiny', model: getPreset('cpu-tiny'), gpus: 2, gpu: getDevice('rtx4090'), hours: 1, mfu: [0.3, 0.5], seq: 256, microBatch: 4096, gradBytes: 4, tokens: 1e12 });
+  // 4 x 4,528 + 516 = 18,628 B and the head's 1,223,221,248 B (3,520 rows); DP states 18 P with fp32 gradients,
+  // (24e9 - 18 P - head) / (18,628 x 256) = 4,699.
+  const a = plan({ modelName: 'cpu-tiny', model: getPreset('cpu-tiny'), gpus: 2, gpu: getDevice('rtx4090'), hours: 1, mfu: [0.3, 0.5], seq: 256, microBatch: 8192, gradBytes: 4, tokens: 1e12 });
   assert.deepEqual(formatPlan(a).split('\n'), [
     "cpu-tiny: 20,235,648 parameters; 2 x rtx4090 (NVIDIA GeForce RTX 4090, dense bf16 1.650e14 FLOP/s, 24 GB) for 1 h",
     "",
@@ -152,14 +156,14 @@ test('the plan as text, line for line: a token target in days, fp32 gradients, n
     "  30%              805,020          2.90B          7.16      345 h (14.4 days)",
     "  50%            1,341,700          4.83B         11.93       207 h (8.6 days)",
     "",
-    "Memory per GPU (GB = 1e9 bytes): micro-batch 4096 x seq 256; bf16 weights, fp32 master weights, fp32 gradients, fp32 AdamW m and v; sharded parts divided by 2",
-    "  scheme         weights  master  grads  adam m,v  gathered  activations   total  fits 24 GB  max micro-batch",
-    "  data parallel     0.04    0.08   0.08      0.16      0.00       656.80  657.16  NO (2738%)              147",
-    "  ZeRO-1            0.04    0.04   0.08      0.08      0.00       656.80  657.04  NO (2738%)              148",
-    "  ZeRO-3 / FSDP     0.02    0.04   0.04      0.08      0.16       656.80  657.14  NO (2738%)              147",
+    "Memory per GPU (GB = 1e9 bytes): micro-batch 8192 x seq 256; bf16 weights, fp32 master weights, fp32 gradients, fp32 AdamW m and v; sharded parts divided by 2",
+    "  scheme         weights  master  grads  adam m,v  gathered  activations  total  fits 24 GB  max micro-batch",
+    "  data parallel     0.04    0.08   0.08      0.16      0.00        40.29  40.65   NO (169%)             4699",
+    "  ZeRO-1            0.04    0.04   0.08      0.08      0.00        40.29  40.53   NO (169%)             4725",
+    "  ZeRO-3 / FSDP     0.02    0.04   0.04      0.08      0.16        40.29  40.63   NO (169%)             4705",
     "",
-    "Activations (bf16, flash attention, no recomputation): per token: n_layer x [2 B x (4h + 3(Hq*d + Hkv*d) + 3f) + 4 B x 12] + final norm 2 B x 2h + 4 B x 1 + fp32 logits 4 B x vocab = 4 x 4528 + 516 + 607744 = 626372 B",
-    "  x micro-batch 4096 x seq 256 = 656.80 GB, of which fp32 logits 637.27 GB (a chunked loss avoids most of that).",
+    "Activations (bf16, flash attention, no recomputation): per token: n_layer x [2 B x (4h + 3(Hq*d + Hkv*d) + 3f) + 4 B x 12] + final norm 2 B x 2h + 4 B x 1 = 4 x 4528 + 516 = 18628 B; head: bf16 logits chunk of 3520 rows = 1223221248 B",
+    "  x micro-batch 8192 x seq 256 + head = 40.29 GB, of which the head's chunk 1.22 GB.",
     "Not counted: CUDA context, communication buffers, allocator fragmentation (keep ~10% free); recomputation would cut activations to about one tensor per layer.",
     "Peaks are dense bf16: the planning document's 4.5 PFLOP/s per B200 is the 2:4 sparse figure (dense: 2.25).",
   ]);
@@ -176,12 +180,12 @@ test('the plan as text, line for line: a token target in days, fp32 gradients, n
     "",
     "Memory per GPU (GB = 1e9 bytes): micro-batch 1 x seq 256; bf16 weights, fp32 master weights, bf16 gradients, fp32 AdamW m and v; sharded parts divided by 1",
     "  scheme         weights  master  grads  adam m,v  gathered  activations  total  fits 80 GB  max micro-batch",
-    "  data parallel     0.04    0.08   0.04      0.16      0.00         0.16   0.48    yes (1%)              496",
-    "  ZeRO-1            0.04    0.08   0.04      0.16      0.00         0.16   0.48    yes (1%)              496",
-    "  ZeRO-3 / FSDP     0.04    0.08   0.04      0.16      0.00         0.16   0.48    yes (1%)              496",
+    "  data parallel     0.04    0.08   0.04      0.16      0.00         0.09   0.42    yes (1%)            16689",
+    "  ZeRO-1            0.04    0.08   0.04      0.16      0.00         0.09   0.42    yes (1%)            16689",
+    "  ZeRO-3 / FSDP     0.04    0.08   0.04      0.16      0.00         0.09   0.42    yes (1%)            16689",
     "",
-    "Activations (bf16, flash attention, no recomputation): per token: n_layer x [2 B x (4h + 3(Hq*d + Hkv*d) + 3f) + 4 B x 12] + final norm 2 B x 2h + 4 B x 1 + fp32 logits 4 B x vocab = 4 x 4528 + 516 + 607744 = 626372 B",
-    "  x micro-batch 1 x seq 256 = 0.16 GB, of which fp32 logits 0.16 GB (a chunked loss avoids most of that).",
+    "Activations (bf16, flash attention, no recomputation): per token: n_layer x [2 B x (4h + 3(Hq*d + Hkv*d) + 3f) + 4 B x 12] + final norm 2 B x 2h + 4 B x 1 = 4 x 4528 + 516 = 18628 B; head: bf16 logits chunk of 256 rows = 87591168 B",
+    "  x micro-batch 1 x seq 256 + head = 0.09 GB, of which the head's chunk 0.09 GB.",
     "Not counted: CUDA context, communication buffers, allocator fragmentation (keep ~10% free); recomputation would cut activations to about one tensor per layer.",
     "Peaks are dense bf16: the planning document's 4.5 PFLOP/s per B200 is the 2:4 sparse figure (dense: 2.25).",
   ]);
@@ -237,11 +241,12 @@ test('the largest unit ZeRO-3 gathers: a block when the vocabulary is small, by 
 
 test('GPT-2 activations: the final LayerNorm keeps two statistics, and the formula says so', () => {
   const a = activationBytes(getPreset('gpt2'), 2, 1024);
-  // Final norm 2 x 2 x 768 + 4 x 2 = 3,080 B; logits 4 x 50,257 = 201,028 B; 12 x 24,640 + 3,080 + 201,028 = 499,788 B.
-  assert.deepEqual([a.fp32ValuesPerLayer, a.perTokenFinalNorm, a.perTokenLogits, a.perToken, a.total], [16, 3080, 201_028, 499_788, 499_788 * 2048]);
+  // Final norm 2 x 2 x 768 + 4 x 2 = 3,080 B; 12 x 24,640 + 3,080 = 298,760 B per token. Head: stride 50,264 (50,257
+  // rounded up to 8), 2,048 rows (all the tokens): 205,881,344 + 3,145,728 + 16,384 B, each + 1/8 = 235,173,888 B.
+  assert.deepEqual([a.fp32ValuesPerLayer, a.perTokenFinalNorm, a.head, a.perToken, a.total], [16, 3080, 235_173_888, 298_760, 298_760 * 2048 + 235_173_888]);
   assert.equal(a.formula,
-    'per token: n_layer x [2 B x (4h + 2(Hq*d + Hkv*d) + 2f) + 4 B x 16] + final norm 2 B x 2h + 4 B x 2 + fp32 logits 4 B x vocab' +
-    ' = 12 x 24640 + 3080 + 201028 = 499788 B');
+    'per token: n_layer x [2 B x (4h + 2(Hq*d + Hkv*d) + 2f) + 4 B x 16] + final norm 2 B x 2h + 4 B x 2' +
+    ' = 12 x 24640 + 3080 = 298760 B; head: bf16 logits chunk of 2048 rows = 235173888 B');
 });
 
 test('token counts and durations as printed', () => {
