@@ -37,7 +37,7 @@ test('device-test.sh (dry): build, op tests, memcheck and racecheck, golden bf16
   assert.match(cmd.golden!, /golden-cuda\.test\.js/);
   // Every test file that needs a GPU runs in the call (interpret-only and host-only files aside).
   const files = readdirSync(join(REPO_ROOT, 'test', 'engine-cuda')).filter((f) => f.endsWith('.test.ts'))
-    .filter((f) => !['interpret.test.ts', 'mutation.test.ts', 'flash-mutation.test.ts', 'device-scripts.test.ts'].includes(f));
+    .filter((f) => !['interpret.test.ts', 'mutation.test.ts', 'flash-mutation.test.ts', 'loss-mutation.test.ts', 'device-scripts.test.ts'].includes(f));
   for (const f of files) assert.ok(steps.some((s) => s.cmd.includes(f.replace(/\.ts$/, '.js'))), `${f} is not run by device-test.sh`);
   assert.match(summary, /^step build \(budget \d+s\): build_both$/m, 'the dry run writes its summary too');
 });
