@@ -63,23 +63,25 @@ __host__ __device__ constexpr int ldOf() {
 // ---- fp32 -> bf16 staging of the activations (drop this section once the arena stores bf16) ----
 
 // dst[((b * heads + h) * seq + t) * hd + c] = bf16(src[(b * seq + t) * stride + h * hd + c]), round to nearest even.
-__global__ void stageBf16HeadsKernel(__nv_bfloat162* dst, const float* src, int64_t seq, int64_t heads, int64_t hd,
+template <typename E>
+__global__ void stageBf16HeadsKernel(__nv_bfloat162* dst, const E* src, int64_t seq, int64_t heads, int64_t hd,
                                      int64_t stride, int64_t pairs) {
   const int64_t half = hd / 2;
   for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < pairs;
        idx += int64_t(gridDim.x) * blockDim.x) {
     const int64_t c = (idx % half) * 2, rest = idx / half, h = rest % heads, row = rest / heads;
     const int64_t b = row / seq, t = row % seq;
-    const float* s = src + row * stride + h * hd + c;
-    dst[(((b * heads + h) * seq + t) * hd + c) / 2] = __floats2bfloat162_rn(s[0], s[1]);
+    const E* s = src + row * stride + h * hd + c;
+    dst[(((b * heads + h) * seq + t) * hd + c) / 2] = __floats2bfloat162_rn(ldf(s, 0), ldf(s, 1));
   }
 }
 
-void stageBf16Heads(bf16* dst, const float* src, int64_t batch, int64_t seq, int64_t heads, int64_t hd,
+template <typename E>
+void stageBf16Heads(bf16* dst, const E* src, int64_t batch, int64_t seq, int64_t heads, int64_t hd,
                     int64_t stride, cudaStream_t s) {
   const int64_t pairs = batch * seq * heads * hd / 2;
   if (pairs == 0) return;
-  launch("flashAttention (bf16 staging)", stageBf16HeadsKernel, gridFor(pairs, 256), 256, 0, s,
+  launch("flashAttention (bf16 staging)", stageBf16HeadsKernel<E>, gridFor(pairs, 256), 256, 0, s,
          reinterpret_cast<__nv_bfloat162*>(dst), src, seq, heads, hd, stride, pairs);
 }
 
@@ -169,8 +171,8 @@ __device__ __forceinline__ void zero(float acc[N][4]) {
 
 // Writes a warp's 16 x HD accumulator tile, times `mul`, to rows row0.. (row stride `stride`) of dst; rows at or
 // past `limit` are skipped.
-template <int HD>
-__device__ __forceinline__ void storeRows(float* dst, const float acc[HD / 8][4], int64_t row0, int64_t limit,
+template <int HD, typename E>
+__device__ __forceinline__ void storeRows(E* dst, const float acc[HD / 8][4], int64_t row0, int64_t limit,
                                           int64_t stride, float mul0, float mul1) {
   const int lane = threadIdx.x % kWarp, g = lane / 4, t = lane % 4;
 #pragma unroll
@@ -178,20 +180,20 @@ __device__ __forceinline__ void storeRows(float* dst, const float acc[HD / 8][4]
     const int64_t r = row0 + g + 8 * half;
     if (r >= limit) continue;
     const float mul = half ? mul1 : mul0;
-    float* d = dst + r * stride + 2 * t;
+    E* d = dst + r * stride + 2 * t;
 #pragma unroll
     for (int n = 0; n < HD / 8; n++) {
-      d[n * 8] = acc[n][2 * half] * mul;
-      d[n * 8 + 1] = acc[n][2 * half + 1] * mul;
+      stf(d, n * 8, acc[n][2 * half] * mul);
+      stf(d, n * 8 + 1, acc[n][2 * half + 1] * mul);
     }
   }
 }
 
 // ---- forward ----
 
-template <int HD>
+template <int HD, typename E>
 __global__ void __launch_bounds__(kFlashThreads)
-    flashForwardKernel(float* out, float* lse, const bf16* qb, const bf16* kb, const bf16* vb, AttentionShape sh,
+    flashForwardKernel(E* out, float* lse, const bf16* qb, const bf16* kb, const bf16* vb, AttentionShape sh,
                        const int32_t* cu) {
   constexpr int LD = ldOf<HD>();
   LMF_DYNAMIC_SHARED(uint4, smemRaw);
@@ -301,22 +303,23 @@ __global__ void __launch_bounds__(kFlashThreads)
 // ---- backward ----
 
 // D[(b * heads + h) * seq + i] = dot(dO, O) of row i, head h, in fp32: one warp per (row, head).
-__global__ void flashRowDotKernel(float* D, const float* dout, const float* out, AttentionShape sh) {
+template <typename E>
+__global__ void flashRowDotKernel(float* D, const E* dout, const E* out, AttentionShape sh) {
   const int64_t task = blockIdx.x * int64_t(kFlashWarps) + threadIdx.x / kWarp;
   if (task >= sh.batch * sh.seq * sh.heads) return;  // uniform across the warp
   const int lane = threadIdx.x % kWarp;
   const int64_t r = task / sh.heads, h = task % sh.heads, hd = sh.headDim;
-  const float* o = out + r * sh.od() + h * hd;
-  const float* g = dout + r * sh.od() + h * hd;
+  const E* o = out + r * sh.od() + h * hd;
+  const E* g = dout + r * sh.od() + h * hd;
   float s = 0.f;
-  for (int64_t c = lane; c < hd; c += kWarp) s += o[c] * g[c];
+  for (int64_t c = lane; c < hd; c += kWarp) s += ldf(o, c) * ldf(g, c);
   s = warpSum(s);
   if (lane == 0) D[(r / sh.seq * sh.heads + h) * sh.seq + r % sh.seq] = s;
 }
 
-template <int HD>
+template <int HD, typename E>
 __global__ void __launch_bounds__(kFlashThreads)
-    flashDkDvKernel(float* dk, float* dv, const bf16* qb, const bf16* kb, const bf16* vb, const bf16* dob,
+    flashDkDvKernel(E* dk, E* dv, const bf16* qb, const bf16* kb, const bf16* vb, const bf16* dob,
                     const float* lse, const float* D, AttentionShape sh, const int32_t* cu) {
   constexpr int LD = ldOf<HD>();
   LMF_DYNAMIC_SHARED(uint4, smemRaw);
@@ -405,9 +408,9 @@ __global__ void __launch_bounds__(kFlashThreads)
   storeRows<HD>(dv + r0 * sh.sv + kh * HD, dV, j0, T, sh.sv, 1.f, 1.f);
 }
 
-template <int HD>
+template <int HD, typename E>
 __global__ void __launch_bounds__(kFlashThreads)
-    flashDqKernel(float* dq, const bf16* qb, const bf16* kb, const bf16* vb, const bf16* dob, const float* lse,
+    flashDqKernel(E* dq, const bf16* qb, const bf16* kb, const bf16* vb, const bf16* dob, const float* lse,
                   const float* D, AttentionShape sh, const int32_t* cu) {
   constexpr int LD = ldOf<HD>();
   LMF_DYNAMIC_SHARED(uint4, smemRaw);
@@ -513,8 +516,8 @@ Staging carve(void* scratch, const AttentionShape& sh) {
   return s;
 }
 
-void stageQkv(const Staging& st, const float* q, const float* k, const float* v, const AttentionShape& sh,
-              cudaStream_t s) {
+template <typename E>
+void stageQkv(const Staging& st, const E* q, const E* k, const E* v, const AttentionShape& sh, cudaStream_t s) {
   stageBf16Heads(st.q, q, sh.batch, sh.seq, sh.heads, sh.headDim, sh.sq, s);
   stageBf16Heads(st.k, k, sh.batch, sh.seq, sh.kvHeads, sh.headDim, sh.sk, s);
   stageBf16Heads(st.v, v, sh.batch, sh.seq, sh.kvHeads, sh.headDim, sh.sv, s);
@@ -522,30 +525,30 @@ void stageQkv(const Staging& st, const float* q, const float* k, const float* v,
 
 unsigned tilesOf(int64_t n, int64_t tile) { return static_cast<unsigned>((n + tile - 1) / tile); }
 
-template <int HD>
-void forwardT(float* out, float* lse, const Staging& st, const AttentionShape& sh, const int32_t* cu, cudaStream_t s) {
+template <int HD, typename E>
+void forwardT(E* out, float* lse, const Staging& st, const AttentionShape& sh, const int32_t* cu, cudaStream_t s) {
   const size_t smem = tileBytes(HD, kBlockRows + 4 * kFwdKeys);
-  allowSmem(flashForwardKernel<HD>, smem, "flashAttentionForward");
+  allowSmem(flashForwardKernel<HD, E>, smem, "flashAttentionForward");
   const dim3 grid(tilesOf(sh.seq, kBlockRows), static_cast<unsigned>(sh.batch * sh.heads));
-  launch("flashAttentionForward", flashForwardKernel<HD>, grid, kFlashThreads, smem, s, out, lse,
+  launch("flashAttentionForward", flashForwardKernel<HD, E>, grid, kFlashThreads, smem, s, out, lse,
          static_cast<const bf16*>(st.q), static_cast<const bf16*>(st.k), static_cast<const bf16*>(st.v), sh, cu);
 }
 
-template <int HD>
-void backwardT(float* dq, float* dk, float* dv, const float* lse, const Staging& st, const AttentionShape& sh,
-               const int32_t* cu, cudaStream_t s) {
+template <int HD, typename E>
+void backwardT(E* dq, E* dk, E* dv, const float* lse, const Staging& st, const AttentionShape& sh, const int32_t* cu,
+               cudaStream_t s) {
   const bf16 *qb = st.q, *kb = st.k, *vb = st.v, *dob = st.dout;
   const float* D = st.D;
   const size_t smemKV = tileBytes(HD, 2 * kBlockRows + 4 * kBwdCols) + 4 * kBwdCols * sizeof(float);
-  allowSmem(flashDkDvKernel<HD>, smemKV, "flashAttentionBackward");
+  allowSmem(flashDkDvKernel<HD, E>, smemKV, "flashAttentionBackward");
   const dim3 gridKV(tilesOf(sh.seq, kBlockRows), static_cast<unsigned>(sh.batch * sh.kvHeads));
-  launch("flashAttentionBackward (dk, dv)", flashDkDvKernel<HD>, gridKV, kFlashThreads, smemKV, s, dk, dv, qb, kb, vb,
+  launch("flashAttentionBackward (dk, dv)", flashDkDvKernel<HD, E>, gridKV, kFlashThreads, smemKV, s, dk, dv, qb, kb, vb,
          dob, lse, D, sh, cu);
   const size_t smemQ = tileBytes(HD, 2 * kBlockRows + 4 * kBwdCols);
-  allowSmem(flashDqKernel<HD>, smemQ, "flashAttentionBackward");
+  allowSmem(flashDqKernel<HD, E>, smemQ, "flashAttentionBackward");
   const dim3 gridQ(tilesOf(sh.seq, kBlockRows), static_cast<unsigned>(sh.batch * sh.heads));
-  launch("flashAttentionBackward (dq)", flashDqKernel<HD>, gridQ, kFlashThreads, smemQ, s, dq, qb, kb, vb, dob, lse, D,
-         sh, cu);
+  launch("flashAttentionBackward (dq)", flashDqKernel<HD, E>, gridQ, kFlashThreads, smemQ, s, dq, qb, kb, vb, dob, lse,
+         D, sh, cu);
 }
 
 }  // namespace
@@ -557,29 +560,36 @@ bool flashAttentionSupported(const AttentionShape& sh) {
 size_t flashForwardScratch(const AttentionShape& sh) { return stagingBytes(sh, false); }
 size_t flashBackwardScratch(const AttentionShape& sh) { return stagingBytes(sh, true); }
 
-void flashAttentionForward(float* out, float* lse, const float* q, const float* k, const float* v,
-                           const AttentionShape& sh, const int32_t* cu, void* scratch, cudaStream_t s) {
+void flashAttentionForward(DevAct out, float* lse, DevActIn q, DevActIn k, DevActIn v, const AttentionShape& sh,
+                           const int32_t* cu, void* scratch, cudaStream_t s) {
   if (sh.batch * sh.seq <= 0) return;
   const Staging st = carve(scratch, sh);
-  stageQkv(st, q, k, v, sh, s);
-  if (sh.headDim == 64) forwardT<64>(out, lse, st, sh, cu, s);
-  else if (sh.headDim == 128) forwardT<128>(out, lse, st, sh, cu, s);
-  else throw std::runtime_error("flashAttentionForward: head_dim must be 64 or 128");
+  withAct(out.bf16, [&](auto tag) {
+    using E = decltype(tag);
+    stageQkv(st, actPtr<E>(q.p), actPtr<E>(k.p), actPtr<E>(v.p), sh, s);
+    if (sh.headDim == 64) forwardT<64>(actPtr<E>(out.p), lse, st, sh, cu, s);
+    else if (sh.headDim == 128) forwardT<128>(actPtr<E>(out.p), lse, st, sh, cu, s);
+    else throw std::runtime_error("flashAttentionForward: head_dim must be 64 or 128");
+  });
 }
 
-void flashAttentionBackward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                            const float* v, const float* out, const float* lse, const AttentionShape& sh,
-                            const int32_t* cu, void* scratch, cudaStream_t s) {
+void flashAttentionBackward(DevAct dq, DevAct dk, DevAct dv, DevActIn dout, DevActIn q, DevActIn k, DevActIn v,
+                            DevActIn out, const float* lse, const AttentionShape& sh, const int32_t* cu, void* scratch,
+                            cudaStream_t s) {
   if (sh.batch * sh.seq <= 0) return;
   const Staging st = carve(scratch, sh);
-  stageQkv(st, q, k, v, sh, s);
-  stageBf16Heads(st.dout, dout, sh.batch, sh.seq, sh.heads, sh.headDim, sh.od(), s);
-  const int64_t tasks = sh.batch * sh.seq * sh.heads;
-  launch("flashAttentionBackward (rowdot)", flashRowDotKernel, tilesOf(tasks, kFlashWarps), kFlashThreads, 0, s, st.D,
-         dout, out, sh);
-  if (sh.headDim == 64) backwardT<64>(dq, dk, dv, lse, st, sh, cu, s);
-  else if (sh.headDim == 128) backwardT<128>(dq, dk, dv, lse, st, sh, cu, s);
-  else throw std::runtime_error("flashAttentionBackward: head_dim must be 64 or 128");
+  withAct(dq.bf16, [&](auto tag) {
+    using E = decltype(tag);
+    stageQkv(st, actPtr<E>(q.p), actPtr<E>(k.p), actPtr<E>(v.p), sh, s);
+    stageBf16Heads(st.dout, actPtr<E>(dout.p), sh.batch, sh.seq, sh.heads, sh.headDim, sh.od(), s);
+    const int64_t tasks = sh.batch * sh.seq * sh.heads;
+    launch("flashAttentionBackward (rowdot)", flashRowDotKernel<E>, tilesOf(tasks, kFlashWarps), kFlashThreads, 0, s,
+           st.D, actPtr<E>(dout.p), actPtr<E>(out.p), sh);
+    E *dQ = actPtr<E>(dq.p), *dK = actPtr<E>(dk.p), *dV = actPtr<E>(dv.p);
+    if (sh.headDim == 64) backwardT<64>(dQ, dK, dV, lse, st, sh, cu, s);
+    else if (sh.headDim == 128) backwardT<128>(dQ, dK, dV, lse, st, sh, cu, s);
+    else throw std::runtime_error("flashAttentionBackward: head_dim must be 64 or 128");
+  });
 }
 
 }  // namespace cuda

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "../native/params.h"
+#include "kernels.cuh"
 
 namespace lmf {
 namespace cuda {
@@ -21,12 +22,13 @@ bool flashAttentionSupported(const AttentionShape& sh);
 size_t flashForwardScratch(const AttentionShape& sh);
 size_t flashBackwardScratch(const AttentionShape& sh);
 
-void flashAttentionForward(float* out, float* lse, const float* q, const float* k, const float* v,
-                           const AttentionShape& sh, const int32_t* cu, void* scratch, cudaStream_t s);
+// q, k, v, out and the gradients share one dtype (f32 or bf16): staged into head-major bf16 copies in scratch.
+void flashAttentionForward(DevAct out, float* lse, DevActIn q, DevActIn k, DevActIn v, const AttentionShape& sh,
+                           const int32_t* cu, void* scratch, cudaStream_t s);
 // Overwrites dq, dk, dv (their head columns of each row; other columns are untouched).
-void flashAttentionBackward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                            const float* v, const float* out, const float* lse, const AttentionShape& sh,
-                            const int32_t* cu, void* scratch, cudaStream_t s);
+void flashAttentionBackward(DevAct dq, DevAct dk, DevAct dv, DevActIn dout, DevActIn q, DevActIn k, DevActIn v,
+                            DevActIn out, const float* lse, const AttentionShape& sh, const int32_t* cu, void* scratch,
+                            cudaStream_t s);
 
 }  // namespace cuda
 }  // namespace lmf
