@@ -47,6 +47,12 @@ export class Decoder {
   readonly layout: Layout;
   readonly params: DeviceBuffer;
   readonly grads: DeviceBuffer;
+  /**
+   * bf16 copy of the parameters (same layout) when the backend stores activations in bf16: the Linear layers'
+   * GEMMs read it, AdamW writes it in its pass, and every other write to the parameters goes through
+   * writeParams(), which refreshes it. Null on f32 backends.
+   */
+  readonly paramsBf16: DeviceBuffer | null;
   readonly blocks: Block[];
   readonly finalNorm: Norm | null;
   private acts: Activations | null = null;
@@ -59,7 +65,8 @@ export class Decoder {
     this.layout = buildLayout(cfg);
     this.params = be.alloc('f32', this.layout.total);
     this.grads = be.alloc('f32', this.layout.total);
-    const pb = { params: this.params, grads: this.grads };
+    this.paramsBf16 = be.activationDType === 'bf16' ? be.alloc('bf16', this.layout.total) : null;
+    const pb = { params: this.params, grads: this.grads, paramsBf16: this.paramsBf16 };
     this.blocks = this.layout.layers.map((L) => new Block(be, cfg, L, pb));
     const { finalNormW, finalNormB } = this.layout;
     this.finalNorm = finalNormW === null ? null : Norm.at(be, cfg.norm, pb, finalNormW, finalNormB, cfg.hidden_size, cfg.norm_eps);
@@ -89,6 +96,7 @@ export class Decoder {
     this.releaseActivations();
     this.be.free(this.params);
     this.be.free(this.grads);
+    if (this.paramsBf16) this.be.free(this.paramsBf16);
   }
 
   releaseActivations(): void {
@@ -287,9 +295,12 @@ export class Decoder {
     const hRows = be.alloc('f32', m * D);
     const ints = be.alloc('i32', 3 * m); // row indices | their targets | argmax out
     const logprob = be.alloc('f64', m);
+    // The row gather reads f32: a bf16 head input is cast first.
+    const hF32 = h.buf.dtype === 'bf16' ? be.alloc('f32', s.targets.length * D) : null;
     try {
+      if (hF32) be.copy({ buf: hF32, offset: 0 }, h, s.targets.length * D);
       be.upload({ buf: ints, offset: 0 }, Int32Array.from([...rows, ...rows.map((i) => s.targets[i]!)]));
-      be.embeddingForward({ buf: hRows, offset: 0 }, { buf: ints, offset: 0 }, h, m, D, false);
+      be.embeddingForward({ buf: hRows, offset: 0 }, { buf: ints, offset: 0 }, hF32 ? { buf: hF32, offset: 0 } : h, m, D, false);
       be.headLogprob({
         logprobOut: { buf: logprob, offset: 0 }, argmaxOut: { buf: ints, offset: 2 * m }, h: { buf: hRows, offset: 0 },
         w: { buf: this.params, offset: layout.head }, targets: { buf: ints, offset: m }, n: m, d: D, vocab: cfg.vocab_size,
@@ -306,6 +317,7 @@ export class Decoder {
       be.free(hRows);
       be.free(ints);
       be.free(logprob);
+      if (hF32) be.free(hF32);
     }
   }
 
@@ -329,7 +341,23 @@ export class Decoder {
   /** Writes one named parameter from data in internal layout. */
   setParam(spec: ParamSpec, data: Float32Array): void {
     if (data.length !== spec.size) throw new Error(`${spec.name}: expected ${spec.size} values, got ${data.length}`);
-    this.be.upload({ buf: this.params, offset: spec.offset }, data);
+    this.writeParams((p) => this.be.upload(p, data), spec.offset, spec.size);
+  }
+
+  /**
+   * The one way to write parameters other than the optimizer's AdamW (which writes the bf16 copy itself): `write`
+   * changes elements [offset, offset + n) of the parameters (given their start), then the bf16 copy of that range
+   * is refreshed with one cast, so the copy the GEMMs read never goes stale (init, load, import, resume,
+   * broadcasts and all-gathers of the data-parallel optimizers).
+   */
+  writeParams(write: (params: Ptr) => void, offset = 0, n = this.layout.total): void {
+    write({ buf: this.params, offset });
+    if (this.paramsBf16) this.be.copy({ buf: this.paramsBf16, offset }, { buf: this.params, offset }, n);
+  }
+
+  /** The bf16 weight copy at a layout offset (null on f32 backends): AdamW's second output. */
+  paramBf16Ptr(offset = 0): Ptr | null {
+    return this.paramsBf16 ? { buf: this.paramsBf16, offset } : null;
   }
 
   getParam(spec: ParamSpec, from: 'params' | 'grads' = 'params'): Float32Array {
@@ -338,7 +366,7 @@ export class Decoder {
     return out;
   }
 
-  /** Views of the whole flat buffers (for the optimizer, checkpoints, collectives). */
+  /** Views of the whole flat buffers (for the optimizer, checkpoints, collectives; parameter writes: writeParams). */
   paramPtr(offset = 0): Ptr {
     return shift({ buf: this.params, offset: 0 }, offset);
   }

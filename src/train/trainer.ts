@@ -186,7 +186,7 @@ export class Trainer {
       initWeights(this.model, { seed: tc.seed, scaledResidual: tc.scaled_residual_init });
     }
     // Every rank computed the same start; rank 0's copy makes that a guarantee.
-    if (group.size > 1) group.broadcast(this.model.paramPtr(0), this.model.layout.total, 0);
+    if (group.size > 1) this.model.writeParams((p) => group.broadcast(p, this.model.layout.total, 0));
     if (group.rank === 0) {
       // The configs first: a run directory without train_config.json holds nothing worth keeping.
       writeFileAtomic(join(this.runDir, RUN_FILES.trainConfig), JSON.stringify(tc, null, 2) + '\n');
