@@ -260,3 +260,27 @@ test('readBoth reads bf16 buffers (harness check)', { skip }, () => {
   assert.deepEqual(Array.from(readBoth(p).gpu), [1, 2.5, -3]);
   freePairs(p);
 });
+
+test('bf16 tensor-core attention reads aligned rows in place and stages unaligned ones: both match the CPU', { skip }, () => {
+  const r = rng(47);
+  const batch = 2, seq = 19, heads = 2, kvHeads = 1, hd = 64;
+  const n = batch * seq, shape = { batch, seq, heads, kvHeads, headDim: hd, scale: 0.125 };
+  for (const pad of [0, 4]) {
+    // q|k|v in one buffer: pad 4 makes the row stride an odd multiple of 8 bytes (not 16-byte aligned).
+    const width = (heads + 2 * kvHeads) * hd + pad;
+    const strides = { q: width, k: width, v: width };
+    const qkv = actPair(randF32(r, n * width, 2)), out = actZeros(n * heads * hd), lse = zerosPair(batch * heads * seq);
+    const dout = actPair(randF32(r, n * heads * hd)), dqkv = actZeros(n * width);
+    const P = (p: Pair, s: 'cpu' | 'gpu', off: number) => at(s === 'cpu' ? p.cpu : p.gpu, off);
+    withPrecision('bf16', () =>
+      both((be, s) => {
+        const [q, k, v] = [P(qkv, s, 0), P(qkv, s, heads * hd), P(qkv, s, (heads + kvHeads) * hd)];
+        be.attentionForward(side(out, s), side(lse, s), q, k, v, strides, shape);
+        be.attentionBackward(P(dqkv, s, 0), P(dqkv, s, heads * hd), P(dqkv, s, (heads + kvHeads) * hd), side(dout, s), q, k, v,
+          side(out, s), side(lse, s), strides, shape);
+      }),
+    );
+    for (const [name, p] of [['out', out], ['lse', lse], ['dqkv', dqkv]] as const) assert.ok(errOf(p) < 1e-2, `pad ${pad} ${name}: ${errOf(p)}`);
+    freePairs(qkv, out, lse, dout, dqkv);
+  }
+});

@@ -38,8 +38,9 @@ void op::attentionForward(const AttentionForwardArgs& p) {
   sameActDType(p.kOp, {p.out.dtype, p.q.dtype, p.k.dtype, p.v.dtype});
   if (useFlash(p.kOp, p)) {
     if (p.n() == 0) return;
-    void* staging = scratch(kScratchAttn, cuda::flashForwardScratch(p));
-    cuda::flashAttentionForward(dev(p.out), p.lse, dev(p.q), dev(p.k), dev(p.v), p, p.cuSeqlens, staging, stream());
+    const cuda::FlashOperands o{dev(p.q), dev(p.k), dev(p.v), {}};
+    void* staging = scratch(kScratchAttn, cuda::flashForwardScratch(p, o));
+    cuda::flashAttentionForward(dev(p.out), p.lse, o, p, p.cuSeqlens, staging, stream());
     return;
   }
   cuda::attentionForward(dev(p.out), p.lse, dev(p.q), dev(p.k), dev(p.v), p, p.cuSeqlens, stream());
@@ -50,9 +51,9 @@ void op::attentionBackward(const AttentionBackwardArgs& p) {
   sameActDType(p.kOp, {p.dq.dtype, p.dk.dtype, p.dv.dtype, p.dout.dtype, p.q.dtype, p.k.dtype, p.v.dtype, p.out.dtype});
   if (p.n() == 0) return;
   if (useFlash(p.kOp, p)) {
-    void* staging = scratch(kScratchAttn, cuda::flashBackwardScratch(p));
-    cuda::flashAttentionBackward(dev(p.dq), dev(p.dk), dev(p.dv), dev(p.dout), dev(p.q), dev(p.k), dev(p.v), dev(p.out),
-                                 p.lse, p, p.cuSeqlens, staging, stream());
+    const cuda::FlashOperands o{dev(p.q), dev(p.k), dev(p.v), dev(p.dout)};
+    void* staging = scratch(kScratchAttn, cuda::flashBackwardScratch(p, o));
+    cuda::flashAttentionBackward(dev(p.dq), dev(p.dk), dev(p.dv), o, dev(p.out), p.lse, p, p.cuSeqlens, staging, stream());
     return;
   }
   auto* rowDots = static_cast<float*>(scratch(kScratchAttn, size_t(p.batch * p.heads * p.seq) * sizeof(float)));
