@@ -126,6 +126,7 @@ export class Trainer {
     // With stages the run's length is theirs (the saved config records it).
     tc.steps = this.schedule.totalSteps;
     this.model = new Decoder(this.be, modelCfg);
+    this.model.setRecompute(tc.recompute);
     const adam = { lr: tc.lr, beta1: tc.beta1, beta2: tc.beta2, eps: tc.eps, weightDecay: tc.weight_decay, clip: tc.clip };
     const allocatedBefore = this.be.allocatedBytes();
     this.opt = dist.zero1 ? new ZeroAdamW(this.be, this.model, this.group, adam) : new ReplicatedAdamW(this.be, this.model, this.group, adam);
