@@ -4,6 +4,7 @@
  * per variant, and the sweep report sets them beside what was measured.
  */
 import type { ModelConfig } from '../config/model.js';
+import type { RecomputeMode } from '../config/train.js';
 import { countParams, flopsPerToken } from '../model/count.js';
 import { activationArenaBytes } from '../model/activations.js';
 import { getDevice } from './devices.js';
@@ -20,6 +21,8 @@ export interface RunShape {
   evalEvery: number;
   evalBatches: number;
   zero1: boolean;
+  /** Activation recomputation (default none). */
+  recompute?: RecomputeMode;
 }
 
 /**
@@ -75,6 +78,6 @@ export function runCost(model: ModelConfig, shape: RunShape, throughput: Through
   const { flops, words } = assumedFlops(throughput, shape.ranks);
   const seconds = (tokens * fpt + (evalTokens * fpt) / 3) / flops;
   const moments = (8 * params) / (shape.zero1 ? shape.ranks : 1);
-  const memoryBytes = 8 * params + moments + activationArenaBytes(model, shape.microBatch, shape.seq);
+  const memoryBytes = 8 * params + moments + activationArenaBytes(model, shape.microBatch, shape.seq, shape.recompute ?? 'none');
   return { params, flopsPerToken: fpt, tokensPerStep, steps: shape.steps, tokens, evalTokens, seconds, memoryBytes, assumption: words };
 }
