@@ -91,7 +91,8 @@ export async function run(argv: string[]): Promise<number> {
     for (const f of ['seq', 'micro-batch', 'tokens'])
       if (flags[f] !== undefined) throw new UsageError(`plan: --${f} does not apply to a staged config (each stage sets its own); use --set stages.N.KEY=... in the config`);
     if (!(Number.isInteger(gpus) && gpus >= 1)) throw new UsageError(`plan: --gpus must be a whole number >= 1, got ${gpus}`);
-    const stages = resolveStages(tc, model.rope_theta, model.context_length, gpus);
+    // --recompute applies to every stage; without it each stage has its own (the config's key, or its stage's).
+    const stages = resolveStages(tc, model.rope_theta, model.context_length, gpus).map((st) => ({ ...st, recompute: recomputeFlag ? recompute : st.recompute }));
     const sp = planStages({ modelName: name, model, gpus, gpu, hours: flags.hours as number, mfu, gradBytes, recompute }, stages);
     process.stdout.write((flags.json ? JSON.stringify(sp, null, 2) : formatStagedPlan(sp)) + '\n');
     return 0;

@@ -436,6 +436,8 @@ export interface StagePlanInput {
   steps: number;
   /** Global tokens per optimizer step: micro-batch x grad_accum x seq x GPUs. */
   tokensPerStep: number;
+  /** The stage's recompute mode (default: the input's). */
+  recompute?: RecomputeMode;
 }
 
 export interface StagePlan {
@@ -447,6 +449,8 @@ export interface StagePlan {
   hours: number[];
   /** Memory per GPU at the stage's micro-batch and seq, per scheme. */
   memory: SchemeMemory[];
+  /** Per scheme, the cheapest recompute mode that fits at the stage's shape (Plan.cheapestFit). */
+  cheapestFit: (RecomputeMode | null)[];
 }
 
 export interface StagedPlan {
@@ -462,11 +466,11 @@ export interface StagedPlan {
 export function planStages(input: Omit<PlanInput, 'seq' | 'microBatch' | 'tokens'>, stages: StagePlanInput[]): StagedPlan {
   if (stages.length === 0) throw new PlanError('plan: the config has no stages');
   const stagePlans = stages.map((st): StagePlan => {
-    const p = plan({ ...input, seq: st.seq, microBatch: st.microBatch });
+    const p = plan({ ...input, seq: st.seq, microBatch: st.microBatch, recompute: st.recompute ?? input.recompute });
     const tokens = st.steps * st.tokensPerStep;
     const flops = tokens * p.flopsPerToken;
     const hours = input.mfu.map((m) => flops / (input.gpus * input.gpu.peakFlops * m) / 3600);
-    return { stage: st, tokens, flopsPerToken: p.flopsPerToken, flops, hours, memory: p.memory };
+    return { stage: st, tokens, flopsPerToken: p.flopsPerToken, flops, hours, memory: p.memory, cheapestFit: p.cheapestFit };
   });
   return {
     input,
@@ -487,15 +491,16 @@ export function formatStagedPlan(p: StagedPlan): string {
   );
   L.push('');
   const mfus = i.mfu.map((m) => `time @${(m * 100).toFixed(0)}%`);
-  const head = ['stage', 'seq', 'micro-batch', 'steps', 'tokens', 'FLOPs/token', ...mfus, 'GB/GPU ZeRO-1', 'fits'];
+  const head = ['stage', 'seq', 'micro-batch', 'steps', 'tokens', 'FLOPs/token', ...mfus, 'GB/GPU ZeRO-1', 'fits', 'recompute'];
   const body = p.stages.map((s) => {
     const z = s.memory.find((m) => m.scheme === 'zero1')!;
     return [
       s.stage.name, String(s.stage.seq), String(s.stage.microBatch), s.stage.steps.toLocaleString('en-US'), formatTokens(s.tokens),
       sci(s.flopsPerToken), ...s.hours.map(formatHours), gb(z.total), z.fits ? 'yes' : `NO (max micro-batch ${z.maxMicroBatch})`,
+      `${s.stage.recompute ?? i.recompute ?? 'none'}${s.cheapestFit[1] ? `, cheapest fitting ${s.cheapestFit[1]}` : ', no mode fits'}`,
     ];
   });
-  body.push(['total', '', '', p.stages.reduce((a, s) => a + s.stage.steps, 0).toLocaleString('en-US'), formatTokens(p.tokens), '', ...p.hours.map(formatHours), '', '']);
+  body.push(['total', '', '', p.stages.reduce((a, s) => a + s.stage.steps, 0).toLocaleString('en-US'), formatTokens(p.tokens), '', ...p.hours.map(formatHours), '', '', '']);
   L.push(...table(head, body));
   L.push('');
   const within = i.mfu.map((m, k) => `${(m * 100).toFixed(0)}% MFU: ${p.hours[k]! <= i.hours ? 'yes' : 'no'} (${formatHours(p.hours[k]!)})`);

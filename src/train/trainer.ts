@@ -234,6 +234,7 @@ export class Trainer {
         );
     }
     if (this.model.cfg.rope_theta !== st.ropeTheta) this.model.setRopeTheta(st.ropeTheta);
+    this.model.setRecompute(st.recompute);
     if (st.resetOptimizer && this.step === st.start && st.index > 0) {
       const zeros = new Float32Array(this.model.layout.total);
       this.opt.importMoments(zeros, zeros, 0);
@@ -245,7 +246,8 @@ export class Trainer {
       hooks.onLog?.(
         `stage ${st.index + 1}/${this.schedule.stages.length} (${st.name}) from step ${this.step}: seq ${st.seq}, ` +
           `${st.microBatch} x ${st.gradAccum} sequences per step, data ${describeData(st.data)}, rope_theta ${st.ropeTheta}, ` +
-          `lr ${st.lr} ${st.schedule}${st.resetOptimizer ? ', optimizer reset' : ''}${st.attentionMask === 'document' ? ', document masking' : ''}`,
+          `lr ${st.lr} ${st.schedule}${st.resetOptimizer ? ', optimizer reset' : ''}${st.attentionMask === 'document' ? ', document masking' : ''}` +
+          `${st.recompute !== 'none' ? `, recompute ${st.recompute}` : ''}`,
       );
     this.warnIfRepeated(st, hooks);
     return st;

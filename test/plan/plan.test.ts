@@ -340,6 +340,10 @@ test('a staged config: each stage\'s tokens, time and memory at its own seq and 
     rel(s.hours[0]!, (s.tokens * p.flopsPerToken) / (8 * 2.25e15 * 0.3) / 3600);
     assert.deepEqual(s.memory, p.memory);
   });
+  // A stage's own recompute mode prices its memory; the others keep the input's.
+  const mixed = planStages({ ...input, recompute: 'mlp' }, [stages[0]!, { ...stages[1]!, recompute: 'block' }]);
+  assert.equal(mixed.stages[0]!.memory[0]!.activations, plan({ ...input, seq: 4096, microBatch: 8, recompute: 'mlp' }).memory[0]!.activations);
+  assert.equal(mixed.stages[1]!.memory[0]!.activations, plan({ ...input, seq: 32768, microBatch: 1, recompute: 'block' }).memory[0]!.activations);
   assert.equal(sp.tokens, 100 * 8 * 4 * 4096 * 8 + 10 * 4 * 32768 * 8);
   rel(sp.hours[1]!, sp.stages[0]!.hours[1]! + sp.stages[1]!.hours[1]!);
   // The long stage costs more per token: the attention term grows with seq.
@@ -355,6 +359,11 @@ test('lmforge plan --config on a staged config prints every stage and the total'
   assert.match(r.stdout, /general\s+4096\s+8\s+20,000\s+20\.97B/);
   assert.match(r.stdout, /long\s+32768\s+1\s+1,500\s+1\.57B/);
   assert.match(r.stdout, /total\s+26,500\s+27\.79B/);
+  // Each stage's recompute mode and the cheapest that fits; --recompute sets every stage's.
+  assert.match(r.stdout, /general .* yes\s+none, cheapest fitting none/);
+  const a100 = spawnSync(process.execPath, [cli, 'plan', '--config', cfg, '--gpus', '8', '--gpu', 'a100-40gb', '--recompute', 'block'], { encoding: 'utf8' });
+  assert.equal(a100.status, 0, a100.stderr);
+  assert.match(a100.stdout, /long .* yes\s+block, cheapest fitting mlp/);
   const bad = spawnSync(process.execPath, [cli, 'plan', '--config', cfg, '--gpu', 'b200', '--seq', '8192'], { encoding: 'utf8' });
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /--seq does not apply to a staged config/);
