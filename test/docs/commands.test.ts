@@ -348,6 +348,12 @@ const HANDLERS: Record<string, Handler> = {
   'node scripts/bench-cpu.mjs --runs 3 --steps 5 --threads 2': { illustrative: 'a side-by-side benchmark against the PyTorch peer (minutes, needs python3-torch)' },
   'python3 ../shared/peers/torch_qwen3_cpu.py bench PRESET 5': { illustrative: 'the PyTorch peer (needs python3-torch)' },
   'lmforge bench --preset PRESET --steps 5 --threads 2': { illustrative: "the peer benchmark's template; the README's bench command runs above" },
+  'lmforge bench --preset NAME --recompute MODE': {
+    run: (f) => {
+      const r = ok(argvOf(f, { NAME: 'cpu-tiny', MODE: 'block' }, ['--steps', '1', '--batch', '1', '--seq', '16']));
+      assert.equal((JSON.parse(r.stdout) as { recompute: string }).recompute, 'block');
+    },
+  },
   'node scripts/bench-recompute.mjs --preset cpu-small --batch 2 --seq 256 --rounds 9 --threads 2': {
     illustrative: 'a timing benchmark of the three recompute modes (minutes of CPU); their exactness is tested in test/model/recompute.test.ts',
   },
