@@ -5,6 +5,7 @@
  */
 import type { Backend, DeviceBuffer, DocumentBounds, Ptr } from '../engine/backend.js';
 import type { ModelConfig } from '../config/model.js';
+import type { RecomputeMode } from '../config/train.js';
 import { buildLayout, type Layout, type ParamSpec } from './layout.js';
 import { allocateActivations, freeActivations, type Activations } from './activations.js';
 import { Norm } from './norm.js';
@@ -59,6 +60,7 @@ export class Decoder {
   private config: ModelConfig;
   /** Whether the arena's positions hold a caller's positionIds rather than t % seq. */
   private customPositions = false;
+  private recomputeMode: RecomputeMode = 'none';
 
   constructor(readonly be: Backend, cfg: ModelConfig) {
     this.config = cfg;
@@ -104,6 +106,18 @@ export class Decoder {
     this.acts = null;
   }
 
+  /** Activation recomputation (activations.ts): what the blocks keep for the backward and what it re-runs. */
+  get recompute(): RecomputeMode {
+    return this.recomputeMode;
+  }
+
+  /** Changes the recompute mode; the arena is replanned at the next run. Gradients do not change. */
+  setRecompute(mode: RecomputeMode): void {
+    if (mode === this.recomputeMode) return;
+    this.recomputeMode = mode;
+    this.releaseActivations();
+  }
+
   get activationBytes(): number {
     return this.acts?.bytes ?? 0;
   }
@@ -114,7 +128,7 @@ export class Decoder {
       throw new Error(`sequence length ${seq} exceeds context_length ${this.cfg.context_length} of this model`);
     if (this.acts && this.acts.batch === batch && this.acts.seq === seq) return this.acts;
     this.releaseActivations();
-    const a = allocateActivations(this.be, this.cfg, batch, seq);
+    const a = allocateActivations(this.be, this.cfg, batch, seq, this.recomputeMode);
     this.be.upload(a.positions, rowPositions(batch, seq));
     this.customPositions = false;
     if (a.cos && a.sin) {
@@ -331,7 +345,14 @@ export class Decoder {
     if (this.finalNorm) this.finalNorm.backward(a.dStream, a.scratch.dTmp, a.blocksOut, a.finalNormStats, N, false);
     else be.copy(a.dStream, a.scratch.dTmp, N * D);
     const rope = this.rope(a);
-    for (let l = this.blocks.length - 1; l >= 0; l--) this.blocks[l]!.backward(a.dStream, a.blocks[l]!, a.scratch, rope, batch, seq, packed);
+    const last = this.blocks.length - 1;
+    for (let l = last; l >= 0; l--) {
+      const block = this.blocks[l]!;
+      // The shared tensors still hold the last block's forward; earlier blocks rewrite theirs. dTmp is free here
+      // (each block's backward overwrites it first), so it takes the re-run block's unused output.
+      if (l < last) block.recompute(a.recompute, a.scratch.dTmp, a.blocks[l]!, rope, batch, seq, packed);
+      block.backward(a.dStream, a.blocks[l]!, a.scratch, rope, batch, seq, packed);
+    }
     be.embeddingBackward(G(layout.embed), a.ids, a.dStream, N, D);
     if (layout.positions !== null) be.embeddingBackward(G(layout.positions), a.positions, a.dStream, N, D);
   }
