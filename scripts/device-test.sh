@@ -37,10 +37,12 @@ excerpt build 'built|up to date|failed|error'
 step nccl 15 build_mpi_nccl
 excerpt nccl 'built|error'
 # Every op against the CPU engine, the defects' tests, document masking, evaluation head, a short training run, the
-# tensor-core attention, the bf16 head.
+# tensor-core attention, bf16 activations (every op, conversions, the model's arena and weight copy), activation
+# recomputation, the bf16 head.
 step op-tests 50 node --test --test-concurrency=1 dist/test/engine-cuda/ops.test.js dist/test/engine-cuda/defects.test.js \
   dist/test/engine-cuda/documents.test.js dist/test/engine-cuda/head-logprob.test.js dist/test/engine-cuda/train.test.js \
   dist/test/engine-cuda/host.test.js dist/test/engine-cuda/flash-attention.test.js dist/test/engine-cuda/profile.test.js \
+  dist/test/engine-cuda/bf16.test.js dist/test/engine-cuda/bf16-model.test.js dist/test/engine-cuda/recompute.test.js \
   dist/test/engine-cuda/head-bf16.test.js
 excerpt op-tests '^# (tests|pass|fail|skipped)|^not ok'
 step memcheck 50 sanitize memcheck dist/test/engine-cuda/ops.test.js

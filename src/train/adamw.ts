@@ -48,6 +48,7 @@ export class AdamW {
     const { model } = this;
     adamwRanges(this.be, this.ranges, this.cfg, { lr, step: this.step, gradScale, stats }, (o) => ({
       param: model.paramPtr(o), grad: model.gradPtr(o), m: { buf: this.m, offset: o }, v: { buf: this.v, offset: o },
+      paramBf16: model.paramBf16Ptr(o),
     }));
   }
 
@@ -64,13 +65,13 @@ export class AdamW {
 export function adamwRanges(
   be: Backend, ranges: readonly { offset: number; size: number; decay: boolean }[], cfg: AdamWConfig,
   s: { lr: number; step: number; gradScale: number; stats?: Ptr | null },
-  at: (offset: number) => { param: Ptr; grad: Ptr; m: Ptr; v: Ptr },
+  at: (offset: number) => { param: Ptr; grad: Ptr; m: Ptr; v: Ptr; paramBf16?: Ptr | null },
 ): void {
   for (const r of ranges) {
     const p = at(r.offset);
     be.adamw(p.param, p.grad, p.m, p.v, r.size, {
       lr: s.lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: r.decay ? cfg.weightDecay : 0,
       step: s.step, gradScale: s.gradScale, stepStats: s.stats ?? null, clip: s.stats ? cfg.clip : 0,
-    });
+    }, p.paramBf16 ?? null);
   }
 }

@@ -152,8 +152,9 @@ export class ZeroAdamW implements TrainOptimizer {
     adamwRanges(this.be, this.ranges, this.cfg, { lr, step: this.step, gradScale: 1, stats }, (o) => ({
       param: model.paramPtr(o), grad: this.local(this.gradSlice, o), m: this.local(this.m, o), v: this.local(this.v, o),
     }));
-    // In place: this rank's updated slice already sits at its displacement in the parameter buffer.
-    this.group.allGather(model.paramPtr(this.shard.start), model.paramPtr(0), this.shard.counts);
+    // In place: this rank's updated slice already sits at its displacement in the parameter buffer; the bf16
+    // weight copy (if any) is refreshed whole after the gather, so AdamW does not write it here.
+    model.writeParams((p) => this.group.allGather(model.paramPtr(this.shard.start), p, this.shard.counts));
   }
 
   exportMoments(): Moments | null {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "../native/bf16.h"
 #include "common.h"
 
 namespace lmf {
@@ -54,6 +55,12 @@ void op::adamw(const AdamwArgs& args) {
     m[i] = mi;
     v[i] = vi;
     p[i] = pi - stepSize * mi / (std::sqrt(vi) / bc2Sqrt + feps);
+  }
+  // The bf16 weight copy (stored here too, so the invariant is testable on the CPU).
+  if (args.paramBf16) {
+    uint16_t* w = &args.paramBf16->bits;
+#pragma omp parallel for simd schedule(static) if (n > kStreamParallelMin)
+    for (int64_t i = 0; i < n; i++) w[i] = floatToBf16(p[i]);
   }
 }
 

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 
@@ -46,12 +47,21 @@ enum ScratchSlot : int {
   kScratchSort,        // embedding backward sort
   kScratchAttn,        // attention backward row dots
   kScratchRowLoss,     // per-row losses of the head (double)
+  kScratchCast,        // f32 staging of bf16 transfers and overlapping casts
+  kScratchAF32,        // f32 copies of bf16 GEMM operands / output when the product runs in fp32
+  kScratchBF32,
+  kScratchCF32,
   kScratchCount
 };
 void* scratch(ScratchSlot slot, size_t bytes);
 uint64_t scratchBytes();
 // The reduction-partials area holding at least `count` doubles.
 double* scratchPartials(int64_t count);
+
+// The device view of an activation argument, and the check that an op's activations share one dtype.
+inline cuda::DevAct dev(const Act<float>& a) { return {a.ptr, a.bf16()}; }
+inline cuda::DevActIn dev(const Act<const float>& a) { return {a.ptr, a.bf16()}; }
+void sameActDType(const char* op, std::initializer_list<DType> dtypes);
 
 // The attention kernel's limits, beyond the arguments' validity (attention.cc).
 void requireAttentionKernel(const char* op, const AttentionShape& s);

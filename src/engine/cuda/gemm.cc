@@ -1,8 +1,8 @@
 // cuBLASLt GEMMs: the only file that needs cublasLt.h (the build compiles it only where that header exists).
 // Row-major C[m, n] = op(A)[m, k] · op(B)[k, n] is computed as the column-major product
 // C^T[n, m] = op(B)^T · op(A)^T, so B is cuBLAS's first operand and A its second, with no data movement.
-// bf16 mode: bf16 A/B, fp32 C/D (bf16 for the head's logits), CUBLAS_COMPUTE_32F (fp32 accumulation), like
-// autocast. fp32 mode: all fp32 with CUBLAS_COMPUTE_32F, which never uses TF32, for exact checks. Descriptors and the heuristic's algorithm are
+// bf16 mode: bf16 A/B, fp32 or bf16 C/D, CUBLAS_COMPUTE_32F (fp32 accumulation), like autocast. fp32 mode: all fp32 with
+// CUBLAS_COMPUTE_32F, which never uses TF32, for exact checks. Descriptors and the heuristic's algorithm are
 // cached per shape: a training step repeats the same few dozen shapes.
 #include <cublasLt.h>
 
@@ -42,8 +42,8 @@ uint32_t alignmentOf(const void* p) {
 
 // A plan is valid for one shape, type and set of operand alignments: an algorithm chosen for 16-byte aligned
 // operands uses vector loads that fault on a less aligned pointer (a view at an odd offset of a flat buffer).
-using PlanKey = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, bool, uint32_t,
-                           uint32_t, uint32_t>;
+using PlanKey = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, uint32_t,
+                           uint32_t, uint32_t, bool>;
 
 struct Plan {
   cublasLtMatmulDesc_t desc = nullptr;
@@ -65,14 +65,10 @@ cublasLtMatrixLayout_t layout(cudaDataType_t t, int64_t rows, int64_t cols, int6
 // (remembered too). In cuBLASLt's column-major view our B is its first operand ("A") and our A its second ("B").
 const Plan* planFor(const Gemm& g, bool accumulate) {
   const uint32_t alignFirst = alignmentOf(g.b), alignSecond = alignmentOf(g.a), alignC = alignmentOf(g.c);
-  PlanKey key{g.transA, g.transB, g.m, g.n, g.k, g.lda, g.ldb, g.ldc, g.bf16Inputs, g.bf16Output, accumulate,
-              alignFirst, alignSecond, alignC};
+  PlanKey key{g.transA, g.transB, g.m, g.n, g.k, g.lda, g.ldb, g.ldc, g.bf16Inputs, accumulate, alignFirst, alignSecond,
+              alignC, g.bf16Output};
   auto it = g_plans.find(key);
   if (it != g_plans.end()) return it->second.desc ? &it->second : nullptr;
-  if (g.bf16Output && !g.bf16Inputs) {  // not a configuration the engine uses: answered as unsupported
-    g_plans.emplace(key, Plan{});
-    return nullptr;
-  }
   Plan p;
   const cudaDataType_t in = g.bf16Inputs ? CUDA_R_16BF : CUDA_R_32F;
   ltCheck(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");

@@ -37,12 +37,19 @@ int64_t chunkRows(int64_t n, int64_t ld, int64_t elementBytes) {
   return std::max<int64_t>(1, std::min(r, n));
 }
 
-// The head input's rows [r0, r0 + m) as packed bf16: the logits GEMM's A operand and the dW GEMM's B operand. h is
-// stored in fp32, so the rows are rounded into `area` (when `convert`; without, only where they will be, for the
-// alignment question to cuBLASLt). This is the one place that changes once activations are stored in bf16: it
-// then returns the rows of h itself.
-const cuda::bf16raw* headRowsBf16(const float* h, int64_t r0, int64_t m, int64_t d, cuda::bf16raw* area, bool convert) {
-  if (convert) convertBf16(area, h + r0 * d, m, d, d);
+// Rows r0.. of the head's input h (f32 or bf16, read as stored) as a GEMM operand (the fp32-logits path).
+void setHRows(const Act<const float>& h, int64_t r0, int64_t d, const float*& f32, const cuda::bf16raw*& bf16) {
+  if (h.bf16()) bf16 = h.as<const cuda::bf16raw>() + r0 * d;
+  else f32 = static_cast<const float*>(h) + r0 * d;
+}
+
+// The head input's rows [r0, r0 + m) as packed bf16: the logits GEMM's A operand and the dW GEMM's B operand. A
+// bf16 h (the bf16 activation arena) is used as stored; an f32 h is rounded into `area` (when `convert`; without,
+// only where the rows will be, for the alignment question to cuBLASLt).
+const cuda::bf16raw* headRowsBf16(const Act<const float>& h, int64_t r0, int64_t m, int64_t d, cuda::bf16raw* area,
+                                  bool convert) {
+  if (h.bf16()) return h.as<const cuda::bf16raw>() + r0 * d;
+  if (convert) convertBf16(area, static_cast<const float*>(h) + r0 * d, m, d, d);
   return area;
 }
 
@@ -106,22 +113,22 @@ struct Bf16Head {
   int64_t rows = 0, ld = 0;
   cuda::bf16raw* logits = nullptr;  // [rows, ld]
   cuda::bf16raw* w = nullptr;       // [V, d] packed
-  cuda::bf16raw* hArea = nullptr;   // [rows, d] packed
+  cuda::bf16raw* hArea = nullptr;   // [rows, d] packed, for an f32 h only
 };
 
-Bf16Head placeBf16Head(int64_t n, int64_t V, int64_t d) {
+Bf16Head placeBf16Head(int64_t n, int64_t V, int64_t d, bool hIsBf16) {
   Bf16Head b;
   b.ld = chunkStride(V);
   b.rows = chunkRows(n, b.ld, 2);
   b.logits = static_cast<cuda::bf16raw*>(scratch(kScratchLogits, size_t(b.rows * b.ld) * 2));
   b.w = static_cast<cuda::bf16raw*>(scratch(kScratchHeadW, size_t(V * d) * 2));
-  b.hArea = static_cast<cuda::bf16raw*>(scratch(kScratchA, size_t(b.rows * d) * 2));
+  if (!hIsBf16) b.hArea = static_cast<cuda::bf16raw*>(scratch(kScratchA, size_t(b.rows * d) * 2));
   return b;
 }
 
 // Whether cuBLASLt has a bf16 algorithm for every product of the call, chunk by chunk (the answers are cached per
 // shape and alignment, so this costs a few lookups per call). If not, the whole call takes the fp32 path.
-bool bf16HeadSupported(const Bf16Head& b, const float* h, float* dh, float* dw, int64_t n, int64_t V, int64_t d) {
+bool bf16HeadSupported(const Bf16Head& b, const Act<const float>& h, float* dh, float* dw, int64_t n, int64_t V, int64_t d) {
   for (int64_t r0 = 0; r0 < n; r0 += b.rows) {
     const int64_t m = std::min(b.rows, n - r0);
     const cuda::bf16raw* hRows = headRowsBf16(h, r0, m, d, b.hArea, false);
@@ -133,14 +140,14 @@ bool bf16HeadSupported(const Bf16Head& b, const float* h, float* dh, float* dw, 
 }
 
 // L[m, V] (fp32, row stride ld) = h[r0:r0+m] · W^T in the engine's precision (bf16 operands in bf16 mode).
-void logitsF32(float* L, const float* h, const float* w, const cuda::bf16raw* wBf16, int64_t r0, int64_t m, int64_t V,
+void logitsF32(float* L, const Act<const float>& h, const float* w, const cuda::bf16raw* wBf16, int64_t r0, int64_t m, int64_t V,
                int64_t d, int64_t ld) {
   MatmulF32 fwd;
   fwd.transB = true;
   fwd.m = m;
   fwd.n = V;
   fwd.k = d;
-  fwd.a = h + r0 * d;
+  setHRows(h, r0, d, fwd.a, fwd.aBf16);
   fwd.lda = d;
   fwd.b = w;
   fwd.ldb = d;
@@ -183,7 +190,7 @@ void headCrossEntropyF32(const HeadCrossEntropyArgs& args, double* rowLoss) {
       p.n = d;
       p.k = V;
       p.a = L;
-      p.lda = ld;
+      p.lda = lBf16 ? V : ld;  // the bf16 copy is packed
       p.aBf16 = lBf16;
       p.b = args.w;
       p.ldb = d;
@@ -199,9 +206,9 @@ void headCrossEntropyF32(const HeadCrossEntropyArgs& args, double* rowLoss) {
       p.n = d;
       p.k = m;
       p.a = L;
-      p.lda = ld;
+      p.lda = lBf16 ? V : ld;  // the bf16 copy is packed
       p.aBf16 = lBf16;
-      p.b = args.h + r0 * d;
+      setHRows(args.h, r0, d, p.b, p.bBf16);
       p.ldb = d;
       p.c = args.dw;
       p.ldc = d;
@@ -218,7 +225,7 @@ void op::headCrossEntropy(const HeadCrossEntropyArgs& args) {
   if (n == 0) return;
   auto* rowLoss = static_cast<double*>(scratch(kScratchRowLoss, size_t(n) * 8));
   if (precision() == Precision::BF16) {
-    const Bf16Head b = placeBf16Head(n, V, d);
+    const Bf16Head b = placeBf16Head(n, V, d, args.h.bf16());
     if (bf16HeadSupported(b, args.h, args.dh, args.dw, n, V, d)) {
       const bool grads = args.dh || args.dw;
       convertBf16(b.w, args.w, V, d, d);
@@ -244,7 +251,7 @@ void op::headLogprob(const HeadLogprobArgs& args) {
   if (n == 0) return;
   if (precision() == Precision::BF16) {
     // bf16 logits as in training, so evaluation scores the model that trains.
-    const Bf16Head b = placeBf16Head(n, V, d);
+    const Bf16Head b = placeBf16Head(n, V, d, args.h.bf16());
     if (bf16HeadSupported(b, args.h, nullptr, nullptr, n, V, d)) {
       convertBf16(b.w, args.w, V, d, d);
       for (int64_t r0 = 0; r0 < n; r0 += b.rows) {

@@ -10,7 +10,8 @@ void op::sumSquares(const SumSquaresArgs& p) {
 }
 
 void op::adamw(const AdamwArgs& p) {
-  cuda::adamw(p.param, p.grad, p.m, p.v, p.n, p.coef, p.stepStats, p.clip, p.gradScale, stream());
+  cuda::adamw(p.param, p.grad, p.m, p.v, p.n, p.coef, p.stepStats, p.clip, p.gradScale,
+              reinterpret_cast<cuda::bf16raw*>(p.paramBf16), stream());
 }
 
 }  // namespace lmf

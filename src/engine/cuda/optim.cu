@@ -12,7 +12,7 @@ constexpr int kThreads = 256;
 
 // With `stats`, every thread derives the same scale from the step's statistics (or skips a non-finite step).
 __global__ void adamwKernel(float* p, const float* g, float* m, float* v, int64_t n, AdamwCoefficients a,
-                            const double* stats, double clip, double gradScale) {
+                            const double* stats, double clip, double gradScale, __nv_bfloat16* pBf16) {
   float gs = a.gradScale;
   if (stats) {
     const double s = adamwStepScale(stats[0], stats[1], clip, gradScale);
@@ -25,16 +25,19 @@ __global__ void adamwKernel(float* p, const float* g, float* m, float* v, int64_
     const float vi = v[i] * a.beta2 + a.oneMinusBeta2 * gr * gr;
     m[i] = mi;
     v[i] = vi;
-    p[i] = p[i] * a.decay - a.stepSize * mi / (sqrtf(vi) / a.bc2Sqrt + a.eps);
+    const float pi = p[i] * a.decay - a.stepSize * mi / (sqrtf(vi) / a.bc2Sqrt + a.eps);
+    p[i] = pi;
+    if (pBf16) pBf16[i] = __float2bfloat16_rn(pi);  // the bf16 weight copy, in the same pass
   }
 }
 
 }  // namespace
 
 void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamwCoefficients& a, const double* stats,
-           double clip, double gradScale, cudaStream_t s) {
+           double clip, double gradScale, bf16raw* pBf16, cudaStream_t s) {
   if (n <= 0) return;
-  launch("adamw", adamwKernel, gridFor(n, kThreads), kThreads, 0, s, p, g, m, v, n, a, stats, clip, gradScale);
+  launch("adamw", adamwKernel, gridFor(n, kThreads), kThreads, 0, s, p, g, m, v, n, a, stats, clip, gradScale,
+         reinterpret_cast<__nv_bfloat16*>(pBf16));
 }
 
 }  // namespace cuda

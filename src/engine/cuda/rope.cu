@@ -1,5 +1,5 @@
 // The attention prologue: per-head RMSNorm of q and k (QK-norm) then half-split RoPE, one warp per
-// (token, head), packing q|k into [N, (heads+kvHeads)*headDim]. The backward computes dx per (token, head);
+// (token, head), packing q|k into [N, (heads+kvHeads)*headDim]; qkv, out and their gradients f32 or bf16. The backward computes dx per (token, head);
 // the norm-weight gradients come from a second kernel that recomputes the un-rotated gradient per column
 // and sums fixed token blocks in order (deterministic, no atomics).
 #include "device.cuh"
@@ -13,20 +13,21 @@ namespace {
 constexpr int kWarpsPerBlock = 8;
 constexpr int64_t kTokensPerPartial = 64;
 
-__global__ void prepForwardKernel(float* out, float* rstd, const float* qkv, const float* qw, const float* kw,
+template <typename T>
+__global__ void prepForwardKernel(T* out, float* rstd, const T* qkv, const float* qw, const float* kw,
                                   const float* cosT, const float* sinT, const int32_t* pos, QkPrepShape sh, float eps) {
   const int64_t nh = sh.heads + sh.kvHeads, hd = sh.headDim;
   const int64_t task = blockIdx.x * int64_t(kWarpsPerBlock) + threadIdx.x / kWarp;
   if (task >= sh.n * nh) return;
   const int lane = threadIdx.x % kWarp;
   const int64_t t = task / nh, h = task % nh, p = pos ? pos[t] : t % sh.seq;
-  const float* x = qkv + t * sh.qkvStride + h * hd;
-  float* o = out + task * hd;
+  const T* x = qkv + t * sh.qkvStride + h * hd;
+  T* o = out + task * hd;
   const float* w = h < sh.heads ? qw : kw;
   float r = 1.f;
   if (w) {
     float ss = 0;
-    for (int64_t i = lane; i < hd; i += kWarp) ss += x[i] * x[i];
+    for (int64_t i = lane; i < hd; i += kWarp) ss += ldf(x, i) * ldf(x, i);
     ss = warpSum(ss);
     r = rsqrtf(ss / float(hd) + eps);
     if (rstd && lane == 0) rstd[task] = r;
@@ -38,28 +39,30 @@ __global__ void prepForwardKernel(float* out, float* rstd, const float* qkv, con
     const float* cs = cosT + p * half;
     const float* sn = sinT + p * half;
     for (int64_t i = lane; i < half; i += kWarp) {
-      float y1 = x[i], y2 = x[i + half];
+      float y1 = ldf(x, i), y2 = ldf(x, i + half);
       if (w) {
         y1 *= r * w[i];
         y2 *= r * w[i + half];
       }
-      o[i] = y1 * cs[i] - y2 * sn[i];
-      o[i + half] = y2 * cs[i] + y1 * sn[i];
+      stf(o, i, y1 * cs[i] - y2 * sn[i]);
+      stf(o, i + half, y2 * cs[i] + y1 * sn[i]);
     }
   } else {
-    for (int64_t i = lane; i < hd; i += kWarp) o[i] = w ? x[i] * r * w[i] : x[i];
+    for (int64_t i = lane; i < hd; i += kWarp) stf(o, i, w ? ldf(x, i) * r * w[i] : ldf(x, i));
   }
 }
 
 // The gradient with respect to the normalised (un-rotated) value at column i of (token t, head h).
-__device__ __forceinline__ float unrotated(const float* go, const float* cs, const float* sn, int64_t i, int64_t half) {
-  if (!cs) return go[i];
-  if (i < half) return go[i] * cs[i] + go[i + half] * sn[i];
+template <typename T>
+__device__ __forceinline__ float unrotated(const T* go, const float* cs, const float* sn, int64_t i, int64_t half) {
+  if (!cs) return ldf(go, i);
+  if (i < half) return ldf(go, i) * cs[i] + ldf(go, i + half) * sn[i];
   const int64_t k = i - half;
-  return go[i] * cs[k] - go[k] * sn[k];
+  return ldf(go, i) * cs[k] - ldf(go, k) * sn[k];
 }
 
-__global__ void prepBackwardKernel(float* dqkv, const float* dout, const float* qkv, const float* rstd, const float* qw,
+template <typename T>
+__global__ void prepBackwardKernel(T* dqkv, const T* dout, const T* qkv, const float* rstd, const float* qw,
                                    const float* kw, const float* cosT, const float* sinT, const int32_t* pos,
                                    QkPrepShape sh) {
   const int64_t nh = sh.heads + sh.kvHeads, hd = sh.headDim, half = hd / 2;
@@ -67,27 +70,28 @@ __global__ void prepBackwardKernel(float* dqkv, const float* dout, const float* 
   if (task >= sh.n * nh) return;
   const int lane = threadIdx.x % kWarp;
   const int64_t t = task / nh, h = task % nh, p = pos ? pos[t] : t % sh.seq;
-  const float* go = dout + task * hd;
-  const float* x = qkv + t * sh.qkvStride + h * hd;
-  float* dx = dqkv + t * sh.qkvStride + h * hd;
+  const T* go = dout + task * hd;
+  const T* x = qkv + t * sh.qkvStride + h * hd;
+  T* dx = dqkv + t * sh.qkvStride + h * hd;
   const float* cs = cosT ? cosT + p * half : nullptr;
   const float* sn = sinT ? sinT + p * half : nullptr;
   const float* w = h < sh.heads ? qw : kw;
   if (!w) {
-    for (int64_t i = lane; i < hd; i += kWarp) dx[i] = unrotated(go, cs, sn, i, half);
+    for (int64_t i = lane; i < hd; i += kWarp) stf(dx, i, unrotated(go, cs, sn, i, half));
     return;
   }
   const float r = rstd[task];
   float dot = 0;
-  for (int64_t i = lane; i < hd; i += kWarp) dot += unrotated(go, cs, sn, i, half) * w[i] * x[i];
+  for (int64_t i = lane; i < hd; i += kWarp) dot += unrotated(go, cs, sn, i, half) * w[i] * ldf(x, i);
   dot = warpSum(dot);
   const float c = dot * r * r * r / float(hd);
   // dx aliases nothing read by other lanes: each lane recomputes its own columns from dout.
-  for (int64_t i = lane; i < hd; i += kWarp) dx[i] = r * unrotated(go, cs, sn, i, half) * w[i] - x[i] * c;
+  for (int64_t i = lane; i < hd; i += kWarp) stf(dx, i, r * unrotated(go, cs, sn, i, half) * w[i] - ldf(x, i) * c);
 }
 
 // grid (token blocks), threads = columns (2 * hd: q weight columns then k weight columns).
-__global__ void prepDwPartialKernel(double* partials, const float* dout, const float* qkv, const float* rstd,
+template <typename T>
+__global__ void prepDwPartialKernel(double* partials, const T* dout, const T* qkv, const float* rstd,
                                     const float* cosT, const float* sinT, const int32_t* pos, QkPrepShape sh) {
   const int64_t nh = sh.heads + sh.kvHeads, hd = sh.headDim, half = hd / 2;
   const int64_t col = blockIdx.y * int64_t(blockDim.x) + threadIdx.x;
@@ -104,7 +108,7 @@ __global__ void prepDwPartialKernel(double* partials, const float* dout, const f
     for (int64_t h = h0; h < h1; h++) {
       const int64_t task = t * nh + h;
       const float g = unrotated(dout + task * hd, cs, sn, i, half);
-      acc += double(g) * qkv[t * sh.qkvStride + h * hd + i] * rstd[task];
+      acc += double(g) * ldf(qkv, t * sh.qkvStride + h * hd + i) * rstd[task];
     }
   }
   partials[blockIdx.x * 2 * hd + col] = acc;
@@ -126,32 +130,38 @@ unsigned warpGrid(int64_t tasks) { return static_cast<unsigned>((tasks + kWarpsP
 
 }  // namespace
 
-void qkPrepForward(float* out, float* rstd, const float* qkv, const float* qw, const float* kw, const float* cosT,
+void qkPrepForward(DevAct out, float* rstd, DevActIn qkv, const float* qw, const float* kw, const float* cosT,
                    const float* sinT, const int32_t* positions, const QkPrepShape& sh, float eps, cudaStream_t s) {
   const int64_t tasks = sh.n * (sh.heads + sh.kvHeads);
   if (tasks <= 0) return;
-  launch("qkPrepForward", prepForwardKernel, warpGrid(tasks), kWarpsPerBlock * kWarp, 0, s, out, rstd, qkv, qw, kw,
-         cosT, sinT, positions, sh, eps);
+  withAct(out.bf16, [&](auto t) {
+    using T = decltype(t);
+    launch("qkPrepForward", prepForwardKernel<T>, warpGrid(tasks), kWarpsPerBlock * kWarp, 0, s, actPtr<T>(out.p), rstd,
+           actPtr<T>(qkv.p), qw, kw, cosT, sinT, positions, sh, eps);
+  });
 }
 
 int64_t qkPrepPartials(const QkPrepShape& sh) {
   return ((sh.n + kTokensPerPartial - 1) / kTokensPerPartial) * 2 * sh.headDim;
 }
 
-void qkPrepBackward(float* dqkv, float* dqw, float* dkw, const float* dout, const float* qkv, const float* rstd,
+void qkPrepBackward(DevAct dqkv, float* dqw, float* dkw, DevActIn dout, DevActIn qkv, const float* rstd,
                     const float* qw, const float* kw, const float* cosT, const float* sinT, const int32_t* positions,
                     const QkPrepShape& sh, double* partials, cudaStream_t s) {
   const int64_t tasks = sh.n * (sh.heads + sh.kvHeads);
   if (tasks <= 0) return;
-  launch("qkPrepBackward", prepBackwardKernel, warpGrid(tasks), kWarpsPerBlock * kWarp, 0, s, dqkv, dout, qkv, rstd,
-         qw, kw, cosT, sinT, positions, sh);
-  if (!qw && !kw) return;
-  const int64_t blocks = (sh.n + kTokensPerPartial - 1) / kTokensPerPartial;
-  const int threads = 128;
-  const unsigned colBlocks = static_cast<unsigned>((2 * sh.headDim + threads - 1) / threads);
-  launch("qkPrepBackward", prepDwPartialKernel, dim3(static_cast<unsigned>(blocks), colBlocks), threads, 0, s,
-         partials, dout, qkv, rstd, cosT, sinT, positions, sh);
-  launch("qkPrepBackward", prepDwFinalKernel, colBlocks, threads, 0, s, dqw, dkw, partials, blocks, sh.headDim);
+  withAct(dqkv.bf16, [&](auto t) {
+    using T = decltype(t);
+    launch("qkPrepBackward", prepBackwardKernel<T>, warpGrid(tasks), kWarpsPerBlock * kWarp, 0, s, actPtr<T>(dqkv.p),
+           actPtr<T>(dout.p), actPtr<T>(qkv.p), rstd, qw, kw, cosT, sinT, positions, sh);
+    if (!qw && !kw) return;
+    const int64_t blocks = (sh.n + kTokensPerPartial - 1) / kTokensPerPartial;
+    const int threads = 128;
+    const unsigned colBlocks = static_cast<unsigned>((2 * sh.headDim + threads - 1) / threads);
+    launch("qkPrepBackward", prepDwPartialKernel<T>, dim3(static_cast<unsigned>(blocks), colBlocks), threads, 0, s,
+           partials, actPtr<T>(dout.p), actPtr<T>(qkv.p), rstd, cosT, sinT, positions, sh);
+    launch("qkPrepBackward", prepDwFinalKernel, colBlocks, threads, 0, s, dqw, dkw, partials, blocks, sh.headDim);
+  });
 }
 
 }  // namespace cuda
