@@ -7,19 +7,17 @@ even): the two operands of every matrix product (each linear layer and the head,
 weight-gradient), as autocast and lmforge's CUDA bf16 mode do, and the activations lmforge's bf16 mode stores in
 bf16 (`store`: the outputs of the norms that feed GEMMs, of the q|k|v and gate|up GEMMs, of QK-norm + RoPE, of
 attention and of SwiGLU, and their gradients dQ|dK|dV, the QK-prologue gradient, d(attention output), d(SwiGLU
-output) and d(gate|up)), and the head's logits (`logits`: lmforge's bf16 head keeps them in bf16, as autocast's
-bf16 lm_head output is), while everything else (statistics, softmax, loss, the residual stream and its gradient, all
+output) and d(gate|up)), while everything else (statistics, softmax, loss, the residual stream and its gradient, all
 sums) stays float64. The relative error of each gradient against expected.safetensors is then what those rounding
 points alone cost, whatever engine computes them.
 
   python3 scripts/golden-bf16-floor.py [CASE_DIR] [--round OPERANDS] [--top N]
 
-OPERANDS: comma-separated subset of  act,w,dy,dyw,wd,saved,store,logits  or  all (default) or none, optionally with out:
+OPERANDS: comma-separated subset of  act,w,dy,dyw,wd,saved,store  or  all (default) or none, optionally with out:
   act   the activation X in the forward Y = X W^T          w     the weight W in the forward
   dy    dY in the input gradient dX = dY W                  wd    the weight W in dX = dY W
   dyw   dY in the weight gradient dW = dY^T X               saved the saved activation X in dW = dY^T X
   store the activations lmforge's bf16 mode stores in bf16 (above)
-  logits  (not an operand) the head's output, which the loss reads
   out   (not an operand) every GEMM result rounded too, as autocast's bf16 outputs are: more rounding than lmforge
 --only NAME rounds only in the GEMMs whose weight name contains NAME (e.g. layers.0., lm_head).
 With `none` the script must reproduce the golden gradients to ~1e-7 (its own check).
@@ -31,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-ALL = ('act', 'w', 'dy', 'wd', 'dyw', 'saved', 'store', 'logits')
+ALL = ('act', 'w', 'dy', 'wd', 'dyw', 'saved', 'store')
 EXTRA = ('out',)  # not an operand: every GEMM result rounded too, as autocast's bf16 outputs are (beyond lmforge)
 
 
@@ -56,9 +54,6 @@ def bf16(x):
     u = (u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000
     return u.astype(np.uint32).view(np.float32).astype(np.float64)
 
-
-
-BF16_RNE = bf16  # the exact rounding, kept when --grids or --jitter swap bf16 for a shifted one
 
 class Gemm:
     """Y = X W^T and its two gradients, each operand rounded or not as `rounded` says, in the GEMMs whose weight
@@ -110,7 +105,7 @@ def rope_bwd(d, cos, sin):
     return np.concatenate([a * cos + b * sin, b * cos - a * sin], -1)
 
 
-def run(case_dir, rounded, only='', engine_logits=None):
+def run(case_dir, rounded, only=''):
     cfg = json.loads((case_dir / 'config.json').read_text())
     W = {k: v.astype(np.float64) for k, v in read_safetensors(case_dir / 'model.safetensors').items()}
     E = read_safetensors(case_dir / 'expected.safetensors')
@@ -164,19 +159,6 @@ def run(case_dir, rounded, only='', engine_logits=None):
     nf, cf = rms(x, W['model.norm.weight'], eps)
     nf = g.store(nf)
     logits = g.fwd(nf, head_w, 'lm_head')
-    if engine_logits is not None and 'logits' in rounded:
-        # --against: the engine's own bf16 logits, once they are checked to be bf16 values within one bf16 step of
-        # the largest logit from these. Upstream rounding ties (a GEMM operand on a bf16 boundary, rounded one way
-        # by the engine's fp32 and the other by this float64) move a logit by an absolute amount, so logits near a
-        # boundary round either way, and the loss reads them absolutely: taking the engine's decisions keeps that
-        # out of the gradient distance measured here.
-        got = engine_logits.astype(np.float64).reshape(logits.shape)
-        step = 2.0 ** (np.floor(np.log2(np.abs(logits).max())) - 7)
-        if not (np.array_equal(BF16_RNE(got), got) and np.all(np.abs(got - logits) <= step)):
-            raise ValueError('the engine\'s logits are not its float64 logits rounded to bf16')
-        logits = got
-    else:
-        logits = g._r('logits', 'lm_head', logits)
 
     tgt = np.full((B, T), -100)
     tgt[:, :-1] = labels[:, 1:]
@@ -265,13 +247,9 @@ def main(argv):
     if bad:
         sys.exit(f'--round {a.round}: unknown operand(s) {sorted(bad)}; use a subset of {",".join(ALL)}, all or none')
     case_dir = Path(a.case).resolve()
+    err, grads, expected = run(case_dir, rounded, a.only)
     if a.against:
         got = read_safetensors(a.against)
-        try:
-            err, grads, expected = run(case_dir, rounded, a.only, got['logits'])
-        except ValueError as e:
-            print(f'{Path(a.against).name} vs this computation: largest gradient distance inf (logits: {e})')
-            return
         dist = {k: np.linalg.norm(got['grad.' + k] - grads[k]) / np.linalg.norm(expected['grad.' + k]) for k in grads}
         k = max(dist, key=dist.get)
         print(f'{Path(a.against).name} vs this computation: largest gradient distance {dist[k]:.3e} ({k})')
@@ -281,7 +259,7 @@ def main(argv):
             rne, rng, worst = bf16, np.random.default_rng(1), 0.0
             for _ in range(a.jitter):
                 bf16 = lambda x: rne(np.asarray(x) * (1 + 6e-8 * rng.standard_normal(np.shape(x))))  # noqa: E731
-                g = run(case_dir, rounded, a.only, got['logits'])[1]
+                g = run(case_dir, rounded, a.only)[1]
                 worst = max(worst, max(np.linalg.norm(g[k] - grads[k]) / np.linalg.norm(expected['grad.' + k]) for k in grads))
             bf16 = rne
             print(f'jitter distance {worst:.3e} (largest over {a.jitter} fp32-perturbed runs)')
@@ -299,7 +277,6 @@ def main(argv):
             v = np.array(runs[k])
             print(f'  {np.median(v):.2e} {np.quantile(v, 0.9):.2e} {v.max():.2e} {np.mean(v > 2e-2):4.0%}  {k}')
         return
-    err = run(case_dir, rounded, a.only)[0]
     print(f'{case_dir.name}: bf16-rounded GEMM operands: {",".join(sorted(rounded)) or "none"}' + (f' in GEMMs matching {a.only}' if a.only else ''))
     for k, e in sorted(err.items(), key=lambda kv: -kv[1])[:a.top]:
         print(f'  {e:.3e}  {k}')

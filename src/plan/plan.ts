@@ -68,7 +68,7 @@ export interface SchemeMemory {
 export interface CudaScratch {
   /** Flash attention's bf16 staging of q, k, v and dO plus the fp32 row dots (the backward's, the larger). */
   attention: number;
-  /** The head's bf16 logits chunk (dlogits overwrite it), the bf16 head weight and the row losses. */
+  /** The head's fp32 logits chunk, its bf16 copy as a GEMM operand, the bf16 head weight and the row losses. */
   loss: number;
   /** cuBLASLt workspace. */
   gemm: number;
@@ -162,14 +162,9 @@ export function activationBytes(
   };
 }
 
-/** Row stride of the head's logits chunk: the vocabulary rounded up to 8 (src/engine/cuda/loss.cc chunkStride). */
-export function lossChunkStride(vocab: number): number {
-  return Math.ceil(vocab / 8) * 8;
-}
-
-/** Rows of the head's bf16 logits chunk: about 1 GiB, a multiple of 64, at most n (src/engine/cuda/loss.cc). */
+/** Rows of the head's logits chunk: about 2^28 logits, a multiple of 64, at most n (src/engine/cuda/loss.cc). */
 export function lossChunkRows(n: number, vocab: number): number {
-  const r = Math.max(64, Math.floor(Math.floor(2 ** 30 / (lossChunkStride(vocab) * 2)) / 64) * 64);
+  const r = Math.max(64, Math.floor(Math.floor(2 ** 28 / Math.max(vocab, 1)) / 64) * 64);
   return Math.max(1, Math.min(r, n));
 }
 
@@ -180,8 +175,8 @@ const reserved = (x: number): number => (x > 0 ? Math.floor(Math.max(x, 256) * 9
 /**
  * Device memory the CUDA engine takes beside the arena at this shape (bf16 precision): flash attention's staging
  * (flash_attention.cu stagingBytes, the backward's: bf16 q, dO, k, v and fp32 row dots; classic attention at
- * other head sizes needs only the row dots) and the loss (loss.cc: one bf16 logits chunk that the loss kernel turns
- * into dlogits in place, the bf16 head weight, per-row f64 losses; the head's input is the bf16 arena's own), and the cuBLASLt workspace.
+ * other head sizes needs only the row dots) and the loss (loss.cc: one fp32 logits chunk, its bf16 copy for the
+ * gradient GEMMs, the bf16 head weight, per-row f64 losses), and the cuBLASLt workspace.
  */
 export function cudaScratchBytes(c: ModelConfig, microBatch: number, seq: number): CudaScratch {
   const n = microBatch * seq;
@@ -192,7 +187,7 @@ export function cudaScratchBytes(c: ModelConfig, microBatch: number, seq: number
   const dots = align256(rows * 4);
   const attention = reserved(flash ? 2 * qBytes + 2 * kBytes + dots : rows * 4);
   const R = lossChunkRows(n, c.vocab_size);
-  const loss = reserved(R * lossChunkStride(c.vocab_size) * 2) + reserved(c.vocab_size * c.hidden_size * 2) + reserved(n * 8);
+  const loss = reserved(R * c.vocab_size * 4) + reserved(R * c.vocab_size * 2) + reserved(c.vocab_size * c.hidden_size * 2) + reserved(n * 8);
   const gemm = reserved(64 * 2 ** 20);
   return { attention, loss, gemm, total: attention + loss + gemm };
 }

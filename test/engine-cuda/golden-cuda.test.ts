@@ -21,8 +21,7 @@ const cases = goldenCases();
 const TOL = { bf16: BF16_TOLERANCES, fp32: FP32_TOLERANCES };
 
 // Where python3 with numpy is found, each bf16 run is also compared with the float64 computation whose only
-// changes are lmforge's bf16 rounding points (GEMM operands, activations stored in bf16, the head's logits, whose
-// rounding decisions the script takes from the engine: scripts/golden-bf16-floor.py):
+// changes are lmforge's bf16 rounding points (GEMM operands, activations stored in bf16: scripts/golden-bf16-floor.py):
 // the engine must round where it does and nowhere else (measured: 5.0e-5 apart on qwen3-tiny, 7.9e-8 on llama-tiny;
 // 3.6e-3 on qwen3-tiny-tied, whose fp32-perturbed reruns of the script itself land up to 6.8e-3 apart).
 const hasNumpy = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0;

@@ -24,6 +24,8 @@ import {
 } from './harness.js';
 import { relErr } from '../helpers.js';
 
+// The bf16 logits chunk is opt-in (loss.cc): every test of this file runs it, except the one about the default.
+process.env.LMFORGE_CUDA_HEAD = 'bf16';
 const skip = skipReason;
 
 const f32 = new Float32Array(1);
@@ -262,4 +264,27 @@ test('bf16 head: a target outside the vocabulary is reported, not read', { skip 
     assert.throws(() => g.download(at(loss), new Float64Array(1)), /outside the vocabulary/);
   });
   for (const b of [h, w, t, loss]) g.free(b);
+});
+
+test('bf16 mode keeps fp32 logits unless LMFORGE_CUDA_HEAD=bf16; an unknown value is an error naming the choices', { skip }, () => {
+  const withHead = <T>(v: string | undefined, fn: () => T): T => {
+    const prev = process.env.LMFORGE_CUDA_HEAD;
+    if (v === undefined) delete process.env.LMFORGE_CUDA_HEAD;
+    else process.env.LMFORGE_CUDA_HEAD = v;
+    try {
+      return fn();
+    } finally {
+      if (prev === undefined) delete process.env.LMFORGE_CUDA_HEAD;
+      else process.env.LMFORGE_CUDA_HEAD = prev;
+    }
+  };
+  const chosen = withHead('bf16', () => runHead(11, 30, 32, 300, null));
+  assert.ok(chosen.logits.gpu.every(isBf16), 'LMFORGE_CUDA_HEAD=bf16: a bf16 chunk');
+  for (const v of [undefined, 'fp32']) {
+    const dflt = withHead(v, () => runHead(11, 30, 32, 300, null));
+    assert.ok(!dflt.logits.gpu.every(isBf16), `LMFORGE_CUDA_HEAD=${v}: an fp32 chunk`);
+    assert.ok(Math.abs(dflt.loss.gpu - dflt.loss.cpu) / dflt.loss.cpu < 1e-3);
+    for (const k of ['logits', 'dh', 'dw'] as const) assert.ok(relErr(dflt[k].gpu, dflt[k].cpu) < 2e-2, `${v}: ${k}`);
+  }
+  assert.throws(() => withHead('fp16', () => runHead(11, 30, 32, 300, null)), /LMFORGE_CUDA_HEAD='fp16' is not a head precision: use fp32 \(default\) or bf16/);
 });

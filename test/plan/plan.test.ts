@@ -72,11 +72,11 @@ test('Qwen3-0.6B memory per GPU, micro-batch 8 x 4096, by hand', () => {
   assert.equal(a.perToken, 1_432_408);
   assert.equal(a.arena, 46_939_242_516);
   // CUDA scratch, each area reserved with 1/8 headroom: flash staging bf16 q + dO (2 x 8 x 16 x 4096 x 128 x 2 B),
-  // k + v (2 x 8 x 8 x 4096 x 128 x 2 B), row dots 8 x 16 x 4096 x 4 B = 404,750,336 -> 455,344,128; loss: one
-  // bf16 chunk of 2^30 / (151,936 x 2 B) = 3,533 -> 3,520 rows (a multiple of 64), 1,069,629,440 B, bf16 head weight
-  // 311,164,928, row losses 262,144, each x 9/8 = 1,553,688,576; cuBLASLt 64 MiB -> 75,497,472.
-  assert.deepEqual(a.cudaScratch, { attention: 455_344_128, loss: 1_553_688_576, gemm: 75_497_472, total: 2_084_530_176 });
-  assert.equal(a.total, 46_939_242_516 + 2_084_530_176);
+  // k + v (2 x 8 x 8 x 4096 x 128 x 2 B), row dots 8 x 16 x 4096 x 4 B = 404,750,336 -> 455,344,128; loss: 1,728-row
+  // chunk of 151,936 logits, fp32 1,050,181,632 + bf16 525,090,816, bf16 head weight 311,164,928, row losses
+  // 262,144, each x 9/8 = 2,122,536,960; cuBLASLt 64 MiB -> 75,497,472.
+  assert.deepEqual(a.cudaScratch, { attention: 455_344_128, loss: 2_122_536_960, gemm: 75_497_472, total: 2_653_378_560 });
+  assert.equal(a.total, 46_939_242_516 + 2_653_378_560);
   const [ddp, z1, z3] = p.memory;
   // Plain DP: (2 + 4 + 2 + 8) x P = 16 P = 9,536,798,720 B of states.
   assert.deepEqual([ddp!.weights, ddp!.master, ddp!.grads, ddp!.optimizer, ddp!.gathered], [2 * P, 4 * P, 2 * P, 8 * P, 0]);
@@ -180,7 +180,7 @@ test('the command prints the same numbers, as text and as JSON', () => {
   assert.equal(text.status, 0, text.stderr);
   assert.match(text.stdout, /= 1\.555e21 FLOP/);
   assert.match(text.stdout, /40%\s+1,125,971\s+97\.28B\s+8\.16\s+2\.9 h/);
-  assert.match(text.stdout, /data parallel\s+1\.19\s+2\.38\s+1\.19\s+4\.77\s+0\.00\s+49\.02\s+58\.56\s+yes \(33%\)\s+28/);
+  assert.match(text.stdout, /data parallel\s+1\.19\s+2\.38\s+1\.19\s+4\.77\s+0\.00\s+49\.59\s+59\.13\s+yes \(33%\)\s+28/);
   const json = spawnSync(process.execPath, [bin, ...args, '--json'], { encoding: 'utf8' });
   const j = JSON.parse(json.stdout) as { flopBudget: number; rows: { tokens: number }[]; params: number };
   assert.equal(j.params, 596_049_920);
@@ -221,18 +221,18 @@ test('the plan as text, line for line: a token target in days, fp32 gradients, n
     "",
     "Memory per GPU (GB = 1e9 bytes): micro-batch 4096 x seq 256; bf16 weights, fp32 master weights, fp32 gradients, fp32 AdamW m and v; sharded parts divided by 2",
     "  scheme         weights  master  grads  adam m,v  gathered  activations  total  fits 24 GB  max micro-batch",
-    "  data parallel     0.04    0.08   0.08      0.16      0.00        28.05  28.42   NO (118%)             3419",
-    "  ZeRO-1            0.04    0.04   0.08      0.08      0.00        28.05  28.29   NO (118%)             3437",
-    "  ZeRO-3 / FSDP     0.02    0.04   0.04      0.08      0.16        28.05  28.39   NO (118%)             3423",
+    "  data parallel     0.04    0.08   0.08      0.16      0.00        28.62  28.98   NO (121%)             3332",
+    "  ZeRO-1            0.04    0.04   0.08      0.08      0.00        28.62  28.86   NO (120%)             3350",
+    "  ZeRO-3 / FSDP     0.02    0.04   0.04      0.08      0.16        28.62  28.96   NO (121%)             3336",
     "",
     "Activations (lmforge's arena, recompute none): per token: n_layer x 5048 B kept (every tensor) + 0 B shared + 5256 B outside the blocks + 16 B token ids = 4 x 5048 + 0 + 5256 + 16 = 25464 B (f32 stream and statistics, activations bf16)",
-    "  x micro-batch 4096 x seq 256 + 32788 B = 26.70 GB arena; CUDA scratch 1.35 GB (flash-attention staging 0.02, loss chunk 1.26, cuBLASLt 0.08)",
+    "  x micro-batch 4096 x seq 256 + 32788 B = 26.70 GB arena; CUDA scratch 1.92 GB (flash-attention staging 0.02, loss chunk 1.83, cuBLASLt 0.08)",
     "",
     "Recomputation at micro-batch 4096 x seq 256 (total GB per GPU; extra = FLOPs added per token):",
     "  recompute  activations  extra  data parallel     ZeRO-1  ZeRO-3 / FSDP",
-    "  none             28.05   0.0%       28.42 NO   28.29 NO       28.39 NO",
-    "  mlp              20.80   0.5%      21.17 yes  21.05 yes      21.14 yes",
-    "  block            13.78   1.3%      14.15 yes  14.03 yes      14.12 yes",
+    "  none             28.62   0.0%       28.98 NO   28.86 NO       28.96 NO",
+    "  mlp              21.37   0.5%      21.74 yes  21.62 yes      21.71 yes",
+    "  block            14.35   1.3%      14.72 yes  14.59 yes      14.69 yes",
     "  cheapest that fits 24 GB: data parallel mlp; ZeRO-1 mlp; ZeRO-3 / FSDP mlp",
     "Not counted: CUDA context, communication buffers, allocator fragmentation (keep ~10% free).",
     "Peaks are dense bf16: the planning document's 4.5 PFLOP/s per B200 is the 2:4 sparse figure (dense: 2.25).",
@@ -250,18 +250,18 @@ test('the plan as text, line for line: a token target in days, fp32 gradients, n
     "",
     "Memory per GPU (GB = 1e9 bytes): micro-batch 1 x seq 256; bf16 weights, fp32 master weights, bf16 gradients, fp32 AdamW m and v; sharded parts divided by 1",
     "  scheme         weights  master  grads  adam m,v  gathered  activations  total  fits 80 GB  max micro-batch",
-    "  data parallel     0.04    0.08   0.04      0.16      0.00         0.21   0.54    yes (1%)            12006",
-    "  ZeRO-1            0.04    0.08   0.04      0.16      0.00         0.21   0.54    yes (1%)            12006",
-    "  ZeRO-3 / FSDP     0.04    0.08   0.04      0.16      0.00         0.21   0.54    yes (1%)            12006",
+    "  data parallel     0.04    0.08   0.04      0.16      0.00         0.39   0.71    yes (1%)            11919",
+    "  ZeRO-1            0.04    0.08   0.04      0.16      0.00         0.39   0.71    yes (1%)            11919",
+    "  ZeRO-3 / FSDP     0.04    0.08   0.04      0.16      0.00         0.39   0.71    yes (1%)            11919",
     "",
     "Activations (lmforge's arena, recompute none): per token: n_layer x 5048 B kept (every tensor) + 0 B shared + 5256 B outside the blocks + 16 B token ids = 4 x 5048 + 0 + 5256 + 16 = 25464 B (f32 stream and statistics, activations bf16)",
-    "  x micro-batch 1 x seq 256 + 32788 B = 0.01 GB arena; CUDA scratch 0.21 GB (flash-attention staging 0.00, loss chunk 0.13, cuBLASLt 0.08)",
+    "  x micro-batch 1 x seq 256 + 32788 B = 0.01 GB arena; CUDA scratch 0.38 GB (flash-attention staging 0.00, loss chunk 0.31, cuBLASLt 0.08)",
     "",
     "Recomputation at micro-batch 1 x seq 256 (total GB per GPU; extra = FLOPs added per token):",
     "  recompute  activations  extra  data parallel    ZeRO-1  ZeRO-3 / FSDP",
-    "  none              0.21   0.0%       0.54 yes  0.54 yes       0.54 yes",
-    "  mlp               0.21   0.5%       0.54 yes  0.54 yes       0.54 yes",
-    "  block             0.21   1.3%       0.53 yes  0.53 yes       0.53 yes",
+    "  none              0.39   0.0%       0.71 yes  0.71 yes       0.71 yes",
+    "  mlp               0.39   0.5%       0.71 yes  0.71 yes       0.71 yes",
+    "  block             0.38   1.3%       0.71 yes  0.71 yes       0.71 yes",
     "  cheapest that fits 80 GB: data parallel none; ZeRO-1 none; ZeRO-3 / FSDP none",
     "Not counted: CUDA context, communication buffers, allocator fragmentation (keep ~10% free).",
     "Peaks are dense bf16: the planning document's 4.5 PFLOP/s per B200 is the 2:4 sparse figure (dense: 2.25).",
