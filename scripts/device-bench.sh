@@ -33,9 +33,12 @@ step build 100 build_cuda
 excerpt build 'built|up to date|failed|error'
 # The JSON line, then the per-op table of one more step (stream events; stderr goes to the same log).
 if [ "$workload" = 0.6b ]; then
-  step lmforge 70 sample_mem lmforge "${lmforge_bench[@]}" --preset qwen3-0.6b --profile
+  step lmforge 50 sample_mem lmforge "${lmforge_bench[@]}" --preset qwen3-0.6b --profile
   excerpt lmforge "$table"
-  step torch-compile 150 sample_mem torch-compile "$py" "$peer" --preset qwen3-0.6b "${shape[@]}" --compile
+  # The head on a bf16 logits chunk (opt-in until measured: docs/cuda.md, "Head and cross-entropy").
+  step lmforge-head-bf16 30 sample_mem lmforge-head-bf16 env LMFORGE_CUDA_HEAD=bf16 "${lmforge_bench[@]}" --preset qwen3-0.6b
+  excerpt lmforge-head-bf16 "$table"
+  step torch-compile 140 sample_mem torch-compile "$py" "$peer" --preset qwen3-0.6b "${shape[@]}" --compile
 else
   step lmforge-none 55 sample_mem lmforge-none "${lmforge_bench[@]}" --preset qwen3-custom-1.5b --recompute none --profile
   excerpt lmforge-none "$table"

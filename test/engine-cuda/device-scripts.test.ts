@@ -44,11 +44,12 @@ test('device-test.sh (dry): build, op tests, memcheck and racecheck, golden bf16
 
 test('device-bench.sh (dry): lmforge and the compiled PyTorch peer in the same call', () => {
   const { steps, deadline } = dry('device-bench.sh');
-  assert.deepEqual(steps.map((s) => s.name), ['unpack', 'gpu', 'build', 'lmforge', 'torch-compile']);
+  assert.deepEqual(steps.map((s) => s.name), ['unpack', 'gpu', 'build', 'lmforge', 'lmforge-head-bf16', 'torch-compile']);
   const total = steps.reduce((a, s) => a + s.budget, 0);
   assert.ok(total <= deadline && deadline < CALL_LIMIT_S, `budgets ${total}s, deadline ${deadline}s`);
   assert.match(steps[3]!.cmd, /bench --device cuda --batch 8 --seq 2048 --steps 5 --preset qwen3-0\.6b --profile$/);
-  assert.match(steps[4]!.cmd, /torch_qwen3_gpu\.py --preset qwen3-0\.6b --micro 8 --seq 2048 --steps 8 --compile$/);
+  assert.match(steps[4]!.cmd, /env LMFORGE_CUDA_HEAD=bf16 node bin\/lmforge\.js bench .* --preset qwen3-0\.6b$/);
+  assert.match(steps[5]!.cmd, /torch_qwen3_gpu\.py --preset qwen3-0\.6b --micro 8 --seq 2048 --steps 8 --compile$/);
 });
 
 test('device-bench.sh 2b (dry): the 2.03B workload with and without recomputation, and its compiled peer', () => {
