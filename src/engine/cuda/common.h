@@ -46,12 +46,16 @@ enum ScratchSlot : int {
   kScratchSort,        // embedding backward sort
   kScratchAttn,        // attention backward row dots
   kScratchRowLoss,     // per-row losses of the head (double)
+  kScratchAdamwRanges, // adamwRanges' range table
   kScratchCount
 };
 void* scratch(ScratchSlot slot, size_t bytes);
 uint64_t scratchBytes();
 // The reduction-partials area holding at least `count` doubles.
 double* scratchPartials(int64_t count);
+
+// Copies `bytes` of host memory to dst on the stream through pinned staging (memory.cc): queued, no host wait.
+void stagedUpload(void* dst, const void* src, size_t bytes);
 
 // The attention kernel's limits, beyond the arguments' validity (attention.cc).
 void requireAttentionKernel(const char* op, const AttentionShape& s);

@@ -105,6 +105,13 @@ void logprobChunk(const float* logits, double* logprob, int32_t* argmax, const i
 // on the device (adamwStepScale).
 void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamwCoefficients& a, const double* stats,
            double clip, double gradScale, cudaStream_t s);
+// adamwRanges: numbers the ranges' chunks (sets each firstChunk) and returns how many blocks the launch takes.
+int64_t adamwRangeChunks(AdamwRangeTable& table);
+// The same step over `count` ranges (table in device memory, numbered by adamwRangeChunks) in one launch;
+// decayOff is the decay factor of ranges without weight decay.
+void adamwRanges(float* p, const float* g, float* m, float* v, const AdamwRange* table, int64_t count, int64_t chunks,
+                 const AdamwCoefficients& a, float decayOff, const double* stats, double clip, double gradScale,
+                 cudaStream_t s);
 
 // Error codes a kernel can raise through the device error flag (copied back with the next synchronisation).
 enum DeviceError : int { kErrNone = 0, kErrTokenId = 1, kErrTarget = 2 };

@@ -9,6 +9,17 @@ void op::sumSquares(const SumSquaresArgs& p) {
   cuda::sumSquares(p.out, p.x, p.n, scratchPartials(cuda::reducePartials(p.n)), stream());
 }
 
+void op::adamwRanges(const AdamwRangesArgs& p) {
+  if (p.table.empty()) return;
+  AdamwRangeTable table = p.table;
+  const int64_t chunks = cuda::adamwRangeChunks(table);
+  const size_t bytes = table.size() * sizeof(AdamwRange);
+  auto* dev = static_cast<AdamwRange*>(scratch(kScratchAdamwRanges, bytes));
+  stagedUpload(dev, table.data(), bytes);  // queued: no host wait
+  cuda::adamwRanges(p.param, p.grad, p.m, p.v, dev, static_cast<int64_t>(table.size()), chunks, p.coef,
+                    p.coefNoDecay.decay, p.stepStats, p.clip, p.gradScale, stream());
+}
+
 void op::adamw(const AdamwArgs& p) {
   cuda::adamw(p.param, p.grad, p.m, p.v, p.n, p.coef, p.stepStats, p.clip, p.gradScale, stream());
 }

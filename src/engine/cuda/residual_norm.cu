@@ -1,0 +1,82 @@
+// The residual add fused with the norm after it: one block per row adds a + b, stores the sum (the residual
+// stream, f32), reduces its statistics and writes the normalised row. Against `add` then the norm kernel it saves
+// one write and two reads of the row (the norm re-read the sum from memory; here each thread re-reads only the
+// elements it wrote itself, still in L1/L2) and one launch. Statistics are reduced as norm.cu reduces them.
+#include "device.cuh"
+#include "residual_norm.h"
+
+namespace lmf {
+namespace cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+// The one store of the normalised output, so that a bf16 arena only adds an overload here.
+__device__ __forceinline__ void storeOut(float* out, int64_t j, float v) { out[j] = v; }
+
+// Adds the row and returns this thread's share of sum (LayerNorm's mean) or of sum^2 (RMSNorm).
+__device__ __forceinline__ float addRow(float* sr, const float* ar, const float* br, int64_t d, bool squares) {
+  float acc = 0;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) {
+    const float v = ar[j] + br[j];
+    sr[j] = v;
+    acc += squares ? v * v : v;
+  }
+  return acc;
+}
+
+template <typename OutT>
+__global__ void addRmsForwardKernel(float* sum, OutT* out, float* rstd, const float* a, const float* b, const float* w,
+                                    int64_t d, float eps) {
+  __shared__ float sh[32];
+  const int64_t r = blockIdx.x;
+  float* sr = sum + r * d;
+  const float ss = blockSum(addRow(sr, a + r * d, b + r * d, d, true), sh);
+  const float s = rsqrtf(ss / float(d) + eps);
+  if (threadIdx.x == 0) rstd[r] = s;
+  OutT* o = out + r * d;
+  // Each thread reads back only the sums it stored itself: no barrier needed between the passes.
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) storeOut(o, j, sr[j] * s * w[j]);
+}
+
+template <typename OutT>
+__global__ void addLnForwardKernel(float* sum, OutT* out, float* mean, float* rstd, const float* a, const float* b,
+                                   const float* w, const float* bias, int64_t d, float eps) {
+  __shared__ float sh[32];
+  const int64_t r = blockIdx.x;
+  float* sr = sum + r * d;
+  const float mu = blockSum(addRow(sr, a + r * d, b + r * d, d, false), sh) / float(d);
+  float var = 0;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) {
+    const float c = sr[j] - mu;
+    var += c * c;
+  }
+  var = blockSum(var, sh) / float(d);
+  const float s = rsqrtf(var + eps);
+  if (threadIdx.x == 0) {
+    mean[r] = mu;
+    rstd[r] = s;
+  }
+  OutT* o = out + r * d;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) storeOut(o, j, (sr[j] - mu) * s * w[j] + bias[j]);
+}
+
+}  // namespace
+
+void addRmsnormForward(float* sum, float* out, float* rstd, const float* a, const float* b, const float* w,
+                       int64_t rows, int64_t d, float eps, cudaStream_t s) {
+  if (rows <= 0) return;
+  launch("addRmsnormForward", addRmsForwardKernel<float>, static_cast<unsigned>(rows), kThreads, 0, s, sum, out, rstd,
+         a, b, w, d, eps);
+}
+
+void addLayernormForward(float* sum, float* out, float* mean, float* rstd, const float* a, const float* b,
+                         const float* w, const float* bias, int64_t rows, int64_t d, float eps, cudaStream_t s) {
+  if (rows <= 0) return;
+  launch("addLayernormForward", addLnForwardKernel<float>, static_cast<unsigned>(rows), kThreads, 0, s, sum, out,
+         mean, rstd, a, b, w, bias, d, eps);
+}
+
+}  // namespace cuda
+}  // namespace lmf
