@@ -63,6 +63,8 @@ void qkPrepForward(float* out, float* rstd, const float* qkv, const float* qw, c
                    const float* sinT, const int32_t* positions, const QkPrepShape& sh, float eps, cudaStream_t s);
 // `partials` holds at least qkPrepPartials(sh) doubles when a norm weight is given.
 int64_t qkPrepPartials(const QkPrepShape& sh);
+// The backward's weight-gradient rows in shared memory limit headDim (to 3072) when a norm weight is given.
+bool qkPrepBackwardSupported(int64_t headDim);
 void qkPrepBackward(float* dqkv, float* dqw, float* dkw, const float* dout, const float* qkv, const float* rstd,
                     const float* qw, const float* kw, const float* cosT, const float* sinT, const int32_t* positions,
                     const QkPrepShape& sh,
