@@ -40,7 +40,7 @@ excerpt nccl 'built|error'
 # tensor-core attention.
 step op-tests 50 node --test --test-concurrency=1 dist/test/engine-cuda/ops.test.js dist/test/engine-cuda/defects.test.js \
   dist/test/engine-cuda/documents.test.js dist/test/engine-cuda/head-logprob.test.js dist/test/engine-cuda/train.test.js \
-  dist/test/engine-cuda/host.test.js dist/test/engine-cuda/flash-attention.test.js
+  dist/test/engine-cuda/host.test.js dist/test/engine-cuda/flash-attention.test.js dist/test/engine-cuda/profile.test.js
 excerpt op-tests '^# (tests|pass|fail|skipped)|^not ok'
 step memcheck 50 sanitize memcheck dist/test/engine-cuda/ops.test.js
 excerpt memcheck 'ERROR SUMMARY|^not ok|^# (pass|fail)'

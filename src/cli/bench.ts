@@ -1,11 +1,15 @@
 /**
  * `lmforge bench --preset NAME [--steps N] [--threads N] [--device cpu|cuda|cuda-interpret|auto]`: full training steps
  * (forward, backward, clip, AdamW) on random tokens; prints one JSON line with the median step time and spread.
+ * `--profile` times one more step op by op (src/engine/profile.ts): the JSON gains `profile` and a table goes to
+ * stderr.
  */
 import { parseArgs, usage, type FlagSpec } from './args.js';
 import { createBackend, DEVICE_NAMES, parseDevice } from '../engine/index.js';
 import type { PendingRead } from '../engine/backend.js';
 import { CudaBackend } from '../engine/cuda.js';
+import { NativeBackend } from '../engine/native.js';
+import { formatProfile, type OpTime } from '../engine/profile.js';
 import { Decoder } from '../model/decoder.js';
 import { initWeights } from '../model/init.js';
 import { AdamW, ADAMW_DEFAULTS } from '../train/adamw.js';
@@ -23,6 +27,7 @@ const FLAGS: Record<string, FlagSpec> = {
   batch: { type: 'number', help: 'micro-batch (default: the preset\'s benchmark batch)' },
   seq: { type: 'number', help: 'sequence length (default: the preset\'s benchmark length)' },
   seed: { type: 'number', help: 'seed for weights and tokens', default: 0 },
+  profile: { type: 'boolean', help: 'time one more step op by op: a table on stderr, `profile` in the JSON' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -77,6 +82,15 @@ export async function run(argv: string[]): Promise<number> {
     times.push((now - last) / 1000);
     last = now;
   }
+  let profile: OpTime[] | null = null;
+  if (flags.profile) {
+    if (!(be instanceof NativeBackend)) throw new Error(`bench --profile: the ${be.name} engine cannot be profiled`);
+    be.synchronize();
+    be.startProfile();
+    step().wait();
+    profile = be.stopProfile();
+    process.stderr.write(`one step, op by op (${be.name === 'cpu' ? 'host clock' : 'stream events'}):\n${formatProfile(profile)}\n`);
+  }
   const med = median(times);
   const flops = flopsPerToken(cfg, seq).total;
   // MFU where the device has a known dense bf16 peak (a GPU); on the CPU, GFLOP/s says it.
@@ -105,6 +119,9 @@ export async function run(argv: string[]): Promise<number> {
     // On the GPU the engine's scratch (GEMM workspace, logits chunks, bf16 operand copies) comes on top.
     const m = be.memoryStats();
     Object.assign(result, { gpu_scratch_mib: round(m.scratch / 2 ** 20, 1), gpu_pool_peak_mib: m.poolReservedPeak ? round(m.poolReservedPeak / 2 ** 20, 1) : null });
+  }
+  if (profile) {
+    Object.assign(result, { profile: profile.map((r) => ({ op: r.op, calls: r.calls, ms: round(r.ms, 3), share: round(r.share, 4) })) });
   }
   process.stdout.write(JSON.stringify(result) + '\n');
   opt.dispose();

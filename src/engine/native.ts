@@ -11,6 +11,7 @@ import type {
 } from './backend.js';
 import { MARSHAL, OP_TABLE } from './op-table.js';
 import type { NativeOp, Num, OpArgs, OpName, OpTable, Positional, Typed } from './op-types.js';
+import { OpProfile, opLabel, type DeviceClock, type OpTime } from './profile.js';
 
 export type { NativeOp, Num, OpArgs, OpName, Typed } from './op-types.js';
 
@@ -30,6 +31,9 @@ export type NativeOps = { [O in OpName]: NativeOp<O> } & {
   address(handle: Num, offset: Num, n: Num): bigint;
   /** The table the addon was built from: { op: [[name, kind], ...] }. */
   opTable(): Record<string, [string, string][]>;
+  /** An asynchronous engine's per-op clock (src/engine/cuda/profile.cc); absent on the CPU. */
+  profileMark?(): void;
+  profileCollect?(): Float64Array;
 };
 
 const DTYPE_CODE: Record<DType, number> = { f32: 0, f64: 1, i32: 2 };
@@ -63,8 +67,28 @@ export function marshal<O extends OpName>(op: O, args: OpArgs<O>): Positional<Op
 export abstract class NativeBackend implements Backend {
   abstract readonly name: 'cpu' | 'cuda';
 
+  private profile: OpProfile | null = null;
+
   protected constructor(protected readonly n: NativeOps, engine: 'CPU' | 'CUDA') {
     checkOpTable(engine, n.opTable());
+  }
+
+  /** Starts timing every op (see src/engine/profile.ts) until `stopProfile`. */
+  startProfile(): void {
+    if (this.profile) throw new Error('startProfile: a profile is already open (call stopProfile first)');
+    const { profileMark, profileCollect } = this.n;
+    const clock: DeviceClock | null = profileMark && profileCollect
+      ? { mark: () => profileMark(), collect: () => profileCollect() }
+      : null;
+    this.profile = new OpProfile(clock);
+  }
+
+  /** Waits for the profiled work and returns each op's total time, largest first. */
+  stopProfile(): OpTime[] {
+    const p = this.profile;
+    if (!p) throw new Error('stopProfile: no profile is open (call startProfile first)');
+    this.profile = null;
+    return p.finish();
   }
 
   /**
@@ -72,6 +96,7 @@ export abstract class NativeBackend implements Backend {
    * op's own arguments win over any same-named extra field they carry.
    */
   private call<O extends OpName>(op: O, args: OpArgs<O>): void {
+    this.profile?.mark(opLabel(op, args));
     (this.n[op] as NativeOp<O>)(...marshal(op, args));
   }
 
@@ -120,6 +145,7 @@ export abstract class NativeBackend implements Backend {
       this.download(src, values);
       return { wait: () => values };
     }
+    this.profile?.mark('readLater');
     const ticket = startRead(src.buf.handle, src.offset, n);
     let done = false;
     return {

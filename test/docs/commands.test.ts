@@ -348,7 +348,18 @@ const HANDLERS: Record<string, Handler> = {
   'node scripts/bench-cpu.mjs --runs 3 --steps 5 --threads 2': { illustrative: 'a side-by-side benchmark against the PyTorch peer (minutes, needs python3-torch)' },
   'python3 ../shared/peers/torch_qwen3_cpu.py bench PRESET 5': { illustrative: 'the PyTorch peer (needs python3-torch)' },
   'lmforge bench --preset PRESET --steps 5 --threads 2': { illustrative: "the peer benchmark's template; the README's bench command runs above" },
-  'node scripts/profile-step.mjs --preset cpu-small': { illustrative: 'a profile of full cpu-small steps (a minute of CPU)' },
+  'lmforge bench --preset cpu-small --profile': {
+    run: (f) => {
+      const r = ok(argvOf(f, {}, ['--steps', '1', '--batch', '1', '--seq', '16']));
+      const j = JSON.parse(r.stdout) as { profile: { op: string; calls: number; share: number }[] };
+      // One step's ops: the products by shape, the fused head, AdamW; the table on stderr totals them.
+      const ops = j.profile.map((p) => p.op);
+      for (const op of ['headCrossEntropy', 'adamw', 'attentionBackward']) assert.ok(ops.includes(op), `profile has ${op}`);
+      assert.ok(ops.some((op) => /^matmul \d+x\d+x\d+ dW$/.test(op)), 'weight-gradient products by shape');
+      assert.ok(Math.abs(j.profile.reduce((s, p) => s + p.share, 0) - 1) < 1e-3);
+      assert.match(r.stderr, /one step, op by op \(host clock\)[\s\S]*\ntotal\s+\d+/);
+    },
+  },
   'node scripts/bench-kernels.mjs [--threads N] [--only head,attention,...]': { illustrative: 'kernel timings (minutes)' },
   'env -u OPENBLAS_CORETYPE': { illustrative: 'an environment setting, not a command' },
   '/usr/bin/time node bin/lmforge.js train': { illustrative: "the full default run (about 5 minutes); the README's train runs above, shortened" },

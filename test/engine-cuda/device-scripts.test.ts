@@ -47,7 +47,7 @@ test('device-bench.sh (dry): lmforge and the compiled PyTorch peer in the same c
   assert.deepEqual(steps.map((s) => s.name), ['unpack', 'gpu', 'build', 'lmforge', 'torch-compile']);
   const total = steps.reduce((a, s) => a + s.budget, 0);
   assert.ok(total <= deadline && deadline < CALL_LIMIT_S, `budgets ${total}s, deadline ${deadline}s`);
-  assert.match(steps[3]!.cmd, /bench --preset qwen3-0\.6b --device cuda --batch 8 --seq 2048/);
+  assert.match(steps[3]!.cmd, /bench --preset qwen3-0\.6b --device cuda --batch 8 --seq 2048 --steps 5 --profile/);
   assert.match(steps[4]!.cmd, /torch_qwen3_gpu\.py --preset qwen3-0\.6b --micro 8 --seq 2048 --steps 8 --compile$/);
 });
 

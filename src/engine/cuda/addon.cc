@@ -352,6 +352,8 @@ static Napi::Value InterpretOption(const Napi::CallbackInfo& info) {
 }
 #endif
 
+void registerProfile(Napi::Env env, Napi::Object exports);  // profile.cc
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   initEngine();
   exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
@@ -370,6 +372,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("interpretSelfTests", Napi::Function::New(env, InterpretSelfTests, "interpretSelfTests"));
   exports.Set("interpretSelfTest", Napi::Function::New(env, InterpretSelfTest, "interpretSelfTest"));
 #endif
+  registerProfile(env, exports);
   registerBufferOps(env, exports);
   registerAddress(env, exports);
   registerOps(env, exports);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -51,6 +52,9 @@ struct CUevent_st {
   CUstream_st* stream = nullptr;
   unsigned flags = 0;
   bool destroyed = false;
+  // When the stream last reached it (host clock: the interpreter's own time to run the work before it).
+  std::chrono::steady_clock::time_point reached{};
+  bool everReached = false;
 };
 
 struct CUmemPoolHandle_st {
@@ -181,6 +185,8 @@ bool runOne(CUstream_st* s) {
     }
     case Op::kEventDone: {
       CUevent_st* e = op.event;
+      e->reached = std::chrono::steady_clock::now();
+      e->everReached = true;
       e->pending--;
       if (e->destroyed && e->pending == 0) delete e;
       break;
@@ -541,7 +547,9 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) 
   if (!ms || !start || !end) return fail(cudaErrorInvalidValue);
   if ((start->flags | end->flags) & cudaEventDisableTiming) return fail(cudaErrorInvalidResourceHandle);
   if (start->pending > 0 || end->pending > 0) return fail(cudaErrorNotReady);
-  *ms = 0.f;  // the model keeps no device clock
+  if (!start->everReached || !end->everReached) return fail(cudaErrorInvalidResourceHandle);  // never recorded
+  // The model has no device clock: the interval is the host time the interpreter spent running the work between.
+  *ms = std::chrono::duration<float, std::milli>(end->reached - start->reached).count();
   return cudaSuccess;
 }
 
