@@ -15,7 +15,7 @@ const seed = Date.now() % 1_000_000;
 /** Random shapes: widths not multiples of any block or vector size, and one large enough to run in parallel. */
 function shapes(r: () => number): [number, number][] {
   const pick = (lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo));
-  return [[1, pick(1, 9)], [pick(2, 40), pick(17, 300)], [pick(3000, 5000), pick(300, 400)]];
+  return [[1, pick(1, 9)], [pick(2, 40), pick(17, 300)], [pick(2700, 2900), pick(390, 420)]];
 }
 
 function bitEqual(a: DeviceBuffer, b: DeviceBuffer, what: string): void {

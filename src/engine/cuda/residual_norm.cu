@@ -1,7 +1,7 @@
 // The residual add fused with the norm after it: one block per row adds a + b, stores the sum (the residual
 // stream, f32), reduces its statistics and writes the normalised row. Against `add` then the norm kernel it saves
-// one write and two reads of the row (the norm re-read the sum from memory; here each thread re-reads only the
-// elements it wrote itself, still in L1/L2) and one launch. Statistics are reduced as norm.cu reduces them.
+// one launch and the norm's read of the sum from memory (here each thread re-reads only the elements it wrote
+// itself, still in cache). Statistics are reduced as norm.cu reduces them.
 #include "device.cuh"
 #include "residual_norm.h"
 
