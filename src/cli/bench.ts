@@ -1,10 +1,10 @@
 /**
- * `lmforge bench --preset NAME [--steps N] [--threads N] [--device cpu|cuda|cuda-interpret|auto]`: full training steps
- * (forward, backward, clip, AdamW) on random tokens; prints one JSON line with the median step time and spread.
- * `--profile` times one more step op by op (src/engine/profile.ts): the JSON gains `profile` and a table goes to
- * stderr.
+ * `lmforge bench --preset NAME [--steps N] [--threads N] [--device cpu|cuda|cuda-interpret|auto] [--recompute MODE]`:
+ * full training steps (forward, backward, clip, AdamW) on random tokens; prints one JSON line with the median step
+ * time and spread. `--profile` times one more step op by op (src/engine/profile.ts): the JSON gains `profile` and a
+ * table goes to stderr.
  */
-import { parseArgs, usage, type FlagSpec } from './args.js';
+import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
 import { createBackend, DEVICE_NAMES, parseDevice } from '../engine/index.js';
 import type { PendingRead } from '../engine/backend.js';
 import { CudaBackend } from '../engine/cuda.js';
@@ -15,6 +15,7 @@ import { initWeights } from '../model/init.js';
 import { AdamW, ADAMW_DEFAULTS } from '../train/adamw.js';
 import { Rng } from '../model/rng.js';
 import { getPreset, PRESET_BATCH } from '../config/presets.js';
+import { RECOMPUTE_MODES, type RecomputeMode } from '../config/train.js';
 import { flopsPerToken } from '../model/count.js';
 import { median } from '../report/stats.js';
 import { deviceFromName, mfu } from '../plan/devices.js';
@@ -27,6 +28,7 @@ const FLAGS: Record<string, FlagSpec> = {
   batch: { type: 'number', help: 'micro-batch (default: the preset\'s benchmark batch)' },
   seq: { type: 'number', help: 'sequence length (default: the preset\'s benchmark length)' },
   seed: { type: 'number', help: 'seed for weights and tokens', default: 0 },
+  recompute: { type: 'string', help: `activation recomputation: ${RECOMPUTE_MODES.join(' | ')}`, default: 'none' },
   profile: { type: 'boolean', help: 'time one more step op by op: a table on stderr, `profile` in the JSON' },
   help: { type: 'boolean', help: 'show this help' },
 };
@@ -42,9 +44,13 @@ export async function run(argv: string[]): Promise<number> {
   const shape = PRESET_BATCH[name] ?? { batch: 4, seq: Math.min(512, cfg.context_length) };
   const batch = (flags.batch as number | undefined) ?? shape.batch;
   const seq = (flags.seq as number | undefined) ?? shape.seq;
+  const recompute = flags.recompute as string;
+  if (!(RECOMPUTE_MODES as readonly string[]).includes(recompute))
+    throw new UsageError(`bench: --recompute must be one of ${RECOMPUTE_MODES.join(', ')}, got '${recompute}'`);
   const be = createBackend(parseDevice(flags.device as string));
   if (flags.threads !== undefined) be.setThreads(flags.threads as number);
   const model = new Decoder(be, cfg);
+  model.setRecompute(recompute as RecomputeMode);
   initWeights(model, { seed: flags.seed as number, scaledResidual: false });
   const opt = new AdamW(be, model, { ...ADAMW_DEFAULTS, lr: 1e-3 });
   const rng = new Rng((flags.seed as number) + 1);
@@ -102,6 +108,7 @@ export async function run(argv: string[]): Promise<number> {
     params: model.layout.total,
     B: batch,
     T: seq,
+    recompute,
     threads: be.threads(),
     steps: times.length,
     step_s: round(med, 4),

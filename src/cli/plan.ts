@@ -1,14 +1,14 @@
 /**
  * `lmforge plan --model PRESET --gpus N --gpu NAME --hours H [--mfu A,B] [--tokens T] [--seq S --micro-batch M]
- * [--json]`: the feasibility analysis of a pretraining run (FLOP budget, tokens, Chinchilla multiple, time for a
- * token target, memory per GPU). `--config FILE` plans a training config instead: its model, and for a staged
+ * [--recompute MODE] [--json]`: the feasibility analysis of a pretraining run (FLOP budget, tokens, Chinchilla
+ * multiple, time for a token target, memory per GPU under each activation-recompute mode). `--config FILE` plans a training config instead: its model, and for a staged
  * config each stage's tokens, time and memory, summed over the stages. Formulas: docs/planning.md.
  */
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
 import { getPreset, PRESET_BATCH } from '../config/presets.js';
 import { DEVICES, getDevice, type DeviceSpec } from '../plan/devices.js';
 import { plan, formatPlan, planStages, formatStagedPlan } from '../plan/plan.js';
-import { loadTrainConfig } from '../config/train.js';
+import { loadTrainConfig, RECOMPUTE_MODES, type RecomputeMode } from '../config/train.js';
 import { resolveStages } from '../config/stages.js';
 import { resolveModelConfig } from '../train/trainer.js';
 
@@ -23,6 +23,7 @@ const FLAGS: Record<string, FlagSpec> = {
   seq: { type: 'number', help: 'sequence length (default: the preset\'s training length, else min(4096, context))' },
   'micro-batch': { type: 'number', help: 'sequences per GPU per forward/backward (default: the preset\'s, else 1)' },
   'grad-dtype': { type: 'string', help: 'gradient precision: bf16 or fp32', default: 'bf16' },
+  recompute: { type: 'string', help: `activation recomputation: ${RECOMPUTE_MODES.join(' | ')} (default: the config's recompute, else none)` },
   peak: { type: 'number', help: 'override the dense bf16 peak per GPU, FLOP/s (e.g. 400e12)' },
   'gpu-memory': { type: 'number', help: 'override the memory per GPU, GB (1e9 bytes)' },
   json: { type: 'boolean', help: 'print the plan as JSON' },
@@ -79,6 +80,10 @@ export async function run(argv: string[]): Promise<number> {
   const gradDtype = flags['grad-dtype'] as string;
   if (gradDtype !== 'bf16' && gradDtype !== 'fp32')
     throw new UsageError(`plan: --grad-dtype must be bf16 or fp32, got '${gradDtype}'`);
+  const recomputeFlag = flags.recompute as string | undefined;
+  if (recomputeFlag !== undefined && !(RECOMPUTE_MODES as readonly string[]).includes(recomputeFlag))
+    throw new UsageError(`plan: --recompute must be one of ${RECOMPUTE_MODES.join(', ')}, got '${recomputeFlag}'`);
+  const recompute = (recomputeFlag as RecomputeMode | undefined) ?? tc?.recompute ?? 'none';
   const mfu = parseMfuList(flags.mfu as string);
   const gpus = flags.gpus as number;
   const gradBytes = gradDtype === 'bf16' ? 2 : 4;
@@ -86,8 +91,9 @@ export async function run(argv: string[]): Promise<number> {
     for (const f of ['seq', 'micro-batch', 'tokens'])
       if (flags[f] !== undefined) throw new UsageError(`plan: --${f} does not apply to a staged config (each stage sets its own); use --set stages.N.KEY=... in the config`);
     if (!(Number.isInteger(gpus) && gpus >= 1)) throw new UsageError(`plan: --gpus must be a whole number >= 1, got ${gpus}`);
-    const stages = resolveStages(tc, model.rope_theta, model.context_length, gpus);
-    const sp = planStages({ modelName: name, model, gpus, gpu, hours: flags.hours as number, mfu, gradBytes }, stages);
+    // --recompute applies to every stage; without it each stage has its own (the config's key, or its stage's).
+    const stages = resolveStages(tc, model.rope_theta, model.context_length, gpus).map((st) => ({ ...st, recompute: recomputeFlag ? recompute : st.recompute }));
+    const sp = planStages({ modelName: name, model, gpus, gpu, hours: flags.hours as number, mfu, gradBytes, recompute }, stages);
     process.stdout.write((flags.json ? JSON.stringify(sp, null, 2) : formatStagedPlan(sp)) + '\n');
     return 0;
   }
@@ -103,6 +109,7 @@ export async function run(argv: string[]): Promise<number> {
     seq: (flags.seq as number | undefined) ?? tc?.seq ?? shape?.seq ?? Math.min(4096, model.context_length),
     microBatch: (flags['micro-batch'] as number | undefined) ?? tc?.micro_batch ?? shape?.batch ?? 1,
     gradBytes,
+    recompute,
   });
   process.stdout.write((flags.json ? JSON.stringify(p, null, 2) : formatPlan(p)) + '\n');
   return 0;

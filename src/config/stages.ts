@@ -12,6 +12,7 @@
  * A stage sets its length (steps or tokens) and any of STAGE_KEYS; what it leaves out comes from the top level.
  * Of the model keys only rope_theta may change between stages: nothing that changes a tensor's shape.
  */
+import type { RecomputeMode } from './train.js';
 import { checkValue, ConfigError, MODEL_KEYS, throwProblems, unknownKeyMessage, coerceValue, type KeySpec, type Scalar } from './schema.js';
 
 export interface DataSource {
@@ -25,7 +26,7 @@ export type DataSpec = string | DataSource[];
 /** Training keys a stage may override (their specs are the training table's). */
 export const STAGE_TRAIN_KEYS = [
   'steps', 'seq', 'micro_batch', 'grad_accum', 'schedule', 'lr', 'min_lr', 'warmup_steps', 'decay_fraction',
-  'attention_mask', 'positions', 'on_exhausted',
+  'attention_mask', 'positions', 'on_exhausted', 'recompute',
 ] as const;
 export type StageTrainKey = (typeof STAGE_TRAIN_KEYS)[number];
 
@@ -53,6 +54,7 @@ export interface StageConfig {
   attention_mask?: 'causal' | 'document';
   positions?: 'sequence' | 'document';
   on_exhausted?: 'repeat' | 'stop';
+  recompute?: RecomputeMode;
   data?: DataSpec;
   rope_theta?: number;
   reset_optimizer?: boolean;
@@ -234,6 +236,7 @@ export interface ResolvedStage {
   minLr: number;
   warmupSteps: number;
   decayFraction: number;
+  recompute: RecomputeMode;
   ropeTheta: number;
   resetOptimizer: boolean;
   /** Seed of the stage's data order: the run's seed for stage 1, derived from it for later stages. */
@@ -254,6 +257,7 @@ export interface StagedConfig {
   attention_mask: 'causal' | 'document';
   positions: 'sequence' | 'document';
   on_exhausted: 'repeat' | 'stop';
+  recompute: RecomputeMode;
   seed: number;
   data: DataSpec;
   stages: StageConfig[];
@@ -291,6 +295,7 @@ export function resolveStages(tc: StagedConfig, ropeTheta: number, contextLength
       minLr: st.min_lr ?? (st.lr !== undefined ? Number((lr / 10).toPrecision(12)) : tc.min_lr),
       warmupSteps: st.warmup_steps ?? tc.warmup_steps,
       decayFraction: st.decay_fraction ?? tc.decay_fraction,
+      recompute: st.recompute ?? tc.recompute,
       ropeTheta: st.rope_theta ?? ropeTheta,
       resetOptimizer: st.reset_optimizer ?? false,
       seed: index === 0 ? tc.seed : tc.seed + index,

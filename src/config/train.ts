@@ -9,6 +9,10 @@ import { ConfigError, MODEL_KEYS, parseOverrides, throwProblems, validateRecord,
 import { readConfigFile } from './load.js';
 import { parseDataSpec, parseStages, stageOverrides, type DataSpec, type StageConfig } from './stages.js';
 
+/** Activation recomputation (src/model/activations.ts says what each mode keeps per layer). */
+export const RECOMPUTE_MODES = ['none', 'mlp', 'block'] as const;
+export type RecomputeMode = (typeof RECOMPUTE_MODES)[number];
+
 export const TRAIN_KEYS = {
   model: { kind: 'string', default: 'cpu-tiny', help: 'model: a preset name, a model config file, or a Hugging Face directory' },
   init_from: { kind: 'string', default: '', help: 'start from these weights (Hugging Face directory or run directory); empty = random init' },
@@ -44,6 +48,10 @@ export const TRAIN_KEYS = {
   on_exhausted: {
     kind: 'enum', values: ['repeat', 'stop'] as const, default: 'repeat',
     help: "a dataset that runs out within its share: 'repeat' it (a warning counts its epochs) or 'stop' the run",
+  },
+  recompute: {
+    kind: 'enum', values: RECOMPUTE_MODES, default: 'none',
+    help: "activation recomputation: 'mlp' recomputes each block's MLP up-projection and activation in the backward, 'block' keeps only each block's input and re-runs its forward (less memory, more time; same gradients)",
   },
   zero1: { kind: 'bool', default: false, help: 'shard the AdamW moments over data-parallel ranks (ZeRO-1); the --zero1 flag sets it' },
   seed: { kind: 'int', min: 0, default: 1337, help: 'seed for initialisation and data order' },

@@ -13,7 +13,15 @@
  * - Token activations are [N, ...] with N = batch * seq, tokens of one sequence contiguous (t fastest after b).
  */
 
-export type DType = 'f32' | 'f64' | 'i32';
+/**
+ * Element types. 'bf16' (bfloat16, 2 bytes) is a storage format: upload/download take and return Float32Array
+ * for it (rounded to nearest even on the way in), `copy` between f32 and bf16 casts, and ops accept bf16 only for
+ * activation arguments on an engine that computes on them (`Backend.activationDType`).
+ */
+export type DType = 'f32' | 'f64' | 'i32' | 'bf16';
+
+/** Bytes per element of each dtype. */
+export const DTYPE_BYTES: Record<DType, number> = { f32: 4, f64: 8, i32: 4, bf16: 2 };
 
 export interface DeviceBuffer {
   /** Backend-specific handle; meaningless outside the backend that made it. */
@@ -112,6 +120,12 @@ export interface PendingRead {
 
 export interface Backend {
   readonly name: 'cpu' | 'cuda';
+  /**
+   * The dtype the model stores activations in (its activation arena, the bf16 weight copies when 'bf16'): 'f32' on
+   * the CPU and in the CUDA engine's fp32 mode, 'bf16' in its bf16 mode. Parameters, gradients, optimizer state,
+   * the residual stream and statistics are f32 everywhere.
+   */
+  readonly activationDType: 'f32' | 'bf16';
   /** Human-readable description (threads, BLAS, device name). */
   describe(): string;
   setThreads(n: number): void;
@@ -251,12 +265,17 @@ export interface Backend {
   // ---- optimizer ----
   /** lossOut-style reduction: out[0] (f64) += sum of x^2 over n elements. */
   sumSquares(out: Ptr, x: Ptr, n: number): void;
-  /** One AdamW step (PyTorch semantics: decoupled decay p -= lr*wd*p, bias-corrected moments) over n elements. */
-  adamw(param: Ptr, grad: Ptr, m: Ptr, v: Ptr, n: number, hyper: AdamWHyper): void;
+  /**
+   * One AdamW step (PyTorch semantics: decoupled decay p -= lr*wd*p, bias-corrected moments) over n elements.
+   * paramBf16 (a bf16 buffer, optional) receives the new weights rounded to bf16 in the same pass.
+   */
+  adamw(param: Ptr, grad: Ptr, m: Ptr, v: Ptr, n: number, hyper: AdamWHyper, paramBf16?: Ptr | null): void;
   /**
    * The same step over several ranges of n-element spans in one pass (multi-tensor): each range
-   * [offset, offset + size) of param/grad/m/v, ascending and disjoint, with hyper.weightDecay where `decay`
-   * holds and none elsewhere. Bit-identical to one `adamw` call per range.
+   * [offset, offset + size) of param/grad/m/v (and paramBf16), ascending and disjoint, with hyper.weightDecay where
+   * `decay` holds and none elsewhere. Bit-identical to one `adamw` call per range.
    */
-  adamwRanges(param: Ptr, grad: Ptr, m: Ptr, v: Ptr, n: number, ranges: readonly AdamWRange[], hyper: AdamWHyper): void;
+  adamwRanges(
+    param: Ptr, grad: Ptr, m: Ptr, v: Ptr, n: number, ranges: readonly AdamWRange[], hyper: AdamWHyper, paramBf16?: Ptr | null,
+  ): void;
 }

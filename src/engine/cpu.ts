@@ -40,6 +40,8 @@ function loadNative(): NativeCpu {
 
 export class CpuBackend extends NativeBackend {
   readonly name = 'cpu' as const;
+  /** The CPU engine computes in f32; it stores bf16 buffers (transfers, fill, copy/cast) but its ops refuse them. */
+  readonly activationDType = 'f32' as const;
   private readonly cpu: NativeCpu;
 
   constructor() {

@@ -150,6 +150,10 @@ export class CudaBackend extends NativeBackend {
   threads(): number {
     return 1;
   }
+  /** bf16 in bf16 precision, f32 in fp32 precision (read when a model allocates its arena and weight copy). */
+  get activationDType(): 'f32' | 'bf16' {
+    return this.precision() === 'bf16' ? 'bf16' : 'f32';
+  }
   precision(): CudaPrecision {
     return this.cuda.precision();
   }

@@ -36,7 +36,7 @@ export type NativeOps = { [O in OpName]: NativeOp<O> } & {
   profileCollect?(): Float64Array;
 };
 
-const DTYPE_CODE: Record<DType, number> = { f32: 0, f64: 1, i32: 2 };
+const DTYPE_CODE: Record<DType, number> = { f32: 0, f64: 1, i32: 2, bf16: 3 };
 const ACTIVATION_CODE = { gelu: 0, gelu_tanh: 1, silu: 2 } as const;
 
 function checkLength(length: number): void {
@@ -66,6 +66,7 @@ export function marshal<O extends OpName>(op: O, args: OpArgs<O>): Positional<Op
 
 export abstract class NativeBackend implements Backend {
   abstract readonly name: 'cpu' | 'cuda';
+  abstract readonly activationDType: 'f32' | 'bf16';
 
   private profile: OpProfile | null = null;
 
@@ -110,7 +111,7 @@ export abstract class NativeBackend implements Backend {
   alloc(dtype: DType, length: number): DeviceBuffer {
     checkLength(length);
     const code = DTYPE_CODE[dtype];
-    if (code === undefined) throw new TypeError(`alloc: unknown dtype '${String(dtype)}' (use f32, f64 or i32)`);
+    if (code === undefined) throw new TypeError(`alloc: unknown dtype '${String(dtype)}' (use f32, f64, i32 or bf16)`);
     return { handle: this.n.alloc(code, length), dtype, length };
   }
   free(buf: DeviceBuffer): void {
@@ -285,14 +286,17 @@ export abstract class NativeBackend implements Backend {
   sumSquares(out: Ptr, x: Ptr, n: number): void {
     this.call('sumSquares', { out, x, n });
   }
-  adamw(param: Ptr, grad: Ptr, m: Ptr, v: Ptr, n: number, hyper: AdamWHyper): void {
-    this.call('adamw', { ...hyper, stepStats: hyper.stepStats ?? null, clip: hyper.clip ?? 0, param, grad, m, v, n });
+  adamw(param: Ptr, grad: Ptr, m: Ptr, v: Ptr, n: number, hyper: AdamWHyper, paramBf16: Ptr | null = null): void {
+    this.call('adamw', { ...hyper, stepStats: hyper.stepStats ?? null, clip: hyper.clip ?? 0, param, grad, m, v, n, paramBf16 });
   }
-  adamwRanges(param: Ptr, grad: Ptr, m: Ptr, v: Ptr, n: number, ranges: readonly AdamWRange[], hyper: AdamWHyper): void {
+  adamwRanges(
+    param: Ptr, grad: Ptr, m: Ptr, v: Ptr, n: number, ranges: readonly AdamWRange[], hyper: AdamWHyper,
+    paramBf16: Ptr | null = null,
+  ): void {
     const table = new Float64Array(3 * ranges.length);
     ranges.forEach((r, i) => table.set([r.offset, r.size, r.decay ? 1 : 0], 3 * i));
     this.call('adamwRanges', {
-      ...hyper, stepStats: hyper.stepStats ?? null, clip: hyper.clip ?? 0, param, grad, m, v, n, ranges: table,
+      ...hyper, stepStats: hyper.stepStats ?? null, clip: hyper.clip ?? 0, param, grad, m, v, n, ranges: table, paramBf16,
     });
   }
 }

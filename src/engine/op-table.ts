@@ -84,12 +84,12 @@ export const OP_TABLE = {
   adamw: [
     ['param', 'buf'], ['grad', 'buf'], ['m', 'buf'], ['v', 'buf'], ['n', 'int'], ['lr', 'num'], ['beta1', 'num'],
     ['beta2', 'num'], ['eps', 'num'], ['weightDecay', 'num'], ['step', 'num'], ['gradScale', 'num'],
-    ['stepStats', 'opt'], ['clip', 'num'],
+    ['stepStats', 'opt'], ['clip', 'num'], ['paramBf16', 'opt'],
   ],
   adamwRanges: [
     ['param', 'buf'], ['grad', 'buf'], ['m', 'buf'], ['v', 'buf'], ['n', 'int'], ['ranges', 'host'], ['lr', 'num'],
     ['beta1', 'num'], ['beta2', 'num'], ['eps', 'num'], ['weightDecay', 'num'], ['step', 'num'], ['gradScale', 'num'],
-    ['stepStats', 'opt'], ['clip', 'num'],
+    ['stepStats', 'opt'], ['clip', 'num'], ['paramBf16', 'opt'],
   ],
 } as const;
 
@@ -194,10 +194,12 @@ export const MARSHAL: Marshallers = {
     a.param.buf.handle, a.param.offset, a.grad.buf.handle, a.grad.offset, a.m.buf.handle, a.m.offset, a.v.buf.handle,
     a.v.offset, a.n, a.lr, a.beta1, a.beta2, a.eps, a.weightDecay, a.step, a.gradScale,
     a.stepStats ? a.stepStats.buf.handle : -1, a.stepStats ? a.stepStats.offset : 0, a.clip,
+    a.paramBf16 ? a.paramBf16.buf.handle : -1, a.paramBf16 ? a.paramBf16.offset : 0,
   ],
   adamwRanges: (a) => [
     a.param.buf.handle, a.param.offset, a.grad.buf.handle, a.grad.offset, a.m.buf.handle, a.m.offset, a.v.buf.handle,
     a.v.offset, a.n, a.ranges, a.lr, a.beta1, a.beta2, a.eps, a.weightDecay, a.step, a.gradScale,
     a.stepStats ? a.stepStats.buf.handle : -1, a.stepStats ? a.stepStats.offset : 0, a.clip,
+    a.paramBf16 ? a.paramBf16.buf.handle : -1, a.paramBf16 ? a.paramBf16.offset : 0,
   ],
 };

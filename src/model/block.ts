@@ -6,6 +6,7 @@
  */
 import type { Backend, Ptr } from '../engine/backend.js';
 import type { ModelConfig, NormPosition } from '../config/model.js';
+import type { RecomputeMode } from '../config/train.js';
 import type { LayerOffsets } from './layout.js';
 import { Linear, type ParamBuffers } from './linear.js';
 import { Norm, type NormStats } from './norm.js';
@@ -154,6 +155,22 @@ export class Block {
       this.mlp.forward(s.mlpSum, s.mid, s.mlp, rows);
       this.norm2.forwardAdd(s.mlpSum, out, s.norm2Stats, s.mlpSum, s.mid, rows);
     }
+  }
+
+  /**
+   * Rewrites what `mode` did not keep per layer (activations.ts, keptPerLayer) from what it did, before `backward`:
+   * 'mlp' re-runs the MLP's up-projection and activation from its saved input; 'block' re-runs the whole forward
+   * from s.input (same RoPE tables and packed documents, so positions and document masking are those of the
+   * forward), writing the block's output to `spare` [N, D], which nothing reads. The same ops on the same inputs
+   * give the same bits, so the gradients equal those without recomputation exactly.
+   */
+  recompute(
+    mode: RecomputeMode, spare: Ptr, s: BlockSaved, rope: RopeTables | null, batch: number, seq: number,
+    packed: PackedDocuments = NO_DOCUMENTS,
+  ): void {
+    this.check(s);
+    if (mode === 'mlp') this.mlp.recompute(s.position === 'pre' ? s.mlpIn : s.mid, s.mlp, batch * seq);
+    else if (mode === 'block') this.forward(spare, s, rope, batch, seq, packed);
   }
 
   /**

@@ -5,6 +5,7 @@
  */
 import type { Backend, DeviceBuffer, DocumentBounds, Ptr } from '../engine/backend.js';
 import type { ModelConfig } from '../config/model.js';
+import type { RecomputeMode } from '../config/train.js';
 import { buildLayout, type Layout, type ParamSpec } from './layout.js';
 import { allocateActivations, freeActivations, type Activations } from './activations.js';
 import { Norm } from './norm.js';
@@ -47,19 +48,27 @@ export class Decoder {
   readonly layout: Layout;
   readonly params: DeviceBuffer;
   readonly grads: DeviceBuffer;
+  /**
+   * bf16 copy of the parameters (same layout) when the backend stores activations in bf16: the Linear layers'
+   * GEMMs read it, AdamW writes it in its pass, and every other write to the parameters goes through
+   * writeParams(), which refreshes it. Null on f32 backends.
+   */
+  readonly paramsBf16: DeviceBuffer | null;
   readonly blocks: Block[];
   readonly finalNorm: Norm | null;
   private acts: Activations | null = null;
   private config: ModelConfig;
   /** Whether the arena's positions hold a caller's positionIds rather than t % seq. */
   private customPositions = false;
+  private recomputeMode: RecomputeMode = 'none';
 
   constructor(readonly be: Backend, cfg: ModelConfig) {
     this.config = cfg;
     this.layout = buildLayout(cfg);
     this.params = be.alloc('f32', this.layout.total);
     this.grads = be.alloc('f32', this.layout.total);
-    const pb = { params: this.params, grads: this.grads };
+    this.paramsBf16 = be.activationDType === 'bf16' ? be.alloc('bf16', this.layout.total) : null;
+    const pb = { params: this.params, grads: this.grads, paramsBf16: this.paramsBf16 };
     this.blocks = this.layout.layers.map((L) => new Block(be, cfg, L, pb));
     const { finalNormW, finalNormB } = this.layout;
     this.finalNorm = finalNormW === null ? null : Norm.at(be, cfg.norm, pb, finalNormW, finalNormB, cfg.hidden_size, cfg.norm_eps);
@@ -89,11 +98,24 @@ export class Decoder {
     this.releaseActivations();
     this.be.free(this.params);
     this.be.free(this.grads);
+    if (this.paramsBf16) this.be.free(this.paramsBf16);
   }
 
   releaseActivations(): void {
     if (this.acts) freeActivations(this.be, this.acts);
     this.acts = null;
+  }
+
+  /** Activation recomputation (activations.ts): what the blocks keep for the backward and what it re-runs. */
+  get recompute(): RecomputeMode {
+    return this.recomputeMode;
+  }
+
+  /** Changes the recompute mode; the arena is replanned at the next run. Gradients do not change. */
+  setRecompute(mode: RecomputeMode): void {
+    if (mode === this.recomputeMode) return;
+    this.recomputeMode = mode;
+    this.releaseActivations();
   }
 
   get activationBytes(): number {
@@ -106,7 +128,7 @@ export class Decoder {
       throw new Error(`sequence length ${seq} exceeds context_length ${this.cfg.context_length} of this model`);
     if (this.acts && this.acts.batch === batch && this.acts.seq === seq) return this.acts;
     this.releaseActivations();
-    const a = allocateActivations(this.be, this.cfg, batch, seq);
+    const a = allocateActivations(this.be, this.cfg, batch, seq, this.recomputeMode);
     this.be.upload(a.positions, rowPositions(batch, seq));
     this.customPositions = false;
     if (a.cos && a.sin) {
@@ -308,9 +330,12 @@ export class Decoder {
     const hRows = be.alloc('f32', m * D);
     const ints = be.alloc('i32', 3 * m); // row indices | their targets | argmax out
     const logprob = be.alloc('f64', m);
+    // The row gather reads f32: a bf16 head input is cast first.
+    const hF32 = h.buf.dtype === 'bf16' ? be.alloc('f32', s.targets.length * D) : null;
     try {
+      if (hF32) be.copy({ buf: hF32, offset: 0 }, h, s.targets.length * D);
       be.upload({ buf: ints, offset: 0 }, Int32Array.from([...rows, ...rows.map((i) => s.targets[i]!)]));
-      be.embeddingForward({ buf: hRows, offset: 0 }, { buf: ints, offset: 0 }, h, m, D, false);
+      be.embeddingForward({ buf: hRows, offset: 0 }, { buf: ints, offset: 0 }, hF32 ? { buf: hF32, offset: 0 } : h, m, D, false);
       be.headLogprob({
         logprobOut: { buf: logprob, offset: 0 }, argmaxOut: { buf: ints, offset: 2 * m }, h: { buf: hRows, offset: 0 },
         w: { buf: this.params, offset: layout.head }, targets: { buf: ints, offset: m }, n: m, d: D, vocab: cfg.vocab_size,
@@ -327,6 +352,7 @@ export class Decoder {
       be.free(hRows);
       be.free(ints);
       be.free(logprob);
+      if (hF32) be.free(hF32);
     }
   }
 
@@ -340,7 +366,14 @@ export class Decoder {
     if (this.finalNorm) this.finalNorm.backward(a.dStream, a.scratch.dTmp, a.blocksOut, a.finalNormStats, N, false);
     else be.copy(a.dStream, a.scratch.dTmp, N * D);
     const rope = this.rope(a);
-    for (let l = this.blocks.length - 1; l >= 0; l--) this.blocks[l]!.backward(a.dStream, a.blocks[l]!, a.scratch, rope, batch, seq, packed);
+    const last = this.blocks.length - 1;
+    for (let l = last; l >= 0; l--) {
+      const block = this.blocks[l]!;
+      // The shared tensors still hold the last block's forward; earlier blocks rewrite theirs. dTmp is free here
+      // (each block's backward overwrites it first), so it takes the re-run block's unused output.
+      if (l < last) block.recompute(a.recompute, a.scratch.dTmp, a.blocks[l]!, rope, batch, seq, packed);
+      block.backward(a.dStream, a.blocks[l]!, a.scratch, rope, batch, seq, packed);
+    }
     be.embeddingBackward(G(layout.embed), a.ids, a.dStream, N, D);
     if (layout.positions !== null) be.embeddingBackward(G(layout.positions), a.positions, a.dStream, N, D);
   }
@@ -350,7 +383,23 @@ export class Decoder {
   /** Writes one named parameter from data in internal layout. */
   setParam(spec: ParamSpec, data: Float32Array): void {
     if (data.length !== spec.size) throw new Error(`${spec.name}: expected ${spec.size} values, got ${data.length}`);
-    this.be.upload({ buf: this.params, offset: spec.offset }, data);
+    this.writeParams((p) => this.be.upload(p, data), spec.offset, spec.size);
+  }
+
+  /**
+   * The one way to write parameters other than the optimizer's AdamW (which writes the bf16 copy itself): `write`
+   * changes elements [offset, offset + n) of the parameters (given their start), then the bf16 copy of that range
+   * is refreshed with one cast, so the copy the GEMMs read never goes stale (init, load, import, resume,
+   * broadcasts and all-gathers of the data-parallel optimizers).
+   */
+  writeParams(write: (params: Ptr) => void, offset = 0, n = this.layout.total): void {
+    write({ buf: this.params, offset });
+    if (this.paramsBf16) this.be.copy({ buf: this.paramsBf16, offset }, { buf: this.params, offset }, n);
+  }
+
+  /** The bf16 weight copy at a layout offset (null on f32 backends): AdamW's second output. */
+  paramBf16Ptr(offset = 0): Ptr | null {
+    return this.paramsBf16 ? { buf: this.paramsBf16, offset } : null;
   }
 
   getParam(spec: ParamSpec, from: 'params' | 'grads' = 'params'): Float32Array {
@@ -359,7 +408,7 @@ export class Decoder {
     return out;
   }
 
-  /** Views of the whole flat buffers (for the optimizer, checkpoints, collectives). */
+  /** Views of the whole flat buffers (for the optimizer, checkpoints, collectives; parameter writes: writeParams). */
   paramPtr(offset = 0): Ptr {
     return shift({ buf: this.params, offset: 0 }, offset);
   }

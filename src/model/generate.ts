@@ -55,7 +55,7 @@ export class KvGenerator {
     const prologue = Attention.needsPrologue(cfg.qk_norm, cfg.positions === 'rope');
     const half = cfg.head_dim / 2;
     const plan = new Plan();
-    this.stream = planBlockStream(plan, cfg, maxLen, {});
+    this.stream = planBlockStream({ stream: plan, act: plan }, cfg, maxLen, {}); // decoding keeps everything f32
     const attnScratch = { qkRstd: null } as AttentionDecodeScratch;
     plan.take(maxLen * Q, (p) => (attnScratch.att = p));
     if (prologue) plan.take(maxLen * (cfg.n_head + cfg.n_kv_head), (p) => (attnScratch.qkRstd = p));

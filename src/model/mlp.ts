@@ -28,10 +28,15 @@ export class Mlp {
 
   /** y (=) mlp(x). */
   forward(y: Ptr, x: Ptr, saved: MlpSaved, rows: number): void {
+    this.recompute(x, saved, rows);
+    this.down.forward(y, saved.act, rows);
+  }
+
+  /** Writes what `backward` reads besides x (the up-projection output and the activation): the forward without down. */
+  recompute(x: Ptr, saved: MlpSaved, rows: number): void {
     this.up.forward(saved.up, x, rows);
     if (this.kind === 'swiglu') this.be.swigluForward(saved.act, saved.up, rows, this.hidden);
     else this.be.activationForward(saved.act, saved.up, rows * this.hidden, this.activation);
-    this.down.forward(y, saved.act, rows);
   }
 
   /** dx (= or +=) from dy, accumulating the weight gradients. */

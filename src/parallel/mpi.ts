@@ -46,7 +46,8 @@ export function isAddressable(be: Backend): be is AddressableBackend {
   return typeof (be as Partial<AddressableBackend>).rawAddress === 'function';
 }
 
-export const DTYPE_CODE: Record<DType, number> = { f32: 0, f64: 1, i32: 2 };
+// bf16 buffers (activations, weight copies) are never reduced: the native side names code 3 as unsupported.
+export const DTYPE_CODE: Record<DType, number> = { f32: 0, f64: 1, i32: 2, bf16: 3 };
 const HOST_OP: Record<HostReduceOp, number> = { sum: 0, max: 1, min: 2 };
 
 let native: NativeMpi | null = null;

@@ -18,15 +18,20 @@ export interface Tolerances {
 }
 
 /**
- * The bf16 floor: gradients whose error exceeds the README's 2e-2 in exact (float64) arithmetic whose only change is
- * bf16-rounded GEMM operands, as scripts/golden-bf16-floor.py computes without lmforge (docs/cuda.md). Such a
- * gradient is held to its floor plus 5%: the engine may add no rounding of its own. test/engine-cuda/golden-cuda
- * recomputes these numbers where python3 has numpy.
+ * The bf16 floor: gradients whose error exceeds the README's 2e-2 in exact (float64) arithmetic whose only changes
+ * are lmforge's bf16 rounding points (GEMM operands and the activations stored in bf16), as
+ * scripts/golden-bf16-floor.py computes without lmforge (docs/cuda.md). Such a gradient is held to its floor plus
+ * 10%: an fp32 engine lands near, not on, the float64 computation (a value within fp32 noise of a bf16 tie rounds
+ * the other way; the script's --jitter measures up to 7e-3 of gradient distance from that on qwen3-tiny-tied), and
+ * may add no rounding of its own. test/engine-cuda/golden-cuda recomputes these numbers where python3 has numpy.
  */
 export const BF16_FLOOR: Record<string, Record<string, number>> = {
-  'qwen3-tiny-tied': { 'grad.model.layers.1.self_attn.k_norm.weight': 2.241e-2 },
+  'qwen3-tiny-tied': {
+    'grad.model.layers.1.self_attn.k_norm.weight': 2.471e-2,
+    'grad.model.layers.1.self_attn.q_norm.weight': 2.408e-2,
+  },
 };
-export const FLOOR_MARGIN = 1.05;
+export const FLOOR_MARGIN = 1.1;
 
 export const FP32_TOLERANCES: Tolerances = { logits: 1e-5, loss: 1e-5, grads: 1e-4, trainLosses: 1e-5, final: 1e-4 };
 export const BF16_TOLERANCES: Tolerances = {

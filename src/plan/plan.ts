@@ -4,7 +4,9 @@
  * training. Every formula is in docs/planning.md; the numbers here are what `lmforge plan` prints.
  */
 import type { ModelConfig } from '../config/model.js';
+import { RECOMPUTE_MODES, type RecomputeMode } from '../config/train.js';
 import { countParams, flopsPerToken, attentionParamsPerLayer, mlpParamsPerLayer } from '../model/count.js';
+import { keptPerLayer, type SavedTensor } from '../model/activations.js';
 import type { DeviceSpec } from './devices.js';
 
 export interface PlanInput {
@@ -23,6 +25,8 @@ export interface PlanInput {
   microBatch: number;
   /** Bytes per gradient element: 2 (bf16) or 4 (fp32). */
   gradBytes: 2 | 4;
+  /** Activation recomputation of the run (default none); the plan also prices the other modes. */
+  recompute?: RecomputeMode;
 }
 
 export interface MfuRow {
@@ -52,7 +56,7 @@ export interface SchemeMemory {
   optimizer: number;
   /** ZeRO-3 only: the unsharded unit being computed plus the one prefetched (bf16), and its full gradient. */
   gathered: number;
-  /** Activations saved for the backward pass at the micro-batch and sequence length. */
+  /** Activation arena and CUDA scratch at the micro-batch and sequence length. */
   activations: number;
   total: number;
   fits: boolean;
@@ -60,22 +64,144 @@ export interface SchemeMemory {
   maxMicroBatch: number;
 }
 
-export interface ActivationBreakdown {
-  /** Bytes saved per token per layer (bf16 tensors plus fp32 normalisation and softmax statistics). */
-  perTokenPerLayer: number;
-  /** bf16 elements per token per layer, for the formula. */
-  bf16ElementsPerLayer: number;
-  /** fp32 values per token per layer. */
-  fp32ValuesPerLayer: number;
-  /** Final norm's input and output (bf16) and its statistic, per token. */
-  perTokenFinalNorm: number;
-  /** One fp32 copy of the logits for the loss, per token (4 x vocab). */
-  perTokenLogits: number;
-  /** Everything per token: layers x perTokenPerLayer + final norm + logits. */
-  perToken: number;
-  /** perToken x micro-batch x seq. */
+/** The CUDA engine's scratch areas beside the arena (src/engine/cuda: attention.cc, loss.cc, gemm.cc). */
+export interface CudaScratch {
+  /** Flash attention's bf16 staging of q, k, v and dO plus the fp32 row dots (the backward's, the larger). */
+  attention: number;
+  /** The head's fp32 logits chunk, its bf16 copy as a GEMM operand, the bf16 head weight and the row losses. */
+  loss: number;
+  /** cuBLASLt workspace. */
+  gemm: number;
+  /** All of it, each area with the allocator's 1/8 headroom. */
   total: number;
+}
+
+export interface ActivationBreakdown {
+  recompute: RecomputeMode;
+  /** Bytes per element of the arena's activation tensors: 2 (bf16, the CUDA engine's default) or 4 (f32, the CPU). */
+  activationElementBytes: 2 | 4;
+  /** Bytes per token each layer keeps for its backward. */
+  perTokenPerLayer: number;
+  /** Bytes per token of the one set of block tensors all layers share and the backward rewrites (0 without recompute). */
+  perTokenShared: number;
+  /** Bytes per token outside the blocks: last block output, final norm, residual-stream gradients, backward scratch. */
+  perTokenOutside: number;
+  /** n_layer x perTokenPerLayer + perTokenShared + perTokenOutside. */
+  perToken: number;
+  /** Bytes per micro-batch not per token: RoPE cos/sin tables, the i32 token rows' extra slot and two f64 scalars. */
+  fixed: number;
+  /** The activation arena: perToken x micro-batch x seq + fixed (what `activationArenaBytes` allocates). */
+  arena: number;
+  cudaScratch: CudaScratch;
+  /** arena + CUDA scratch. */
+  total: number;
+  /** Training FLOPs per token the recomputation adds (the re-run forward work). */
+  extraFlopsPerToken: number;
   formula: string;
+}
+
+/** Elements per token of one block's tensors in lmforge's arena (src/model/activations.ts), by dtype and by what recompute keeps. */
+function blockTensors(c: ModelConfig): { name: SavedTensor; f32: number; act: number }[] {
+  const h = c.hidden_size, q = c.n_head * c.head_dim, kv = c.n_kv_head * c.head_dim, f = c.ffn_hidden;
+  const up = c.ffn === 'swiglu' ? 2 * f : f;
+  const prologue = c.qk_norm || c.positions === 'rope';
+  const t = (name: SavedTensor, f32: number, act: number) => ({ name, f32, act });
+  // The residual stream and all statistics are f32; the inputs of GEMMs and attention are activations.
+  const stream = c.norm_position === 'pre'
+    ? [t('input', h, 0), t('attnIn', 0, h), t('mid', h, 0), t('mlpIn', 0, h)]
+    : [t('input', h, 0), t('attnSum', h, 0), t('mid', h, 0), t('mlpSum', h, 0)];
+  return [
+    ...stream,
+    // Every norm keeps a mean and an rstd slot (RMSNorm leaves the mean unused).
+    t('norm1Stats', 2, 0), t('norm2Stats', 2, 0),
+    t('qkv', 0, q + 2 * kv),
+    ...(prologue ? [t('qk', 0, q + kv), t('qkRstd', c.n_head + c.n_kv_head, 0)] : []),
+    t('att', 0, q), t('lse', c.n_head, 0),
+    t('mlp.up', 0, up), t('mlp.act', 0, f),
+  ];
+}
+
+/**
+ * lmforge's activation memory for this architecture, micro-batch and recompute mode: the arena of
+ * src/model/activations.ts counted tensor by tensor (f32 residual stream and statistics; activations in
+ * `activationElementBytes`), plus the CUDA engine's scratch beside it. Flash attention keeps no seq x seq scores
+ * (only the output and a log-sum-exp per head), and the loss runs in row chunks, so no full logits exist.
+ */
+export function activationBytes(
+  c: ModelConfig, microBatch: number, seq: number, recompute: RecomputeMode = 'none', activationElementBytes: 2 | 4 = 2,
+): ActivationBreakdown {
+  const h = c.hidden_size, q = c.n_head * c.head_dim, kv = c.n_kv_head * c.head_dim, f = c.ffn_hidden;
+  const up = c.ffn === 'swiglu' ? 2 * f : f;
+  const prologue = c.qk_norm || c.positions === 'rope';
+  const a = activationElementBytes;
+  const bytes = (x: { f32: number; act: number }): number => 4 * x.f32 + a * x.act;
+  const tensors = blockTensors(c);
+  const sum = (keep: boolean): number =>
+    tensors.filter((x) => keptPerLayer(recompute, x.name) === keep).reduce((s, x) => s + bytes(x), 0);
+  const perTokenPerLayer = sum(true);
+  const perTokenShared = sum(false);
+  // blocksOut, final norm output + statistics, dStream, dTmp (f32); dQkv, dQk, dAtt, dUp, dAct (activations).
+  const perTokenOutside = bytes({ f32: 2 * h + 2, act: h }) + bytes({ f32: h, act: q + 2 * kv + (prologue ? q + kv : 0) + q + up + f });
+  const perToken = c.n_layer * perTokenPerLayer + perTokenShared + perTokenOutside;
+  const rope = c.positions === 'rope' ? 4 * seq * c.head_dim : 0;
+  const fixed = rope + 4 + 16; // the cumulative-lengths row's extra i32, two f64 scalars (the 4 N i32 are in perToken)
+  const perTokenInts = 16; // ids, targets, positions, document starts
+  const arena = (perToken + perTokenInts) * microBatch * seq + fixed;
+  const cudaScratch = cudaScratchBytes(c, microBatch, seq);
+  const L1 = Math.max(0, c.n_layer - 1);
+  const layerForward = 2 * (h * q + 2 * h * kv + q * h + (c.ffn === 'swiglu' ? 3 : 2) * h * f) + 4 * c.n_head * c.head_dim * seq;
+  const extraFlopsPerToken = recompute === 'mlp' ? L1 * 2 * h * up : recompute === 'block' ? L1 * layerForward : 0;
+  const kept = recompute === 'none' ? 'every tensor' : recompute === 'mlp' ? 'all but mlp.up, mlp.act' : 'the block input';
+  const formula =
+    `per token: n_layer x ${perTokenPerLayer} B kept (${kept}) + ${perTokenShared} B shared + ${perTokenOutside} B outside the blocks` +
+    ` + 16 B token ids = ${c.n_layer} x ${perTokenPerLayer} + ${perTokenShared} + ${perTokenOutside} + 16 = ${perToken + perTokenInts} B` +
+    ` (f32 stream and statistics, activations ${a === 2 ? 'bf16' : 'f32'})`;
+  return {
+    recompute, activationElementBytes, perTokenPerLayer, perTokenShared, perTokenOutside, perToken: perToken + perTokenInts,
+    fixed, arena, cudaScratch, total: arena + cudaScratch.total, extraFlopsPerToken, formula,
+  };
+}
+
+/** Rows of the head's logits chunk: about 2^28 logits, a multiple of 64, at most n (src/engine/cuda/loss.cc). */
+export function lossChunkRows(n: number, vocab: number): number {
+  const r = Math.max(64, Math.floor(Math.floor(2 ** 28 / Math.max(vocab, 1)) / 64) * 64);
+  return Math.max(1, Math.min(r, n));
+}
+
+const align256 = (x: number): number => Math.ceil(x / 256) * 256;
+/** The CUDA scratch allocator reserves 1/8 more than asked (src/engine/cuda/addon.cc). */
+const reserved = (x: number): number => (x > 0 ? Math.floor(Math.max(x, 256) * 9 / 8) : 0);
+
+/**
+ * Device memory the CUDA engine takes beside the arena at this shape (bf16 precision): flash attention's staging
+ * (flash_attention.cu stagingBytes, the backward's: bf16 q, dO, k, v and fp32 row dots; classic attention at
+ * other head sizes needs only the row dots) and the loss (loss.cc: one fp32 logits chunk, its bf16 copy for the
+ * gradient GEMMs, the bf16 head weight, per-row f64 losses), and the cuBLASLt workspace.
+ */
+export function cudaScratchBytes(c: ModelConfig, microBatch: number, seq: number): CudaScratch {
+  const n = microBatch * seq;
+  const rows = microBatch * c.n_head * seq;
+  const flash = c.head_dim === 64 || c.head_dim === 128;
+  const qBytes = align256(rows * c.head_dim * 2);
+  const kBytes = align256(microBatch * c.n_kv_head * seq * c.head_dim * 2);
+  const dots = align256(rows * 4);
+  const attention = reserved(flash ? 2 * qBytes + 2 * kBytes + dots : rows * 4);
+  const R = lossChunkRows(n, c.vocab_size);
+  const loss = reserved(R * c.vocab_size * 4) + reserved(R * c.vocab_size * 2) + reserved(c.vocab_size * c.hidden_size * 2) + reserved(n * 8);
+  const gemm = reserved(64 * 2 ** 20);
+  return { attention, loss, gemm, total: attention + loss + gemm };
+}
+
+/** One recompute mode at the plan's micro-batch: its memory under each scheme and its extra compute. */
+export interface RecomputeOption {
+  mode: RecomputeMode;
+  /** Activation arena + CUDA scratch. */
+  activations: number;
+  /** Extra FLOPs per token over the training FLOPs per token (0.25 = a quarter more work). */
+  extraFlopsFraction: number;
+  /** Total memory per GPU under each scheme, in the order of Plan.memory. */
+  totals: number[];
+  fits: boolean[];
 }
 
 export interface Plan {
@@ -89,48 +215,13 @@ export interface Plan {
   rows: MfuRow[];
   activations: ActivationBreakdown;
   memory: SchemeMemory[];
+  /** none, mlp, block at the plan's micro-batch. */
+  recompute: RecomputeOption[];
+  /** Per scheme (Plan.memory's order): the cheapest recompute mode that fits, or null when none does. */
+  cheapestFit: (RecomputeMode | null)[];
 }
 
 export class PlanError extends Error {}
-
-/**
- * Activation memory per token for this architecture without recomputation, bf16 tensors, flash attention (no
- * seq x seq scores are kept; only the output and a per-head log-sum-exp). Per layer, the tensors the backward
- * pass reads:
- *   attention half: norm input (h), norm output = q/k/v input (h), q, k, v after RoPE (Hq.d + 2 Hkv.d),
- *                   q and k before QK-norm when qk_norm (Hq*d + Hkv*d), attention output = o_proj input (Hq.d)
- *   MLP half:       norm input (h), norm output (h), then SwiGLU: gate, up, silu(gate).up (3f)
- *                                                       or GELU MLP: pre-activation, activation (2f)
- *   fp32 stats:     log-sum-exp per query head (Hq), one (RMSNorm) or two (LayerNorm) per norm: 2 block norms,
- *                   plus one per head for QK-norm (Hq + Hkv)
- * So bf16 elements = 4h + (2 + [qk_norm]) (Hq*d + Hkv*d) + {3f | 2f}, and bytes = 2 x that + 4 x fp32 values.
- */
-export function activationBytes(c: ModelConfig, microBatch: number, seq: number): ActivationBreakdown {
-  const h = c.hidden_size, qd = c.n_head * c.head_dim, kvd = c.n_kv_head * c.head_dim, f = c.ffn_hidden;
-  const qk = c.qk_norm ? 1 : 0;
-  const ffnElems = c.ffn === 'swiglu' ? 3 * f : 2 * f;
-  const bf16ElementsPerLayer = 4 * h + (2 + qk) * (qd + kvd) + ffnElems;
-  const statsPerNorm = c.norm === 'layernorm' ? 2 : 1;
-  const fp32ValuesPerLayer = c.n_head + 2 * statsPerNorm + qk * (c.n_head + c.n_kv_head);
-  const perTokenPerLayer = 2 * bf16ElementsPerLayer + 4 * fp32ValuesPerLayer;
-  const perTokenFinalNorm = 2 * 2 * h + 4 * statsPerNorm;
-  const perTokenLogits = 4 * c.vocab_size;
-  const perToken = c.n_layer * perTokenPerLayer + perTokenFinalNorm + perTokenLogits;
-  const formula =
-    `per token: n_layer x [2 B x (4h + ${2 + qk}(Hq*d + Hkv*d) + ${c.ffn === 'swiglu' ? '3f' : '2f'}) + 4 B x ${fp32ValuesPerLayer}]` +
-    ` + final norm 2 B x 2h + 4 B x ${statsPerNorm} + fp32 logits 4 B x vocab` +
-    ` = ${c.n_layer} x ${perTokenPerLayer} + ${perTokenFinalNorm} + ${perTokenLogits} = ${perToken} B`;
-  return {
-    perTokenPerLayer,
-    bf16ElementsPerLayer,
-    fp32ValuesPerLayer,
-    perTokenFinalNorm,
-    perTokenLogits,
-    perToken,
-    total: perToken * microBatch * seq,
-    formula,
-  };
-}
 
 /** Parameters of the largest unit FSDP gathers at once: one block, or the embedding / lm_head matrix. */
 export function largestShardUnit(c: ModelConfig): number {
@@ -175,8 +266,8 @@ export function plan(input: PlanInput): Plan {
     hoursForTarget: (targetTokens * fpt.total) / (N * peak * m) / 3600,
   }));
 
-  const act = activationBytes(c, input.microBatch, input.seq);
-  const perSequence = act.perToken * input.seq;
+  const mode = input.recompute ?? 'none';
+  const act = activationBytes(c, input.microBatch, input.seq, mode);
   const g = input.gradBytes;
   const unit = largestShardUnit(c);
   const mem = input.gpu.memoryBytes;
@@ -194,7 +285,7 @@ export function plan(input: PlanInput): Plan {
       activations: act.total,
       total,
       fits: total <= mem,
-      maxMicroBatch: Math.max(0, Math.floor((mem - states) / perSequence)),
+      maxMicroBatch: largestFitting((b) => states + activationBytes(c, b, input.seq, mode).total <= mem),
     };
   };
   const memory = [
@@ -209,7 +300,31 @@ export function plan(input: PlanInput): Plan {
       gathered: N > 1 ? unit * (2 * 2 + g) : 0,
     }),
   ];
-  return { input, params: P, flopsPerToken: fpt.total, flopsFormula: fpt.formula, flopBudget, targetTokens, rows, activations: act, memory };
+  const states = memory.map((m) => m.total - m.activations);
+  const recompute = RECOMPUTE_MODES.map((m): RecomputeOption => {
+    const a = activationBytes(c, input.microBatch, input.seq, m);
+    const totals = states.map((st) => st + a.total);
+    return { mode: m, activations: a.total, extraFlopsFraction: a.extraFlopsPerToken / fpt.total, totals, fits: totals.map((t) => t <= mem) };
+  });
+  // The modes are listed from the least to the most recomputed work, so the first that fits is the cheapest.
+  const cheapestFit = memory.map((_, k) => recompute.find((r) => r.fits[k])?.mode ?? null);
+  return { input, params: P, flopsPerToken: fpt.total, flopsFormula: fpt.formula, flopBudget, targetTokens, rows, activations: act, memory, recompute, cheapestFit };
+}
+
+/** The largest micro-batch b >= 0 for which fits(b) holds (fits is monotone: true up to some b, then false). */
+function largestFitting(fits: (b: number) => boolean): number {
+  if (!fits(1)) return 0;
+  let lo = 1, hi = 2;
+  while (fits(hi) && hi < 2 ** 30) {
+    lo = hi;
+    hi *= 2;
+  }
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -280,15 +395,23 @@ export function formatPlan(p: Plan): string {
   ]);
   L.push(...table(mhead, mbody));
   L.push('');
-  L.push(`Activations (bf16, flash attention, no recomputation): ${p.activations.formula}`);
+  const a = p.activations;
+  L.push(`Activations (lmforge's arena, recompute ${a.recompute}): ${a.formula}`);
   L.push(
-    `  x micro-batch ${i.microBatch} x seq ${i.seq} = ${gb(p.activations.total)} GB, of which fp32 logits ` +
-      `${gb(p.activations.perTokenLogits * i.microBatch * i.seq)} GB (a chunked loss avoids most of that).`,
+    `  x micro-batch ${i.microBatch} x seq ${i.seq} + ${a.fixed} B = ${gb(a.arena)} GB arena; CUDA scratch ${gb(a.cudaScratch.total)} GB ` +
+      `(flash-attention staging ${gb(a.cudaScratch.attention)}, loss chunk ${gb(a.cudaScratch.loss)}, cuBLASLt ${gb(a.cudaScratch.gemm)})`,
   );
-  L.push(
-    'Not counted: CUDA context, communication buffers, allocator fragmentation (keep ~10% free); recomputation would ' +
-      'cut activations to about one tensor per layer.',
-  );
+  L.push('');
+  L.push(`Recomputation at micro-batch ${i.microBatch} x seq ${i.seq} (total GB per GPU; extra = FLOPs added per token):`);
+  const rhead = ['recompute', 'activations', 'extra', ...p.memory.map((m) => m.label)];
+  const rbody = p.recompute.map((r) => [
+    r.mode, gb(r.activations), `${(r.extraFlopsFraction * 100).toFixed(1)}%`,
+    ...r.totals.map((t, k) => `${gb(t)} ${r.fits[k] ? 'yes' : 'NO'}`),
+  ]);
+  L.push(...table(rhead, rbody));
+  L.push(`  cheapest that fits ${(i.gpu.memoryBytes / 1e9).toFixed(0)} GB: ` +
+    p.memory.map((m, k) => `${m.label} ${p.cheapestFit[k] ?? 'none fits (lower the micro-batch)'}`).join('; '));
+  L.push('Not counted: CUDA context, communication buffers, allocator fragmentation (keep ~10% free).');
   L.push(
     'Peaks are dense bf16: the planning document\'s 4.5 PFLOP/s per B200 is the 2:4 sparse figure (dense: 2.25).',
   );
@@ -313,6 +436,8 @@ export interface StagePlanInput {
   steps: number;
   /** Global tokens per optimizer step: micro-batch x grad_accum x seq x GPUs. */
   tokensPerStep: number;
+  /** The stage's recompute mode (default: the input's). */
+  recompute?: RecomputeMode;
 }
 
 export interface StagePlan {
@@ -324,6 +449,8 @@ export interface StagePlan {
   hours: number[];
   /** Memory per GPU at the stage's micro-batch and seq, per scheme. */
   memory: SchemeMemory[];
+  /** Per scheme, the cheapest recompute mode that fits at the stage's shape (Plan.cheapestFit). */
+  cheapestFit: (RecomputeMode | null)[];
 }
 
 export interface StagedPlan {
@@ -339,11 +466,11 @@ export interface StagedPlan {
 export function planStages(input: Omit<PlanInput, 'seq' | 'microBatch' | 'tokens'>, stages: StagePlanInput[]): StagedPlan {
   if (stages.length === 0) throw new PlanError('plan: the config has no stages');
   const stagePlans = stages.map((st): StagePlan => {
-    const p = plan({ ...input, seq: st.seq, microBatch: st.microBatch });
+    const p = plan({ ...input, seq: st.seq, microBatch: st.microBatch, recompute: st.recompute ?? input.recompute });
     const tokens = st.steps * st.tokensPerStep;
     const flops = tokens * p.flopsPerToken;
     const hours = input.mfu.map((m) => flops / (input.gpus * input.gpu.peakFlops * m) / 3600);
-    return { stage: st, tokens, flopsPerToken: p.flopsPerToken, flops, hours, memory: p.memory };
+    return { stage: st, tokens, flopsPerToken: p.flopsPerToken, flops, hours, memory: p.memory, cheapestFit: p.cheapestFit };
   });
   return {
     input,
@@ -364,15 +491,16 @@ export function formatStagedPlan(p: StagedPlan): string {
   );
   L.push('');
   const mfus = i.mfu.map((m) => `time @${(m * 100).toFixed(0)}%`);
-  const head = ['stage', 'seq', 'micro-batch', 'steps', 'tokens', 'FLOPs/token', ...mfus, 'GB/GPU ZeRO-1', 'fits'];
+  const head = ['stage', 'seq', 'micro-batch', 'steps', 'tokens', 'FLOPs/token', ...mfus, 'GB/GPU ZeRO-1', 'fits', 'recompute'];
   const body = p.stages.map((s) => {
     const z = s.memory.find((m) => m.scheme === 'zero1')!;
     return [
       s.stage.name, String(s.stage.seq), String(s.stage.microBatch), s.stage.steps.toLocaleString('en-US'), formatTokens(s.tokens),
       sci(s.flopsPerToken), ...s.hours.map(formatHours), gb(z.total), z.fits ? 'yes' : `NO (max micro-batch ${z.maxMicroBatch})`,
+      `${s.stage.recompute ?? i.recompute ?? 'none'}${s.cheapestFit[1] ? `, cheapest fitting ${s.cheapestFit[1]}` : ', no mode fits'}`,
     ];
   });
-  body.push(['total', '', '', p.stages.reduce((a, s) => a + s.stage.steps, 0).toLocaleString('en-US'), formatTokens(p.tokens), '', ...p.hours.map(formatHours), '', '']);
+  body.push(['total', '', '', p.stages.reduce((a, s) => a + s.stage.steps, 0).toLocaleString('en-US'), formatTokens(p.tokens), '', ...p.hours.map(formatHours), '', '', '']);
   L.push(...table(head, body));
   L.push('');
   const within = i.mfu.map((m, k) => `${(m * 100).toFixed(0)}% MFU: ${p.hours[k]! <= i.hours ? 'yes' : 'no'} (${formatHours(p.hours[k]!)})`);

@@ -4,6 +4,7 @@
  * per variant, and the sweep report sets them beside what was measured.
  */
 import type { ModelConfig } from '../config/model.js';
+import type { RecomputeMode } from '../config/train.js';
 import { countParams, flopsPerToken } from '../model/count.js';
 import { activationArenaBytes } from '../model/activations.js';
 import { getDevice } from './devices.js';
@@ -20,6 +21,8 @@ export interface RunShape {
   evalEvery: number;
   evalBatches: number;
   zero1: boolean;
+  /** Activation recomputation (default none). */
+  recompute?: RecomputeMode;
 }
 
 /**
@@ -39,7 +42,10 @@ export interface RunCost {
   evalTokens: number;
   /** Training plus evaluation FLOPs over the assumed FLOP/s. */
   seconds: number;
-  /** Engine memory of one rank: fp32 weights and gradients, AdamW m and v (ZeRO-1: / ranks), activation arena. */
+  /**
+   * Engine memory of one rank: fp32 weights and gradients, AdamW m and v (ZeRO-1: / ranks), the activation arena
+   * (bf16 activations and a bf16 weight copy on a GPU).
+   */
   memoryBytes: number;
   /** The assumption in words. */
   assumption: string;
@@ -75,6 +81,9 @@ export function runCost(model: ModelConfig, shape: RunShape, throughput: Through
   const { flops, words } = assumedFlops(throughput, shape.ranks);
   const seconds = (tokens * fpt + (evalTokens * fpt) / 3) / flops;
   const moments = (8 * params) / (shape.zero1 ? shape.ranks : 1);
-  const memoryBytes = 8 * params + moments + activationArenaBytes(model, shape.microBatch, shape.seq);
+  // On a GPU (bf16 mode) activations are stored in bf16 and the model keeps a bf16 copy of its weights.
+  const onGpu = 'gpu' in throughput;
+  const memoryBytes = 8 * params + moments + (onGpu ? 2 * params : 0) +
+    activationArenaBytes(model, shape.microBatch, shape.seq, onGpu ? 'bf16' : 'f32', shape.recompute ?? 'none');
   return { params, flopsPerToken: fpt, tokensPerStep, steps: shape.steps, tokens, evalTokens, seconds, memoryBytes, assumption: words };
 }

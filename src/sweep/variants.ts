@@ -126,7 +126,7 @@ export function resolveSweep(spec: SweepSpec, opts: ResolveOptions = {}): { vari
         throw new Error(`warmup_steps ${tc.warmup_steps} >= steps ${steps}: the run never leaves warmup; lower warmup_steps or raise the budget`);
       const cost = runCost(model, {
         seq: tc.seq, microBatch: tc.micro_batch, gradAccum: tc.grad_accum, ranks: nproc, steps,
-        evalEvery: tc.eval_every, evalBatches: tc.eval_batches, zero1: tc.zero1,
+        evalEvery: tc.eval_every, evalBatches: tc.eval_batches, zero1: tc.zero1, recompute: tc.recompute,
       }, spec.assume);
       variants.push({ id, values: v.values, sets, tc, model, cost });
     } catch (e) {

@@ -48,7 +48,7 @@ export class AdamW {
     const { model } = this;
     adamwRanges(this.be, this.ranges, this.cfg, { lr, step: this.step, gradScale, stats }, {
       start: 0, n: model.layout.total, param: model.paramPtr(0), grad: model.gradPtr(0),
-      m: { buf: this.m, offset: 0 }, v: { buf: this.v, offset: 0 },
+      m: { buf: this.m, offset: 0 }, v: { buf: this.v, offset: 0 }, paramBf16: model.paramBf16Ptr(0),
     });
   }
 
@@ -61,17 +61,18 @@ export class AdamW {
 /**
  * One AdamW update over ranges of the flat parameter layout, each with its own decay setting, in one engine pass
  * (the multi-tensor `adamwRanges` op). `span` says where the parameters, gradients and moments of layout elements
- * [start, start + n) are (the full buffers, or a ZeRO-1 slice); the ranges lie inside it.
+ * [start, start + n) are (the full buffers, or a ZeRO-1 slice), and the bf16 weight copy the update also writes
+ * (if any); the ranges lie inside it.
  */
 export function adamwRanges(
   be: Backend, ranges: readonly AdamWRange[], cfg: AdamWConfig,
   s: { lr: number; step: number; gradScale: number; stats?: Ptr | null },
-  span: { start: number; n: number; param: Ptr; grad: Ptr; m: Ptr; v: Ptr },
+  span: { start: number; n: number; param: Ptr; grad: Ptr; m: Ptr; v: Ptr; paramBf16?: Ptr | null },
 ): void {
   if (ranges.length === 0) return;
   const local = ranges.map((r) => ({ offset: r.offset - span.start, size: r.size, decay: r.decay }));
   be.adamwRanges(span.param, span.grad, span.m, span.v, span.n, local, {
     lr: s.lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: cfg.weightDecay,
     step: s.step, gradScale: s.gradScale, stepStats: s.stats ?? null, clip: s.stats ? cfg.clip : 0,
-  });
+  }, span.paramBf16 ?? null);
 }

@@ -154,8 +154,9 @@ export class ZeroAdamW implements TrainOptimizer {
       start, n: count, param: model.paramPtr(start), grad: this.local(this.gradSlice, start),
       m: this.local(this.m, start), v: this.local(this.v, start),
     });
-    // In place: this rank's updated slice already sits at its displacement in the parameter buffer.
-    this.group.allGather(model.paramPtr(this.shard.start), model.paramPtr(0), this.shard.counts);
+    // In place: this rank's updated slice already sits at its displacement in the parameter buffer; the bf16
+    // weight copy (if any) is refreshed whole after the gather, so AdamW does not write it here.
+    model.writeParams((p) => this.group.allGather(model.paramPtr(this.shard.start), p, this.shard.counts));
   }
 
   exportMoments(): Moments | null {

@@ -126,6 +126,7 @@ export class Trainer {
     // With stages the run's length is theirs (the saved config records it).
     tc.steps = this.schedule.totalSteps;
     this.model = new Decoder(this.be, modelCfg);
+    this.model.setRecompute(tc.recompute);
     const adam = { lr: tc.lr, beta1: tc.beta1, beta2: tc.beta2, eps: tc.eps, weightDecay: tc.weight_decay, clip: tc.clip };
     const allocatedBefore = this.be.allocatedBytes();
     this.opt = dist.zero1 ? new ZeroAdamW(this.be, this.model, this.group, adam) : new ReplicatedAdamW(this.be, this.model, this.group, adam);
@@ -186,7 +187,7 @@ export class Trainer {
       initWeights(this.model, { seed: tc.seed, scaledResidual: tc.scaled_residual_init });
     }
     // Every rank computed the same start; rank 0's copy makes that a guarantee.
-    if (group.size > 1) group.broadcast(this.model.paramPtr(0), this.model.layout.total, 0);
+    if (group.size > 1) this.model.writeParams((p) => group.broadcast(p, this.model.layout.total, 0));
     if (group.rank === 0) {
       // The configs first: a run directory without train_config.json holds nothing worth keeping.
       writeFileAtomic(join(this.runDir, RUN_FILES.trainConfig), JSON.stringify(tc, null, 2) + '\n');
@@ -233,6 +234,7 @@ export class Trainer {
         );
     }
     if (this.model.cfg.rope_theta !== st.ropeTheta) this.model.setRopeTheta(st.ropeTheta);
+    this.model.setRecompute(st.recompute);
     if (st.resetOptimizer && this.step === st.start && st.index > 0) {
       const zeros = new Float32Array(this.model.layout.total);
       this.opt.importMoments(zeros, zeros, 0);
@@ -244,7 +246,8 @@ export class Trainer {
       hooks.onLog?.(
         `stage ${st.index + 1}/${this.schedule.stages.length} (${st.name}) from step ${this.step}: seq ${st.seq}, ` +
           `${st.microBatch} x ${st.gradAccum} sequences per step, data ${describeData(st.data)}, rope_theta ${st.ropeTheta}, ` +
-          `lr ${st.lr} ${st.schedule}${st.resetOptimizer ? ', optimizer reset' : ''}${st.attentionMask === 'document' ? ', document masking' : ''}`,
+          `lr ${st.lr} ${st.schedule}${st.resetOptimizer ? ', optimizer reset' : ''}${st.attentionMask === 'document' ? ', document masking' : ''}` +
+          `${st.recompute !== 'none' ? `, recompute ${st.recompute}` : ''}`,
       );
     this.warnIfRepeated(st, hooks);
     return st;

@@ -51,6 +51,14 @@ test('a staged config resolves every stage: top-level defaults, own keys, tokens
   assert.equal(loadTrainConfig(file('s2.yaml', 'stages: [{steps: 3}, {steps: 4}]\n'), []).steps, 7);
 });
 
+test('recompute per stage: the top level by default, a stage\'s own, --set stages.N.recompute; a wrong mode names the allowed ones', () => {
+  const f = file('staged-recompute.yaml', STAGED);
+  const tc = loadTrainConfig(f, ['recompute=mlp', 'stages.3.recompute=block']);
+  assert.deepEqual(resolveStages(tc, 1e4, 512, 1).map((s) => s.recompute), ['mlp', 'mlp', 'block']);
+  assert.deepEqual(resolveStages(loadTrainConfig(f, []), 1e4, 512, 1).map((s) => s.recompute), ['none', 'none', 'none']);
+  assert.throws(() => loadTrainConfig(f, ['stages.2.recompute=blocks']), /'recompute' must be one of 'none', 'mlp', 'block', got string 'blocks'/);
+});
+
 test('stages.N.KEY=VALUE overrides one stage; a saved config round-trips', () => {
   const f = file('staged2.yaml', STAGED);
   const tc = loadTrainConfig(f, ['stages.2.steps=4', 'stages.3.seq=128', 'stages.1.data=data/other']);

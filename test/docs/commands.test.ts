@@ -348,6 +348,15 @@ const HANDLERS: Record<string, Handler> = {
   'node scripts/bench-cpu.mjs --runs 3 --steps 5 --threads 2': { illustrative: 'a side-by-side benchmark against the PyTorch peer (minutes, needs python3-torch)' },
   'python3 ../shared/peers/torch_qwen3_cpu.py bench PRESET 5': { illustrative: 'the PyTorch peer (needs python3-torch)' },
   'lmforge bench --preset PRESET --steps 5 --threads 2': { illustrative: "the peer benchmark's template; the README's bench command runs above" },
+  'lmforge bench --preset NAME --recompute MODE': {
+    run: (f) => {
+      const r = ok(argvOf(f, { NAME: 'cpu-tiny', MODE: 'block' }, ['--steps', '1', '--batch', '1', '--seq', '16']));
+      assert.equal((JSON.parse(r.stdout) as { recompute: string }).recompute, 'block');
+    },
+  },
+  'node scripts/bench-recompute.mjs --preset cpu-small --batch 2 --seq 256 --rounds 9 --threads 2': {
+    illustrative: 'a timing benchmark of the three recompute modes (minutes of CPU); their exactness is tested in test/model/recompute.test.ts',
+  },
   'lmforge bench --preset cpu-small --profile': {
     run: (f) => {
       const r = ok(argvOf(f, {}, ['--steps', '1', '--batch', '1', '--seq', '16']));
@@ -493,10 +502,13 @@ const HANDLERS: Record<string, Handler> = {
   'lmforge plan --model PRESET --gpu b200|h200|h100|h100-pcie|a100|a100-40gb|l40s|rtx4090 [--gpus N] [--hours H]': {
     run: (f) => {
       const argv = synopsisArgv(f, { PRESET: 'cpu-tiny', N: '2', H: '1', 'A,B,...': '0.3,0.5', T: '1B', S: '128', M: '1', 'bf16|fp32': 'fp32', 'FLOP/s': '1e15', GB: '80' });
-      assert.ok(['--mfu', '--tokens', '--seq', '--micro-batch', '--grad-dtype', '--peak', '--gpu-memory', '--json'].every((x) => argv.includes(x)), argv.join(' '));
+      assert.ok(['--mfu', '--tokens', '--seq', '--micro-batch', '--grad-dtype', '--recompute', '--peak', '--gpu-memory', '--json'].every((x) => argv.includes(x)), argv.join(' '));
       const j = JSON.parse(ok(argv).stdout) as { input: { gpus: number; seq: number; gradBytes: number } };
       assert.deepEqual([j.input.gpus, j.input.seq, j.input.gradBytes], [2, 128, 4]);
     },
+  },
+  'lmforge plan --model qwen3-custom-1.5b --gpu h200 --seq 2048 --micro-batch 8 --grad-dtype fp32': {
+    run: (f) => assert.match(ok(argvOf(f)).stdout, /none\s+40\.87\s+0\.0%\s+77\.45 yes[\s\S]*mlp\s+24\.57\s+11\.6%\s+61\.14 yes[\s\S]*block\s+9\.09\s+27\.0%\s+45\.66 yes/),
   },
   'lmforge plan --model qwen3-0.6b --gpus 8 --gpu b200 --hours 24 --mfu 0.4': {
     run: (f) => {

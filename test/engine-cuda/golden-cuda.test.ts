@@ -1,7 +1,7 @@
 /**
  * Golden parity through `lmforge forward-backward --device cuda` (or cuda-interpret where there is no GPU; see
  * harness.ts and ../shared/golden/README.md): in bf16 mode at the bf16 tolerances (2e-2 on logits and gradients,
- * 1e-2 on losses; a gradient that bf16 GEMM operands alone put above 2e-2 is held to that floor, see BF16_FLOOR),
+ * 1e-2 on losses; a gradient that bf16 rounding alone puts above 2e-2 is held to that floor, see BF16_FLOOR),
  * and with LMFORGE_CUDA_PRECISION=fp32 at the fp32 tolerances.
  */
 import { test } from 'node:test';
@@ -16,13 +16,14 @@ import { device, skipReason } from './harness.js';
 
 const cases = goldenCases();
 // The README's tolerances (src/parity/golden.ts); in bf16 the weights after 3 AdamW steps are reported, not held
-// (Adam's normalised steps amplify bf16 noise in tiny gradients), and a gradient that bf16 GEMM operands alone put
+// (Adam's normalised steps amplify bf16 noise in tiny gradients), and a gradient that bf16 rounding alone puts
 // above 2e-2 is held to that floor (BF16_FLOOR).
 const TOL = { bf16: BF16_TOLERANCES, fp32: FP32_TOLERANCES };
 
 // Where python3 with numpy is found, each bf16 run is also compared with the float64 computation whose only
-// change is bf16 GEMM operands (scripts/golden-bf16-floor.py): the engine must round where it does and nowhere
-// else (measured: at most 4.4e-5 apart; the fp32 engine is 1e-2 away, autocast's bf16 GEMM outputs 2e-2).
+// changes are lmforge's bf16 rounding points (GEMM operands, activations stored in bf16: scripts/golden-bf16-floor.py):
+// the engine must round where it does and nowhere else (measured: 5.0e-5 apart on qwen3-tiny, 7.9e-8 on llama-tiny;
+// 3.6e-3 on qwen3-tiny-tied, whose fp32-perturbed reruns of the script itself land up to 6.8e-3 apart).
 const hasNumpy = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0;
 const floorScript = join(REPO_ROOT, 'scripts', 'golden-bf16-floor.py');
 const FLOOR_DISTANCE = 5e-4;
@@ -38,10 +39,14 @@ for (const precision of ['bf16', 'fp32'] as const) {
       // The worst errors, for the GPU call's log (scripts/device-test.sh).
       process.stdout.write(`# ${name} ${precision}: worst ${JSON.stringify(worst)}\n`);
       if (precision === 'bf16' && hasNumpy && !name.startsWith('gpt2')) {
-        const f = spawnSync('python3', [floorScript, dir, '--against', out], { encoding: 'utf8' });
+        const f = spawnSync('python3', [floorScript, dir, '--against', out, '--jitter', '8'], { encoding: 'utf8' });
         const m = /largest gradient distance (\S+) \((\S+)\)/.exec(f.stdout);
-        if (!m) problems.push(`golden-bf16-floor.py --against failed: ${f.stderr}`);
-        else if (!(Number(m[1]) <= FLOOR_DISTANCE)) problems.push(`${m[2]}: ${m[1]} from float64 with bf16 GEMM operands > ${FLOOR_DISTANCE}`);
+        const j = /jitter distance (\S+)/.exec(f.stdout);
+        // The engine computes in fp32 between the rounding points: it may land as far from the float64 computation
+        // as that computation lands from itself with fp32-sized perturbations before each rounding (--jitter).
+        const allowed = Math.max(FLOOR_DISTANCE, Number(j?.[1]));
+        if (!m || !j) problems.push(`golden-bf16-floor.py --against failed: ${f.stderr}`);
+        else if (!(Number(m[1]) <= allowed)) problems.push(`${m[2]}: ${m[1]} from float64 with lmforge's bf16 rounding points > ${allowed}`);
       }
       rmSync(out, { force: true });
       assert.deepEqual(problems, []);

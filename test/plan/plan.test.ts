@@ -7,6 +7,8 @@ import { getPreset } from '../../src/config/presets.js';
 import { getDevice } from '../../src/plan/devices.js';
 import { plan, activationBytes, largestShardUnit, formatHours, formatPlan, formatTokens, PlanError, type PlanInput } from '../../src/plan/plan.js';
 import { parseTokenCount, parseMfuList } from '../../src/cli/plan.js';
+import { activationArenaBytes } from '../../src/model/activations.js';
+import { RECOMPUTE_MODES } from '../../src/config/train.js';
 
 const rel = (a: number, b: number, tol = 1e-12): void =>
   assert.ok(Math.abs(a - b) <= tol * Math.abs(b), `got ${a}, expected ${b}`);
@@ -56,23 +58,30 @@ test('Qwen3-0.6B on 8 B200 for 24 h at 40% MFU: budget, tokens, Chinchilla, time
 test('Qwen3-0.6B memory per GPU, micro-batch 8 x 4096, by hand', () => {
   const p = plan(base());
   const P = 596_049_920;
-  // Activations per token per layer: bf16 4h + 3(Hq*d + Hkv*d) + 3f = 4096 + 3 x (2048 + 1024) + 9216 = 22,528
-  // elements = 45,056 B; fp32: 16 lse + 2 norm rstd + (16 + 8) QK-norm rstd = 42 values = 168 B -> 45,224 B.
+  // lmforge's arena per token and layer (h 1024, q = 16 x 128 = 2048, kv = 8 x 128 = 1024, f 3072, SwiGLU up 6144):
+  //   f32: input, mid (2 x 1024), two norms' mean + rstd (4), QK-norm rstd (16 + 8), lse (16) = 2,092 values = 8,368 B;
+  //   bf16: attnIn, mlpIn (2 x 1024), qkv 4096, qk 3072, att 2048, up 6144, act 3072 = 20,480 elements = 40,960 B.
   const a = activationBytes(getPreset('qwen3-0.6b'), 8, 4096);
-  assert.equal(a.bf16ElementsPerLayer, 22_528);
-  assert.equal(a.fp32ValuesPerLayer, 42);
-  assert.equal(a.perTokenPerLayer, 45_224);
-  // Final norm 2 x 2 x 1024 + 4 = 4,100 B; logits 4 x 151,936 = 607,744 B.
-  // Per token 28 x 45,224 + 4,100 + 607,744 = 1,878,116 B; x 8 x 4096 = 61,542,105,088 B.
-  assert.equal(a.perToken, 1_878_116);
-  assert.equal(a.total, 61_542_105_088);
+  assert.equal(a.perTokenPerLayer, 49_328);
+  assert.equal(a.perTokenShared, 0);
+  // Outside the blocks: f32 blocksOut, dStream, dTmp (3 x 1024) + final stats 2 = 12,296 B; bf16 finalNormOut 1024,
+  // dQkv 4096, dQk 3072, dAtt 2048, dUp 6144, dAct 3072 = 19,456 elements = 38,912 B: 51,208 B.
+  assert.equal(a.perTokenOutside, 51_208);
+  // Per token 28 x 49,328 + 51,208 + 16 (i32 ids, targets, positions, document starts) = 1,432,408 B; RoPE tables
+  // 4096 x 128 x 4 B + one i32 + two f64 = 2,097,172 B; arena 1,432,408 x 32,768 + 2,097,172 = 46,939,242,516 B.
+  assert.equal(a.perToken, 1_432_408);
+  assert.equal(a.arena, 46_939_242_516);
+  // CUDA scratch, each area reserved with 1/8 headroom: flash staging bf16 q + dO (2 x 8 x 16 x 4096 x 128 x 2 B),
+  // k + v (2 x 8 x 8 x 4096 x 128 x 2 B), row dots 8 x 16 x 4096 x 4 B = 404,750,336 -> 455,344,128; loss: 1,728-row
+  // chunk of 151,936 logits, fp32 1,050,181,632 + bf16 525,090,816, bf16 head weight 311,164,928, row losses
+  // 262,144, each x 9/8 = 2,122,536,960; cuBLASLt 64 MiB -> 75,497,472.
+  assert.deepEqual(a.cudaScratch, { attention: 455_344_128, loss: 2_122_536_960, gemm: 75_497_472, total: 2_653_378_560 });
+  assert.equal(a.total, 46_939_242_516 + 2_653_378_560);
   const [ddp, z1, z3] = p.memory;
   // Plain DP: (2 + 4 + 2 + 8) x P = 16 P = 9,536,798,720 B of states.
   assert.deepEqual([ddp!.weights, ddp!.master, ddp!.grads, ddp!.optimizer, ddp!.gathered], [2 * P, 4 * P, 2 * P, 8 * P, 0]);
-  assert.equal(ddp!.total, 9_536_798_720 + 61_542_105_088);
-  assert.equal(ddp!.fits, true); // 71.1 GB of 180
-  // Largest sequence count: (180e9 - 9,536,798,720) / (1,878,116 x 4096 = 7,692,763,136) = 22.16 -> 22.
-  assert.equal(ddp!.maxMicroBatch, 22);
+  assert.equal(ddp!.total, 9_536_798_720 + a.total);
+  assert.equal(ddp!.fits, true); // 59.1 GB of 180
   // ZeRO-1: weights and grads whole, master + m + v over 8: 2P + 2P + 12P/8 = 5.5 P.
   assert.equal(z1!.total - z1!.activations, 5.5 * P);
   // ZeRO-3: 16P/8 = 2P, plus the largest unit gathered: the 151,936 x 1024 embedding (155,582,464 params; one
@@ -80,12 +89,13 @@ test('Qwen3-0.6B memory per GPU, micro-batch 8 x 4096, by hand', () => {
   assert.equal(largestShardUnit(getPreset('qwen3-0.6b')), 155_582_464);
   assert.equal(z3!.gathered, 155_582_464 * 6);
   assert.equal(z3!.total - z3!.activations, 2 * P + 155_582_464 * 6);
-  // Max micro-batch: ZeRO-1 (180e9 - 5.5 P = 176,721,725,440) / 7,692,763,136 = 22.97 -> 22;
-  // ZeRO-3 (180e9 - 2P - 933,494,784 = 177,874,405,376) / 7,692,763,136 = 23.12 -> 23.
-  assert.equal(z1!.maxMicroBatch, 22);
-  assert.equal(z3!.maxMicroBatch, 23);
-  // The printed share of the logits: 607,744 x 8 x 4096 = 19,914,555,392 B.
-  assert.match(formatPlan(p), /of which fp32 logits 19\.91 GB/);
+  // Max micro-batch: the largest b whose states + activations fit, and b + 1 does not.
+  for (const m of p.memory) {
+    const states = m.total - m.activations;
+    assert.ok(states + activationBytes(getPreset('qwen3-0.6b'), m.maxMicroBatch, 4096).total <= 180e9, m.label);
+    assert.ok(states + activationBytes(getPreset('qwen3-0.6b'), m.maxMicroBatch + 1, 4096).total > 180e9, m.label);
+  }
+  assert.deepEqual(p.memory.map((m) => m.maxMicroBatch), [28, 29, 29]);
   // fp32 gradients add 2 B/param unsharded under DP and ZeRO-1.
   const fp32 = plan(base({ gradBytes: 4 }));
   assert.equal(fp32.memory[0]!.total - ddp!.total, 2 * P);
@@ -93,17 +103,60 @@ test('Qwen3-0.6B memory per GPU, micro-batch 8 x 4096, by hand', () => {
   assert.equal(plan(base({ gpus: 1 })).memory[2]!.gathered, 0);
 });
 
-test('GPT-2 activations (LayerNorm, GELU MLP, no QK-norm) and a case that does not fit', () => {
-  // 4 x 768 + 2 x (768 + 768) + 2 x 3072 = 12,288 elements = 24,576 B; fp32: 12 lse + 2 norms x 2 stats = 16 -> 64 B.
+test('recompute modes for Qwen3-0.6B at 8 x 4096, by hand: what each layer keeps, what is shared, the extra FLOPs', () => {
+  const c = getPreset('qwen3-0.6b');
+  // mlp: each layer drops up (6144) and act (3072) bf16 = 18,432 B, kept once: 28 x 30,896 + 18,432 + 51,208 + 16.
+  const mlp = activationBytes(c, 8, 4096, 'mlp');
+  assert.deepEqual([mlp.perTokenPerLayer, mlp.perTokenShared, mlp.perToken], [30_896, 18_432, 934_744]);
+  // block: each layer keeps its f32 input (4,096 B); the other 45,232 B live once: 28 x 4,096 + 45,232 + 51,208 + 16.
+  const block = activationBytes(c, 8, 4096, 'block');
+  assert.deepEqual([block.perTokenPerLayer, block.perTokenShared, block.perToken], [4_096, 45_232, 211_144]);
+  // Extra FLOPs per token: 27 re-run layers (the last block's tensors are still in place). mlp: the up GEMM,
+  // 2 x 1024 x 6144 = 12,582,912 each; block: the layer's forward, 2 x 15,728,640 matmul weights + 4 x 16 x 128 x 4096
+  // attention = 65,011,712 each.
+  assert.equal(mlp.extraFlopsPerToken, 27 * 12_582_912);
+  assert.equal(block.extraFlopsPerToken, 27 * 65_011_712);
+  const p = plan(base({ recompute: 'block' }));
+  assert.equal(p.activations.recompute, 'block');
+  assert.equal(p.memory[0]!.activations, block.total);
+  assert.deepEqual(p.recompute.map((r) => r.mode), ['none', 'mlp', 'block']);
+  rel(p.recompute[2]!.extraFlopsFraction, (27 * 65_011_712) / 6_394_478_592);
+  // On a 40 GB A100 at 8 x 4096 with one GPU: 16 P = 9.54 GB of states; none needs 49.6 GB more, mlp 33.3 GB
+  // (42.8 in all: too much), block 9.6 GB: block is the cheapest that fits.
+  const small = plan(base({ gpus: 1, gpu: getDevice('a100-40gb') }));
+  assert.deepEqual(small.recompute.map((r) => r.fits[0]), [false, false, true]);
+  assert.deepEqual(small.cheapestFit, ['block', 'block', 'block']);
+  assert.match(formatPlan(small), /cheapest that fits 40 GB: data parallel block; ZeRO-1 block; ZeRO-3 \/ FSDP block/);
+  const none = plan(base({ gpus: 1, gpu: getDevice('a100-40gb'), microBatch: 64 }));
+  assert.match(formatPlan(none), /data parallel none fits \(lower the micro-batch\)/);
+});
+
+test("the planner's arena equals activationArenaBytes (f32 activations, as the arena is allocated today)", () => {
+  // Exact wherever every tensor is a multiple of 16 elements (the arena's view alignment); below it by that padding
+  // on tiny odd shapes.
+  for (const [name, batch, seq] of [['qwen3-0.6b', 8, 2048], ['gpt2', 8, 1024], ['cpu-tiny', 8, 128], ['qwen3-custom-1.5b', 8, 4096], ['llama3-1.5b', 2, 4096]] as const)
+    for (const mode of RECOMPUTE_MODES)
+      assert.equal(activationBytes(getPreset(name), batch, seq, mode, 4).arena, activationArenaBytes(getPreset(name), batch, seq, 'f32', mode), `${name} ${mode}`);
+  const odd = { ...getPreset('cpu-tiny'), vocab_size: 61, hidden_size: 16, n_layer: 3, n_head: 4, n_kv_head: 2, head_dim: 6, ffn_hidden: 20 };
+  for (const c of [odd, { ...odd, family: 'gpt2' as const, norm_position: 'post' as const, positions: 'learned' as const, qk_norm: false, norm: 'layernorm' as const, ffn: 'mlp' as const }])
+    for (const mode of RECOMPUTE_MODES) {
+      const planned = activationBytes(c, 3, 7, mode, 4).arena, real = activationArenaBytes(c, 3, 7, 'f32', mode);
+      assert.ok(planned <= real && real - planned < 0.03 * real, `${mode}: planned ${planned}, arena ${real}`);
+    }
+});
+
+test('GPT-2 (LayerNorm, learned positions, GELU MLP) and a case that does not fit', () => {
+  // f32 input, mid (2 x 768), two LayerNorms' mean + rstd (4), lse (12) = 1,552 values = 6,208 B; bf16 attnIn, mlpIn
+  // (2 x 768), qkv 2304, att 768, pre-activation and activation (2 x 3072) = 10,752 elements = 21,504 B. No RoPE or
+  // QK-norm: no qk copy and no RoPE tables.
   const a = activationBytes(getPreset('gpt2'), 1, 1024);
-  assert.equal(a.perTokenPerLayer, 24_640);
+  assert.equal(a.perTokenPerLayer, 27_712);
+  assert.equal(a.fixed, 20);
   // qwen3-custom-2b (2,434,342,144 params untied) on one 80 GB H100 at micro-batch 8 x 4096: 16 P = 38.9 GB of
   // states plus far more activations: does not fit; ZeRO does not help on one GPU.
   const p = plan(base({ modelName: 'qwen3-custom-2b', model: getPreset('qwen3-custom-2b'), gpus: 1, gpu: getDevice('h100') }));
   assert.equal(p.params, 2_434_342_144);
   assert.ok(p.memory.every((m) => !m.fits));
-  const states = 16 * 2_434_342_144;
-  assert.equal(p.memory[0]!.maxMicroBatch, Math.floor((80e9 - states) / (p.activations.perToken * 4096)));
   assert.match(formatPlan(p), /NO \(\d+%\)/);
 });
 
@@ -127,7 +180,7 @@ test('the command prints the same numbers, as text and as JSON', () => {
   assert.equal(text.status, 0, text.stderr);
   assert.match(text.stdout, /= 1\.555e21 FLOP/);
   assert.match(text.stdout, /40%\s+1,125,971\s+97\.28B\s+8\.16\s+2\.9 h/);
-  assert.match(text.stdout, /data parallel\s+1\.19\s+2\.38\s+1\.19\s+4\.77\s+0\.00\s+61\.54\s+71\.08\s+yes \(39%\)\s+22/);
+  assert.match(text.stdout, /data parallel\s+1\.19\s+2\.38\s+1\.19\s+4\.77\s+0\.00\s+49\.59\s+59\.13\s+yes \(33%\)\s+28/);
   const json = spawnSync(process.execPath, [bin, ...args, '--json'], { encoding: 'utf8' });
   const j = JSON.parse(json.stdout) as { flopBudget: number; rows: { tokens: number }[]; params: number };
   assert.equal(j.params, 596_049_920);
@@ -137,9 +190,23 @@ test('the command prints the same numbers, as text and as JSON', () => {
   assert.match(bad.stderr, /unknown GPU 'tpu9'/);
 });
 
+test('--recompute picks the mode the memory table uses; a wrong mode names the allowed ones', () => {
+  const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/lmforge.js');
+  const args = ['plan', '--model', 'qwen3-0.6b', '--gpu', 'a100-40gb', '--seq', '4096', '--micro-batch', '8'];
+  const r = spawnSync(process.execPath, [bin, ...args, '--recompute', 'block'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /Activations \(lmforge's arena, recompute block\)/);
+  assert.match(r.stdout, /cheapest that fits 40 GB: data parallel block/);
+  const bad = spawnSync(process.execPath, [bin, ...args, '--recompute', 'blocks'], { encoding: 'utf8' });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--recompute must be one of none, mlp, block, got 'blocks'/);
+});
+
 test('the plan as text, line for line: a token target in days, fp32 gradients, nothing fits; and one under a minute', () => {
   // Checked by hand: 2 x 1.65e14 x 0.3 / 122,978,304 FLOP/token = 805,020 tokens/s; 1e12 tokens take 345 h; per token
-  // 4 x 4,528 + 516 + 607,744 = 626,372 B; DP states 18 P with fp32 gradients, (24e9 - 18 P) / (626,372 x 256) = 147.
+  // 4 x 5,048 + 5,256 + 16 = 25,464 B (layer: f32 270 values, bf16 1,984 elements; see the Qwen3-0.6B case for the
+  // tensors); head_dim 32 takes the classic attention kernel (only its row dots are scratch). Too large for none at
+  // 24 GB; mlp (each layer drops 1,152 bf16 elements of up + act) fits.
   const a = plan({ modelName: 'cpu-tiny', model: getPreset('cpu-tiny'), gpus: 2, gpu: getDevice('rtx4090'), hours: 1, mfu: [0.3, 0.5], seq: 256, microBatch: 4096, gradBytes: 4, tokens: 1e12 });
   assert.deepEqual(formatPlan(a).split('\n'), [
     "cpu-tiny: 20,235,648 parameters; 2 x rtx4090 (NVIDIA GeForce RTX 4090, dense bf16 1.650e14 FLOP/s, 24 GB) for 1 h",
@@ -153,14 +220,21 @@ test('the plan as text, line for line: a token target in days, fp32 gradients, n
     "  50%            1,341,700          4.83B         11.93       207 h (8.6 days)",
     "",
     "Memory per GPU (GB = 1e9 bytes): micro-batch 4096 x seq 256; bf16 weights, fp32 master weights, fp32 gradients, fp32 AdamW m and v; sharded parts divided by 2",
-    "  scheme         weights  master  grads  adam m,v  gathered  activations   total  fits 24 GB  max micro-batch",
-    "  data parallel     0.04    0.08   0.08      0.16      0.00       656.80  657.16  NO (2738%)              147",
-    "  ZeRO-1            0.04    0.04   0.08      0.08      0.00       656.80  657.04  NO (2738%)              148",
-    "  ZeRO-3 / FSDP     0.02    0.04   0.04      0.08      0.16       656.80  657.14  NO (2738%)              147",
+    "  scheme         weights  master  grads  adam m,v  gathered  activations  total  fits 24 GB  max micro-batch",
+    "  data parallel     0.04    0.08   0.08      0.16      0.00        28.62  28.98   NO (121%)             3332",
+    "  ZeRO-1            0.04    0.04   0.08      0.08      0.00        28.62  28.86   NO (120%)             3350",
+    "  ZeRO-3 / FSDP     0.02    0.04   0.04      0.08      0.16        28.62  28.96   NO (121%)             3336",
     "",
-    "Activations (bf16, flash attention, no recomputation): per token: n_layer x [2 B x (4h + 3(Hq*d + Hkv*d) + 3f) + 4 B x 12] + final norm 2 B x 2h + 4 B x 1 + fp32 logits 4 B x vocab = 4 x 4528 + 516 + 607744 = 626372 B",
-    "  x micro-batch 4096 x seq 256 = 656.80 GB, of which fp32 logits 637.27 GB (a chunked loss avoids most of that).",
-    "Not counted: CUDA context, communication buffers, allocator fragmentation (keep ~10% free); recomputation would cut activations to about one tensor per layer.",
+    "Activations (lmforge's arena, recompute none): per token: n_layer x 5048 B kept (every tensor) + 0 B shared + 5256 B outside the blocks + 16 B token ids = 4 x 5048 + 0 + 5256 + 16 = 25464 B (f32 stream and statistics, activations bf16)",
+    "  x micro-batch 4096 x seq 256 + 32788 B = 26.70 GB arena; CUDA scratch 1.92 GB (flash-attention staging 0.02, loss chunk 1.83, cuBLASLt 0.08)",
+    "",
+    "Recomputation at micro-batch 4096 x seq 256 (total GB per GPU; extra = FLOPs added per token):",
+    "  recompute  activations  extra  data parallel     ZeRO-1  ZeRO-3 / FSDP",
+    "  none             28.62   0.0%       28.98 NO   28.86 NO       28.96 NO",
+    "  mlp              21.37   0.5%      21.74 yes  21.62 yes      21.71 yes",
+    "  block            14.35   1.3%      14.72 yes  14.59 yes      14.69 yes",
+    "  cheapest that fits 24 GB: data parallel mlp; ZeRO-1 mlp; ZeRO-3 / FSDP mlp",
+    "Not counted: CUDA context, communication buffers, allocator fragmentation (keep ~10% free).",
     "Peaks are dense bf16: the planning document's 4.5 PFLOP/s per B200 is the 2:4 sparse figure (dense: 2.25).",
   ]);
   const b = plan({ modelName: 'cpu-tiny', model: getPreset('cpu-tiny'), gpus: 1, gpu: getDevice('h100'), hours: 0.5, mfu: [1], seq: 256, microBatch: 1, gradBytes: 2, tokens: 5e5 });
@@ -176,13 +250,20 @@ test('the plan as text, line for line: a token target in days, fp32 gradients, n
     "",
     "Memory per GPU (GB = 1e9 bytes): micro-batch 1 x seq 256; bf16 weights, fp32 master weights, bf16 gradients, fp32 AdamW m and v; sharded parts divided by 1",
     "  scheme         weights  master  grads  adam m,v  gathered  activations  total  fits 80 GB  max micro-batch",
-    "  data parallel     0.04    0.08   0.04      0.16      0.00         0.16   0.48    yes (1%)              496",
-    "  ZeRO-1            0.04    0.08   0.04      0.16      0.00         0.16   0.48    yes (1%)              496",
-    "  ZeRO-3 / FSDP     0.04    0.08   0.04      0.16      0.00         0.16   0.48    yes (1%)              496",
+    "  data parallel     0.04    0.08   0.04      0.16      0.00         0.39   0.71    yes (1%)            11919",
+    "  ZeRO-1            0.04    0.08   0.04      0.16      0.00         0.39   0.71    yes (1%)            11919",
+    "  ZeRO-3 / FSDP     0.04    0.08   0.04      0.16      0.00         0.39   0.71    yes (1%)            11919",
     "",
-    "Activations (bf16, flash attention, no recomputation): per token: n_layer x [2 B x (4h + 3(Hq*d + Hkv*d) + 3f) + 4 B x 12] + final norm 2 B x 2h + 4 B x 1 + fp32 logits 4 B x vocab = 4 x 4528 + 516 + 607744 = 626372 B",
-    "  x micro-batch 1 x seq 256 = 0.16 GB, of which fp32 logits 0.16 GB (a chunked loss avoids most of that).",
-    "Not counted: CUDA context, communication buffers, allocator fragmentation (keep ~10% free); recomputation would cut activations to about one tensor per layer.",
+    "Activations (lmforge's arena, recompute none): per token: n_layer x 5048 B kept (every tensor) + 0 B shared + 5256 B outside the blocks + 16 B token ids = 4 x 5048 + 0 + 5256 + 16 = 25464 B (f32 stream and statistics, activations bf16)",
+    "  x micro-batch 1 x seq 256 + 32788 B = 0.01 GB arena; CUDA scratch 0.38 GB (flash-attention staging 0.00, loss chunk 0.31, cuBLASLt 0.08)",
+    "",
+    "Recomputation at micro-batch 1 x seq 256 (total GB per GPU; extra = FLOPs added per token):",
+    "  recompute  activations  extra  data parallel    ZeRO-1  ZeRO-3 / FSDP",
+    "  none              0.39   0.0%       0.71 yes  0.71 yes       0.71 yes",
+    "  mlp               0.39   0.5%       0.71 yes  0.71 yes       0.71 yes",
+    "  block             0.38   1.3%       0.71 yes  0.71 yes       0.71 yes",
+    "  cheapest that fits 80 GB: data parallel none; ZeRO-1 none; ZeRO-3 / FSDP none",
+    "Not counted: CUDA context, communication buffers, allocator fragmentation (keep ~10% free).",
     "Peaks are dense bf16: the planning document's 4.5 PFLOP/s per B200 is the 2:4 sparse figure (dense: 2.25).",
   ]);
 });
@@ -235,15 +316,6 @@ test('the largest unit ZeRO-3 gathers: a block when the vocabulary is small, by 
   assert.equal(g.memory[2]!.gathered, 7_087_872 * 6);
 });
 
-test('GPT-2 activations: the final LayerNorm keeps two statistics, and the formula says so', () => {
-  const a = activationBytes(getPreset('gpt2'), 2, 1024);
-  // Final norm 2 x 2 x 768 + 4 x 2 = 3,080 B; logits 4 x 50,257 = 201,028 B; 12 x 24,640 + 3,080 + 201,028 = 499,788 B.
-  assert.deepEqual([a.fp32ValuesPerLayer, a.perTokenFinalNorm, a.perTokenLogits, a.perToken, a.total], [16, 3080, 201_028, 499_788, 499_788 * 2048]);
-  assert.equal(a.formula,
-    'per token: n_layer x [2 B x (4h + 2(Hq*d + Hkv*d) + 2f) + 4 B x 16] + final norm 2 B x 2h + 4 B x 2 + fp32 logits 4 B x vocab' +
-    ' = 12 x 24640 + 3080 + 201028 = 499788 B');
-});
-
 test('token counts and durations as printed', () => {
   const cases: Array<[number, string]> = [[1.5e12, '1.50T'], [1e12, '1.00T'], [2.5e9, '2.50B'], [1e9, '1.00B'], [3.4e6, '3.4M'], [1e6, '1.0M'], [1500, '1.5k'], [1000, '1.0k'], [999, '999'], [-2e9, '-2.00B']];
   for (const [x, s] of cases) assert.equal(formatTokens(x), s, String(x));
@@ -268,6 +340,10 @@ test('a staged config: each stage\'s tokens, time and memory at its own seq and 
     rel(s.hours[0]!, (s.tokens * p.flopsPerToken) / (8 * 2.25e15 * 0.3) / 3600);
     assert.deepEqual(s.memory, p.memory);
   });
+  // A stage's own recompute mode prices its memory; the others keep the input's.
+  const mixed = planStages({ ...input, recompute: 'mlp' }, [stages[0]!, { ...stages[1]!, recompute: 'block' }]);
+  assert.equal(mixed.stages[0]!.memory[0]!.activations, plan({ ...input, seq: 4096, microBatch: 8, recompute: 'mlp' }).memory[0]!.activations);
+  assert.equal(mixed.stages[1]!.memory[0]!.activations, plan({ ...input, seq: 32768, microBatch: 1, recompute: 'block' }).memory[0]!.activations);
   assert.equal(sp.tokens, 100 * 8 * 4 * 4096 * 8 + 10 * 4 * 32768 * 8);
   rel(sp.hours[1]!, sp.stages[0]!.hours[1]! + sp.stages[1]!.hours[1]!);
   // The long stage costs more per token: the attention term grows with seq.
@@ -283,6 +359,11 @@ test('lmforge plan --config on a staged config prints every stage and the total'
   assert.match(r.stdout, /general\s+4096\s+8\s+20,000\s+20\.97B/);
   assert.match(r.stdout, /long\s+32768\s+1\s+1,500\s+1\.57B/);
   assert.match(r.stdout, /total\s+26,500\s+27\.79B/);
+  // Each stage's recompute mode and the cheapest that fits; --recompute sets every stage's.
+  assert.match(r.stdout, /general .* yes\s+none, cheapest fitting none/);
+  const a100 = spawnSync(process.execPath, [cli, 'plan', '--config', cfg, '--gpus', '8', '--gpu', 'a100-40gb', '--recompute', 'block'], { encoding: 'utf8' });
+  assert.equal(a100.status, 0, a100.stderr);
+  assert.match(a100.stdout, /long .* yes\s+block, cheapest fitting mlp/);
   const bad = spawnSync(process.execPath, [cli, 'plan', '--config', cfg, '--gpu', 'b200', '--seq', '8192'], { encoding: 'utf8' });
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /--seq does not apply to a staged config/);

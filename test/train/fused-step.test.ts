@@ -28,11 +28,11 @@ function unfused(inner: Backend): Backend {
       inner.add(sum, a, b, rows * d);
       inner.layernormForward(out, mean, rstd, sum, w, bias, rows, d, eps);
     },
-    adamwRanges(param, grad, m, v, _n, ranges: readonly AdamWRange[], hyper: AdamWHyper) {
+    adamwRanges(param, grad, m, v, _n, ranges: readonly AdamWRange[], hyper: AdamWHyper, paramBf16?: Ptr | null) {
       for (const r of ranges) {
         inner.adamw(shift(param, r.offset), shift(grad, r.offset), shift(m, r.offset), shift(v, r.offset), r.size, {
           ...hyper, weightDecay: r.decay ? hyper.weightDecay : 0,
-        });
+        }, paramBf16 ? shift(paramBf16, r.offset) : null);
       }
     },
   };

@@ -107,6 +107,19 @@ test('three stages train as one run: stage fields, mixture shares, boundary even
   assert.equal(cfgAt('step-00000010').rope_theta, 1e6);
 });
 
+test('recompute set per stage (none, mlp, block) changes no number of the run', async () => {
+  const dir = join(root, 'recompute');
+  const modes = ['none', 'mlp', 'block'] as const;
+  const stages = config(dir).stages.map((st, i) => ({ ...st, recompute: modes[i] }));
+  const t = await train(config(dir, { stages }), false);
+  assert.equal(t.model.recompute, 'block');
+  assert.ok(t.model.activationBytes > 0);
+  const p = params(t);
+  t.dispose();
+  assert.deepEqual(records(dir), straight.records);
+  p.forEach((x, i) => assert.deepEqual(x, straight.params[i]));
+});
+
 test('resumed at a stage boundary and in the middle of stages, the run equals the uninterrupted one, float for float', async () => {
   const dir = join(root, 'resumed');
   await assert.rejects(train(config(dir), false, 5), /simulated kill/);

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "../native/bf16.h"
 #include "common.h"
 
 namespace lmf {
@@ -51,9 +52,30 @@ int64_t registryAlloc(DType dtype, int64_t length) {
 
 void registryFree(int64_t handle) { releaseMemory(registryRemove(handle)); }
 
-// Host memory on both sides: plain copies.
-void op::upload(const UploadArgs& p) { std::memcpy(p.buffer, p.host.data, p.host.length * dtypeSize(p.dtype)); }
-void op::download(const DownloadArgs& p) { std::memcpy(p.host.data, p.buffer, p.host.length * dtypeSize(p.dtype)); }
+// The CPU engine stores bf16 buffers (transfers, fill, copy and the f32 <-> bf16 cast) so that the conversions
+// are testable here; its compute ops read f32 only (Args::activation refuses bf16).
+bool engineComputesBf16() { return false; }
+
+namespace {
+void castToBf16(uint16_t* dst, const float* src, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; i++) dst[i] = floatToBf16(src[i]);
+}
+void castToF32(float* dst, const uint16_t* src, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; i++) dst[i] = bf16ToFloat(src[i]);
+}
+}  // namespace
+
+// Host memory on both sides: plain copies, converted for bf16 buffers (which travel as Float32Array).
+void op::upload(const UploadArgs& p) {
+  if (p.dtype == DType::BF16) castToBf16(static_cast<uint16_t*>(p.buffer), static_cast<const float*>(p.host.data), p.host.length);
+  else std::memcpy(p.buffer, p.host.data, p.host.length * dtypeSize(p.dtype));
+}
+void op::download(const DownloadArgs& p) {
+  if (p.dtype == DType::BF16) castToF32(static_cast<float*>(p.host.data), static_cast<const uint16_t*>(p.buffer), p.host.length);
+  else std::memcpy(p.host.data, p.buffer, p.host.length * dtypeSize(p.dtype));
+}
 
 
 void op::fill(const FillArgs& args) {
@@ -69,6 +91,11 @@ void op::fill(const FillArgs& args) {
     double* x = static_cast<double*>(p);
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
     for (int64_t i = 0; i < n; i++) x[i] = v;
+  } else if (args.dtype == DType::BF16) {
+    uint16_t* x = static_cast<uint16_t*>(p);
+    const uint16_t bv = floatToBf16(static_cast<float>(v));
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+    for (int64_t i = 0; i < n; i++) x[i] = bv;
   } else {
     int32_t* x = static_cast<int32_t*>(p);
     int32_t iv = static_cast<int32_t>(v);
@@ -77,8 +104,24 @@ void op::fill(const FillArgs& args) {
   }
 }
 
-// Overlapping ranges behave like memmove.
-void op::copy(const CopyArgs& p) { std::memmove(p.dst, p.src, p.n * dtypeSize(p.dtype)); }
+// Overlapping ranges behave like memmove; a cast (f32 <-> bf16) needs distinct buffers' ranges to not overlap
+// (the cast reads 4 bytes where it writes 2, or the reverse), so an overlapping cast goes through a copy.
+void op::copy(const CopyArgs& p) {
+  if (p.dtype == p.srcDtype) {
+    std::memmove(p.dst, p.src, p.n * dtypeSize(p.dtype));
+    return;
+  }
+  const char* s = static_cast<const char*>(p.src);
+  const char* d = static_cast<const char*>(p.dst);
+  const size_t sb = p.n * dtypeSize(p.srcDtype), db = p.n * dtypeSize(p.dtype);
+  std::vector<char> tmp;
+  if (d < s + sb && s < d + db) {
+    tmp.assign(s, s + sb);
+    s = tmp.data();
+  }
+  if (p.dtype == DType::BF16) castToBf16(static_cast<uint16_t*>(p.dst), reinterpret_cast<const float*>(s), p.n);
+  else castToF32(static_cast<float*>(p.dst), reinterpret_cast<const uint16_t*>(s), p.n);
+}
 
 void op::add(const AddArgs& p) {
   const int64_t n = p.n;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "../native/bf16.h"
 #include "common.h"
 
 namespace lmf {
@@ -46,6 +47,12 @@ void op::adamw(const AdamwArgs& args) {
   }
 #pragma omp parallel for simd schedule(static) if (n > kStreamParallelMin / 4)
   for (int64_t i = 0; i < n; i++) adamwElement(p[i], g[i], m[i], v[i], c.decay, c, gs);
+  // The bf16 weight copy (stored here too, so the invariant is testable on the CPU).
+  if (args.paramBf16) {
+    uint16_t* w = &args.paramBf16->bits;
+#pragma omp parallel for simd schedule(static) if (n > kStreamParallelMin)
+    for (int64_t i = 0; i < n; i++) w[i] = floatToBf16(p[i]);
+  }
 }
 
 // One update over every range of the table in one parallel region (the CPU's "one launch"): each element gets
@@ -71,6 +78,15 @@ void op::adamwRanges(const AdamwRangesArgs& args) {
     const float decay = table[k].decay ? decayOn : decayOff;
 #pragma omp for simd schedule(static) nowait
     for (int64_t i = o; i < o + size; i++) adamwElement(p[i], g[i], m[i], v[i], decay, c, gs);
+  }
+  // The bf16 weight copy of the updated ranges (as adamw writes it over each range).
+  if (args.paramBf16) {
+    uint16_t* w = &args.paramBf16->bits;
+    for (int64_t k = 0; k < count; k++) {
+      const int64_t o = table[k].offset, size = table[k].size;
+#pragma omp parallel for simd schedule(static) if (size > kStreamParallelMin)
+      for (int64_t i = o; i < o + size; i++) w[i] = floatToBf16(p[i]);
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 // Feed-forward activations: SwiGLU on the fused [rows, 2f] gate|up buffer, and elementwise GELU (erf),
-// GELU (tanh form, GPT-2's gelu_new) and SiLU, each with its backward. Grid-stride loops; fp32 math with
+// GELU (tanh form, GPT-2's gelu_new) and SiLU, each with its backward, on f32 or bf16 activations (fp32 math,
+// converted on load and store). Grid-stride loops; fp32 math with
 // the accurate expf/erff/tanhf so the fp32 mode matches the CPU engine closely.
 #include "device.cuh"
 #include "kernels.cuh"
@@ -17,23 +18,25 @@ constexpr float kTanhC = 0.044715f;
 
 __device__ __forceinline__ float sigmoidf(float x) { return 1.f / (1.f + expf(-x)); }
 
-__global__ void swigluForwardKernel(float* out, const float* gu, int64_t rows, int64_t f) {
+template <typename T>
+__global__ void swigluForwardKernel(T* out, const T* gu, int64_t rows, int64_t f) {
   const int64_t n = rows * f;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t r = i / f, j = i - r * f;
-    const float g = gu[r * 2 * f + j], u = gu[r * 2 * f + f + j];
-    out[i] = g * sigmoidf(g) * u;
+    const float g = ldf(gu, r * 2 * f + j), u = ldf(gu, r * 2 * f + f + j);
+    stf(out, i, g * sigmoidf(g) * u);
   }
 }
 
-__global__ void swigluBackwardKernel(float* dgu, const float* dout, const float* gu, int64_t rows, int64_t f) {
+template <typename T>
+__global__ void swigluBackwardKernel(T* dgu, const T* dout, const T* gu, int64_t rows, int64_t f) {
   const int64_t n = rows * f;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t r = i / f, j = i - r * f;
-    const float g = gu[r * 2 * f + j], u = gu[r * 2 * f + f + j], d = dout[i];
+    const float g = ldf(gu, r * 2 * f + j), u = ldf(gu, r * 2 * f + f + j), d = ldf(dout, i);
     const float s = sigmoidf(g), silu = g * s;
-    dgu[r * 2 * f + j] = d * u * (s + silu * (1.f - s));
-    dgu[r * 2 * f + f + j] = d * silu;
+    stf(dgu, r * 2 * f + j, d * u * (s + silu * (1.f - s)));
+    stf(dgu, r * 2 * f + f + j, d * silu);
   }
 }
 
@@ -53,36 +56,54 @@ __device__ __forceinline__ float actGrad(float x, int kind) {
   return 0.5f * (1.f + t) + 0.5f * x * (1.f - t * t) * kTanhK * (1.f + 3.f * kTanhC * x * x);
 }
 
-__global__ void actForwardKernel(float* out, const float* x, int64_t n, int kind) {
+template <typename T>
+__global__ void actForwardKernel(T* out, const T* x, int64_t n, int kind) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    out[i] = actForward(x[i], kind);
+    stf(out, i, actForward(ldf(x, i), kind));
 }
 
-__global__ void actBackwardKernel(float* dx, const float* dout, const float* x, int64_t n, int kind) {
+template <typename T>
+__global__ void actBackwardKernel(T* dx, const T* dout, const T* x, int64_t n, int kind) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    dx[i] = dout[i] * actGrad(x[i], kind);
+    stf(dx, i, ldf(dout, i) * actGrad(ldf(x, i), kind));
 }
 
 }  // namespace
 
-void swigluForward(float* out, const float* gu, int64_t rows, int64_t f, cudaStream_t s) {
+void swigluForward(DevAct out, DevActIn gu, int64_t rows, int64_t f, cudaStream_t s) {
   if (rows * f <= 0) return;
-  launch("swigluForward", swigluForwardKernel, gridFor(rows * f, kThreads), kThreads, 0, s, out, gu, rows, f);
+  withAct(out.bf16, [&](auto t) {
+    using T = decltype(t);
+    launch("swigluForward", swigluForwardKernel<T>, gridFor(rows * f, kThreads), kThreads, 0, s, actPtr<T>(out.p),
+           actPtr<T>(gu.p), rows, f);
+  });
 }
 
-void swigluBackward(float* dgu, const float* dout, const float* gu, int64_t rows, int64_t f, cudaStream_t s) {
+void swigluBackward(DevAct dgu, DevActIn dout, DevActIn gu, int64_t rows, int64_t f, cudaStream_t s) {
   if (rows * f <= 0) return;
-  launch("swigluBackward", swigluBackwardKernel, gridFor(rows * f, kThreads), kThreads, 0, s, dgu, dout, gu, rows, f);
+  withAct(dgu.bf16, [&](auto t) {
+    using T = decltype(t);
+    launch("swigluBackward", swigluBackwardKernel<T>, gridFor(rows * f, kThreads), kThreads, 0, s, actPtr<T>(dgu.p),
+           actPtr<T>(dout.p), actPtr<T>(gu.p), rows, f);
+  });
 }
 
-void activationForward(float* out, const float* x, int64_t n, int kind, cudaStream_t s) {
+void activationForward(DevAct out, DevActIn x, int64_t n, int kind, cudaStream_t s) {
   if (n <= 0) return;
-  launch("activationForward", actForwardKernel, gridFor(n, kThreads), kThreads, 0, s, out, x, n, kind);
+  withAct(out.bf16, [&](auto t) {
+    using T = decltype(t);
+    launch("activationForward", actForwardKernel<T>, gridFor(n, kThreads), kThreads, 0, s, actPtr<T>(out.p),
+           actPtr<T>(x.p), n, kind);
+  });
 }
 
-void activationBackward(float* dx, const float* dout, const float* x, int64_t n, int kind, cudaStream_t s) {
+void activationBackward(DevAct dx, DevActIn dout, DevActIn x, int64_t n, int kind, cudaStream_t s) {
   if (n <= 0) return;
-  launch("activationBackward", actBackwardKernel, gridFor(n, kThreads), kThreads, 0, s, dx, dout, x, n, kind);
+  withAct(dx.bf16, [&](auto t) {
+    using T = decltype(t);
+    launch("activationBackward", actBackwardKernel<T>, gridFor(n, kThreads), kThreads, 0, s, actPtr<T>(dx.p),
+           actPtr<T>(dout.p), actPtr<T>(x.p), n, kind);
+  });
 }
 
 }  // namespace cuda

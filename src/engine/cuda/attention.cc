@@ -35,26 +35,30 @@ bool useFlash(const char* op, const AttentionShape& s) {
 
 void op::attentionForward(const AttentionForwardArgs& p) {
   requireAttentionKernel(p.kOp, p);
+  sameActDType(p.kOp, {p.out.dtype, p.q.dtype, p.k.dtype, p.v.dtype});
   if (useFlash(p.kOp, p)) {
     if (p.n() == 0) return;
-    void* staging = scratch(kScratchAttn, cuda::flashForwardScratch(p));
-    cuda::flashAttentionForward(p.out, p.lse, p.q, p.k, p.v, p, p.cuSeqlens, staging, stream());
+    const cuda::FlashOperands o{dev(p.q), dev(p.k), dev(p.v), {}};
+    void* staging = scratch(kScratchAttn, cuda::flashForwardScratch(p, o));
+    cuda::flashAttentionForward(dev(p.out), p.lse, o, p, p.cuSeqlens, staging, stream());
     return;
   }
-  cuda::attentionForward(p.out, p.lse, p.q, p.k, p.v, p, p.cuSeqlens, stream());
+  cuda::attentionForward(dev(p.out), p.lse, dev(p.q), dev(p.k), dev(p.v), p, p.cuSeqlens, stream());
 }
 
 void op::attentionBackward(const AttentionBackwardArgs& p) {
   requireAttentionKernel(p.kOp, p);
+  sameActDType(p.kOp, {p.dq.dtype, p.dk.dtype, p.dv.dtype, p.dout.dtype, p.q.dtype, p.k.dtype, p.v.dtype, p.out.dtype});
   if (p.n() == 0) return;
   if (useFlash(p.kOp, p)) {
-    void* staging = scratch(kScratchAttn, cuda::flashBackwardScratch(p));
-    cuda::flashAttentionBackward(p.dq, p.dk, p.dv, p.dout, p.q, p.k, p.v, p.out, p.lse, p, p.cuSeqlens, staging,
-                                 stream());
+    const cuda::FlashOperands o{dev(p.q), dev(p.k), dev(p.v), dev(p.dout)};
+    void* staging = scratch(kScratchAttn, cuda::flashBackwardScratch(p, o));
+    cuda::flashAttentionBackward(dev(p.dq), dev(p.dk), dev(p.dv), o, dev(p.out), p.lse, p, p.cuSeqlens, staging, stream());
     return;
   }
   auto* rowDots = static_cast<float*>(scratch(kScratchAttn, size_t(p.batch * p.heads * p.seq) * sizeof(float)));
-  cuda::attentionBackward(p.dq, p.dk, p.dv, p.dout, p.q, p.k, p.v, p.out, p.lse, p, p.cuSeqlens, rowDots, stream());
+  cuda::attentionBackward(dev(p.dq), dev(p.dk), dev(p.dv), dev(p.dout), dev(p.q), dev(p.k), dev(p.v), dev(p.out), p.lse, p,
+                          p.cuSeqlens, rowDots, stream());
 }
 
 }  // namespace lmf

@@ -28,11 +28,12 @@ constexpr int kThreads = kWarps * kWarp;
 __device__ __host__ __forceinline__ int smemLd(int hd) { return hd | 1; }
 
 // Loads rows [r0, r0 + kRows) (row stride `stride`) of one head into a tile; rows past `limit` become zeros.
-__device__ __forceinline__ void loadTile(float* dst, const float* src, int64_t r0, int64_t limit, int64_t stride,
+template <typename T>
+__device__ __forceinline__ void loadTile(float* dst, const T* src, int64_t r0, int64_t limit, int64_t stride,
                                          int hd, int ld, float mul) {
   for (int idx = threadIdx.x; idx < kRows * hd; idx += kThreads) {
     const int r = idx / hd, c = idx - r * hd;
-    dst[r * ld + c] = (r0 + r < limit) ? src[(r0 + r) * stride + c] * mul : 0.f;
+    dst[r * ld + c] = (r0 + r < limit) ? ldf(src, (r0 + r) * stride + c) * mul : 0.f;
   }
 }
 
@@ -44,9 +45,9 @@ __device__ __forceinline__ float dotRow(const float* a, const float* b, int hd) 
   return s;
 }
 
-template <int HC>
-__global__ void __launch_bounds__(kThreads) forwardKernel(float* out, float* lse, const float* q, const float* k,
-                                                          const float* v, AttentionShape sh, const int32_t* cu) {
+template <int HC, typename T>
+__global__ void __launch_bounds__(kThreads) forwardKernel(T* out, float* lse, const T* q, const T* k,
+                                                          const T* v, AttentionShape sh, const int32_t* cu) {
   LMF_DYNAMIC_SHARED(float, smem);
   const int hd = static_cast<int>(sh.headDim), ld = smemLd(hd);
   float* Qs = smem;
@@ -54,9 +55,9 @@ __global__ void __launch_bounds__(kThreads) forwardKernel(float* out, float* lse
   float* Vs = Ks + kRows * ld;
   const int64_t b = blockIdx.y / sh.heads, h = blockIdx.y % sh.heads, kh = h / (sh.heads / sh.kvHeads);
   const int64_t q0 = int64_t(blockIdx.x) * kRows;
-  const float* Q = q + b * sh.seq * sh.sq + h * hd;
-  const float* K = k + b * sh.keys() * sh.sk + kh * hd;
-  const float* V = v + b * sh.keys() * sh.sv + kh * hd;
+  const T* Q = q + b * sh.seq * sh.sq + h * hd;
+  const T* K = k + b * sh.keys() * sh.sk + kh * hd;
+  const T* V = v + b * sh.keys() * sh.sv + kh * hd;
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
   loadTile(Qs, Q, q0, sh.seq, sh.sq, hd, ld, sh.scale);  // pre-scaled queries
 
@@ -116,36 +117,37 @@ __global__ void __launch_bounds__(kThreads) forwardKernel(float* out, float* lse
   for (int rr = 0; rr < kRowsPerWarp; rr++) {
     const int64_t qi = q0 + warp * kRowsPerWarp + rr;
     if (qi >= sh.seq) continue;
-    float* O = out + (b * sh.seq + qi) * (sh.heads * hd) + h * hd;
+    T* O = out + (b * sh.seq + qi) * (sh.heads * hd) + h * hd;
     const float inv = 1.f / l[rr];
 #pragma unroll
     for (int t = 0; t < HC; t++) {
       const int c = lane + t * kWarp;
-      if (c < hd) O[c] = acc[rr][t] * inv;
+      if (c < hd) stf(O, c, acc[rr][t] * inv);
     }
     if (lse && lane == 0) lse[(b * sh.heads + h) * sh.seq + qi] = m[rr] + logf(l[rr]);
   }
 }
 
 // D[(b*heads + h)*seq + i] = dot(dO, O) of row i, head h: one warp per (row, head).
-__global__ void rowDotKernel(float* D, const float* dout, const float* out, AttentionShape sh) {
+template <typename T>
+__global__ void rowDotKernel(float* D, const T* dout, const T* out, AttentionShape sh) {
   const int64_t task = blockIdx.x * int64_t(kWarps) + threadIdx.x / kWarp;
   const int64_t rows = sh.batch * sh.seq;
   if (task >= rows * sh.heads) return;
   const int lane = threadIdx.x % kWarp;
   const int64_t row = task / sh.heads, h = task % sh.heads, hd = sh.headDim;
-  const float* o = out + row * sh.heads * hd + h * hd;
-  const float* g = dout + row * sh.heads * hd + h * hd;
+  const T* o = out + row * sh.heads * hd + h * hd;
+  const T* g = dout + row * sh.heads * hd + h * hd;
   float s = 0;
-  for (int64_t c = lane; c < hd; c += kWarp) s += o[c] * g[c];
+  for (int64_t c = lane; c < hd; c += kWarp) s += ldf(o, c) * ldf(g, c);
   s = warpSum(s);
   const int64_t b = row / sh.seq, i = row % sh.seq;
   if (lane == 0) D[(b * sh.heads + h) * sh.seq + i] = s;
 }
 
-template <int HC>
-__global__ void __launch_bounds__(kThreads) dkdvKernel(float* dk, float* dv, const float* dout, const float* q,
-                                                       const float* k, const float* v, const float* lse,
+template <int HC, typename T>
+__global__ void __launch_bounds__(kThreads) dkdvKernel(T* dk, T* dv, const T* dout, const T* q,
+                                                       const T* k, const T* v, const float* lse,
                                                        const float* D, AttentionShape sh, const int32_t* cu) {
   LMF_DYNAMIC_SHARED(float, smem);
   const int hd = static_cast<int>(sh.headDim), ld = smemLd(hd);
@@ -174,8 +176,8 @@ __global__ void __launch_bounds__(kThreads) dkdvKernel(float* dk, float* dv, con
   const int64_t qEnd = docOf(sh, cu, b, min(sh.keys(), k0 + kRows) - 1).end;
 
   for (int64_t h = kh * group; h < (kh + 1) * group; h++) {
-    const float* Q = q + b * sh.seq * sh.sq + h * hd;
-    const float* dO = dout + b * sh.seq * od + h * hd;
+    const T* Q = q + b * sh.seq * sh.sq + h * hd;
+    const T* dO = dout + b * sh.seq * od + h * hd;
     const float* L = lse + (b * sh.heads + h) * sh.seq;
     const float* Dh = D + (b * sh.heads + h) * sh.seq;
     for (int64_t q0 = (k0 / kRows) * kRows; q0 < qEnd; q0 += kRows) {
@@ -222,22 +224,22 @@ __global__ void __launch_bounds__(kThreads) dkdvKernel(float* dk, float* dv, con
   for (int jj = 0; jj < kRowsPerWarp; jj++) {
     const int64_t j = k0 + warp * kRowsPerWarp + jj;
     if (j >= sh.keys()) continue;
-    float* dKr = dk + (b * sh.keys() + j) * sh.sk + kh * hd;
-    float* dVr = dv + (b * sh.keys() + j) * sh.sv + kh * hd;
+    T* dKr = dk + (b * sh.keys() + j) * sh.sk + kh * hd;
+    T* dVr = dv + (b * sh.keys() + j) * sh.sv + kh * hd;
 #pragma unroll
     for (int t = 0; t < HC; t++) {
       const int c = lane + t * kWarp;
       if (c < hd) {
-        dKr[c] = dK[jj][t];
-        dVr[c] = dV[jj][t];
+        stf(dKr, c, dK[jj][t]);
+        stf(dVr, c, dV[jj][t]);
       }
     }
   }
 }
 
-template <int HC>
-__global__ void __launch_bounds__(kThreads) dqKernel(float* dq, const float* dout, const float* q, const float* k,
-                                                     const float* v, const float* lse, const float* D,
+template <int HC, typename T>
+__global__ void __launch_bounds__(kThreads) dqKernel(T* dq, const T* dout, const T* q, const T* k,
+                                                     const T* v, const float* lse, const float* D,
                                                      AttentionShape sh, const int32_t* cu) {
   LMF_DYNAMIC_SHARED(float, smem);
   const int hd = static_cast<int>(sh.headDim), ld = smemLd(hd);
@@ -251,8 +253,8 @@ __global__ void __launch_bounds__(kThreads) dqKernel(float* dq, const float* dou
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
   loadTile(Qs, q + b * sh.seq * sh.sq + h * hd, q0, sh.seq, sh.sq, hd, ld, 1.f);
   loadTile(dOs, dout + b * sh.seq * od + h * hd, q0, sh.seq, od, hd, ld, 1.f);
-  const float* K = k + b * sh.keys() * sh.sk + kh * hd;
-  const float* V = v + b * sh.keys() * sh.sv + kh * hd;
+  const T* K = k + b * sh.keys() * sh.sk + kh * hd;
+  const T* V = v + b * sh.keys() * sh.sv + kh * hd;
   float Lr[kRowsPerWarp], Dr[kRowsPerWarp], acc[kRowsPerWarp][HC];
   int64_t first[kRowsPerWarp];
 #pragma unroll
@@ -299,11 +301,11 @@ __global__ void __launch_bounds__(kThreads) dqKernel(float* dq, const float* dou
   for (int rr = 0; rr < kRowsPerWarp; rr++) {
     const int64_t i = q0 + warp * kRowsPerWarp + rr;
     if (i >= sh.seq) continue;
-    float* dQr = dq + (b * sh.seq + i) * sh.sq + h * hd;
+    T* dQr = dq + (b * sh.seq + i) * sh.sq + h * hd;
 #pragma unroll
     for (int t = 0; t < HC; t++) {
       const int c = lane + t * kWarp;
-      if (c < hd) dQr[c] = acc[rr][t];
+      if (c < hd) stf(dQr, c, acc[rr][t]);
     }
   }
 }
@@ -313,58 +315,69 @@ size_t tileBytes(int64_t hd, int tiles, int extraFloats) {
   return (size_t(tiles) * kRows * smemLd(static_cast<int>(hd)) + extraFloats) * sizeof(float);
 }
 
-template <int HC>
-void forwardT(float* out, float* lse, const float* q, const float* k, const float* v, const AttentionShape& sh,
-              const int32_t* cu, cudaStream_t s) {
+template <int HC, typename T>
+void forwardT(T* out, float* lse, const T* q, const T* k, const T* v, const AttentionShape& sh, const int32_t* cu,
+              cudaStream_t s) {
   const size_t smem = tileBytes(sh.headDim, 3, 0);
-  allowSmem(forwardKernel<HC>, smem, "attentionForward");
+  allowSmem(forwardKernel<HC, T>, smem, "attentionForward");
   dim3 grid(static_cast<unsigned>((sh.seq + kRows - 1) / kRows), static_cast<unsigned>(sh.batch * sh.heads));
-  launch("attentionForward", forwardKernel<HC>, grid, kThreads, smem, s, out, lse, q, k, v, sh, cu);
+  launch("attentionForward", forwardKernel<HC, T>, grid, kThreads, smem, s, out, lse, q, k, v, sh, cu);
 }
 
-template <int HC>
-void backwardT(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k, const float* v,
-               const float* lse, const float* D, const AttentionShape& sh, const int32_t* cu, cudaStream_t s) {
+template <int HC, typename T>
+void backwardT(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const float* lse,
+               const float* D, const AttentionShape& sh, const int32_t* cu, cudaStream_t s) {
   const size_t smemKV = tileBytes(sh.headDim, 4, 2 * kRows);
-  allowSmem(dkdvKernel<HC>, smemKV, "attentionBackward");
+  allowSmem(dkdvKernel<HC, T>, smemKV, "attentionBackward");
   dim3 gridKV(static_cast<unsigned>((sh.keys() + kRows - 1) / kRows), static_cast<unsigned>(sh.batch * sh.kvHeads));
-  launch("attentionBackward (dk, dv)", dkdvKernel<HC>, gridKV, kThreads, smemKV, s, dk, dv, dout, q, k, v, lse, D, sh, cu);
+  launch("attentionBackward (dk, dv)", dkdvKernel<HC, T>, gridKV, kThreads, smemKV, s, dk, dv, dout, q, k, v, lse, D, sh,
+         cu);
   const size_t smemQ = tileBytes(sh.headDim, 4, 0);
-  allowSmem(dqKernel<HC>, smemQ, "attentionBackward");
+  allowSmem(dqKernel<HC, T>, smemQ, "attentionBackward");
   dim3 gridQ(static_cast<unsigned>((sh.seq + kRows - 1) / kRows), static_cast<unsigned>(sh.batch * sh.heads));
-  launch("attentionBackward (dq)", dqKernel<HC>, gridQ, kThreads, smemQ, s, dq, dout, q, k, v, lse, D, sh, cu);
+  launch("attentionBackward (dq)", dqKernel<HC, T>, gridQ, kThreads, smemQ, s, dq, dout, q, k, v, lse, D, sh, cu);
 }
 
 }  // namespace
 
 bool attentionSupported(int64_t headDim) { return headDim >= 1 && headDim <= 4 * kWarp; }
 
-void attentionForward(float* out, float* lse, const float* q, const float* k, const float* v, const AttentionShape& sh,
+void attentionForward(DevAct out, float* lse, DevActIn q, DevActIn k, DevActIn v, const AttentionShape& sh,
                       const int32_t* cu, cudaStream_t s) {
   if (sh.batch * sh.seq <= 0) return;
-  switch ((sh.headDim + kWarp - 1) / kWarp) {
-    case 1: forwardT<1>(out, lse, q, k, v, sh, cu, s); break;
-    case 2: forwardT<2>(out, lse, q, k, v, sh, cu, s); break;
-    case 3: forwardT<3>(out, lse, q, k, v, sh, cu, s); break;
-    case 4: forwardT<4>(out, lse, q, k, v, sh, cu, s); break;
-    default: throw std::runtime_error("attentionForward: headDim above 128 is not supported by the CUDA kernel");
-  }
+  withAct(out.bf16, [&](auto tag) {
+    using T = decltype(tag);
+    T* o = actPtr<T>(out.p);
+    const T *qq = actPtr<T>(q.p), *kk = actPtr<T>(k.p), *vv = actPtr<T>(v.p);
+    switch ((sh.headDim + kWarp - 1) / kWarp) {
+      case 1: forwardT<1>(o, lse, qq, kk, vv, sh, cu, s); break;
+      case 2: forwardT<2>(o, lse, qq, kk, vv, sh, cu, s); break;
+      case 3: forwardT<3>(o, lse, qq, kk, vv, sh, cu, s); break;
+      case 4: forwardT<4>(o, lse, qq, kk, vv, sh, cu, s); break;
+      default: throw std::runtime_error("attentionForward: headDim above 128 is not supported by the CUDA kernel");
+    }
+  });
 }
 
-void attentionBackward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                       const float* v, const float* out, const float* lse, const AttentionShape& sh, const int32_t* cu,
-                       float* scratch, cudaStream_t s) {
+void attentionBackward(DevAct dq, DevAct dk, DevAct dv, DevActIn dout, DevActIn q, DevActIn k, DevActIn v,
+                       DevActIn out, const float* lse, const AttentionShape& sh, const int32_t* cu, float* scratch,
+                       cudaStream_t s) {
   if (sh.batch * sh.seq <= 0) return;
   const int64_t tasks = sh.batch * sh.seq * sh.heads;
-  launch("attentionBackward (rowdot)", rowDotKernel, static_cast<unsigned>((tasks + kWarps - 1) / kWarps), kThreads, 0,
-         s, scratch, dout, out, sh);
-  switch ((sh.headDim + kWarp - 1) / kWarp) {
-    case 1: backwardT<1>(dq, dk, dv, dout, q, k, v, lse, scratch, sh, cu, s); break;
-    case 2: backwardT<2>(dq, dk, dv, dout, q, k, v, lse, scratch, sh, cu, s); break;
-    case 3: backwardT<3>(dq, dk, dv, dout, q, k, v, lse, scratch, sh, cu, s); break;
-    case 4: backwardT<4>(dq, dk, dv, dout, q, k, v, lse, scratch, sh, cu, s); break;
-    default: throw std::runtime_error("attentionBackward: headDim above 128 is not supported by the CUDA kernel");
-  }
+  withAct(dq.bf16, [&](auto tag) {
+    using T = decltype(tag);
+    T *dQ = actPtr<T>(dq.p), *dK = actPtr<T>(dk.p), *dV = actPtr<T>(dv.p);
+    const T *g = actPtr<T>(dout.p), *qq = actPtr<T>(q.p), *kk = actPtr<T>(k.p), *vv = actPtr<T>(v.p);
+    launch("attentionBackward (rowdot)", rowDotKernel<T>, static_cast<unsigned>((tasks + kWarps - 1) / kWarps), kThreads,
+           0, s, scratch, g, actPtr<T>(out.p), sh);
+    switch ((sh.headDim + kWarp - 1) / kWarp) {
+      case 1: backwardT<1>(dQ, dK, dV, g, qq, kk, vv, lse, scratch, sh, cu, s); break;
+      case 2: backwardT<2>(dQ, dK, dV, g, qq, kk, vv, lse, scratch, sh, cu, s); break;
+      case 3: backwardT<3>(dQ, dK, dV, g, qq, kk, vv, lse, scratch, sh, cu, s); break;
+      case 4: backwardT<4>(dQ, dK, dV, g, qq, kk, vv, lse, scratch, sh, cu, s); break;
+      default: throw std::runtime_error("attentionBackward: headDim above 128 is not supported by the CUDA kernel");
+    }
+  });
 }
 
 }  // namespace cuda

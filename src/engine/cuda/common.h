@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 
@@ -47,6 +48,10 @@ enum ScratchSlot : int {
   kScratchAttn,        // attention backward row dots
   kScratchRowLoss,     // per-row losses of the head (double)
   kScratchAdamwRanges, // adamwRanges' range table
+  kScratchCast,        // f32 staging of bf16 transfers and overlapping casts
+  kScratchAF32,        // f32 copies of bf16 GEMM operands / output when the product runs in fp32
+  kScratchBF32,
+  kScratchCF32,
   kScratchCount
 };
 void* scratch(ScratchSlot slot, size_t bytes);
@@ -54,6 +59,10 @@ uint64_t scratchBytes();
 // The reduction-partials area holding at least `count` doubles.
 double* scratchPartials(int64_t count);
 
+// The device view of an activation argument, and the check that an op's activations share one dtype.
+inline cuda::DevAct dev(const Act<float>& a) { return {a.ptr, a.bf16()}; }
+inline cuda::DevActIn dev(const Act<const float>& a) { return {a.ptr, a.bf16()}; }
+void sameActDType(const char* op, std::initializer_list<DType> dtypes);
 // Copies `bytes` of host memory to dst on the stream through pinned staging (memory.cc): queued, no host wait.
 void stagedUpload(void* dst, const void* src, size_t bytes);
 

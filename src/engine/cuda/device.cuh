@@ -1,5 +1,6 @@
 // Device-side helpers shared by the .cu files: launch geometry, the launch helper, warp/block reductions.
 #pragma once
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -10,6 +11,28 @@ namespace lmf {
 namespace cuda {
 
 constexpr int kWarp = 32;
+
+// Activations are f32 or bf16 (the op table's ACT arguments): kernels are templated on the element type, compute
+// in fp32, and convert on load (ldf) and store (stf, round to nearest even).
+__device__ __forceinline__ float ldf(const float* p, int64_t i) { return p[i]; }
+__device__ __forceinline__ float ldf(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
+__device__ __forceinline__ void stf(float* p, int64_t i, float v) { p[i] = v; }
+__device__ __forceinline__ void stf(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
+
+// Calls f with a value of the element type an activation flag names (bf16 or float): f(T{}) picks the template.
+template <typename F>
+void withAct(bool bf16, F&& f) {
+  if (bf16) f(__nv_bfloat16{});
+  else f(float{});
+}
+template <typename T>
+T* actPtr(void* p) {
+  return static_cast<T*>(p);
+}
+template <typename T>
+const T* actPtr(const void* p) {
+  return static_cast<const T*>(p);
+}
 
 // Grid size for a grid-stride loop over n elements with `threads` per block (capped: the loop covers the rest).
 inline unsigned gridFor(int64_t n, int threads, int64_t cap = 65535LL * 8) {

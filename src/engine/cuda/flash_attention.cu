@@ -60,26 +60,37 @@ __host__ __device__ constexpr int ldOf() {
   return HD + 8;
 }
 
-// ---- fp32 -> bf16 staging of the activations (drop this section once the arena stores bf16) ----
+// Where row t of head h of batch b of a bf16 operand starts: base + b * batch + h * head + t * row. The activations
+// as the model stores them (row-major [N, heads * HD], row stride s: row s, head HD, batch T * s) are read in place;
+// a staged head-major copy has row HD, head T * HD, batch heads * T * HD.
+struct HeadRows {
+  const bf16* base;
+  int64_t row, head, batch;
+  __device__ __forceinline__ const bf16* at(int64_t b, int64_t h) const { return base + b * batch + h * head; }
+};
+
+// ---- staging: head-major bf16 copies of operands that cannot be read in place (f32, or rows not 16-byte aligned) ----
 
 // dst[((b * heads + h) * seq + t) * hd + c] = bf16(src[(b * seq + t) * stride + h * hd + c]), round to nearest even.
-__global__ void stageBf16HeadsKernel(__nv_bfloat162* dst, const float* src, int64_t seq, int64_t heads, int64_t hd,
+template <typename E>
+__global__ void stageBf16HeadsKernel(__nv_bfloat162* dst, const E* src, int64_t seq, int64_t heads, int64_t hd,
                                      int64_t stride, int64_t pairs) {
   const int64_t half = hd / 2;
   for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < pairs;
        idx += int64_t(gridDim.x) * blockDim.x) {
     const int64_t c = (idx % half) * 2, rest = idx / half, h = rest % heads, row = rest / heads;
     const int64_t b = row / seq, t = row % seq;
-    const float* s = src + row * stride + h * hd + c;
-    dst[(((b * heads + h) * seq + t) * hd + c) / 2] = __floats2bfloat162_rn(s[0], s[1]);
+    const E* s = src + row * stride + h * hd + c;
+    dst[(((b * heads + h) * seq + t) * hd + c) / 2] = __floats2bfloat162_rn(ldf(s, 0), ldf(s, 1));
   }
 }
 
-void stageBf16Heads(bf16* dst, const float* src, int64_t batch, int64_t seq, int64_t heads, int64_t hd,
+template <typename E>
+void stageBf16Heads(bf16* dst, const E* src, int64_t batch, int64_t seq, int64_t heads, int64_t hd,
                     int64_t stride, cudaStream_t s) {
   const int64_t pairs = batch * seq * heads * hd / 2;
   if (pairs == 0) return;
-  launch("flashAttention (bf16 staging)", stageBf16HeadsKernel, gridFor(pairs, 256), 256, 0, s,
+  launch("flashAttention (bf16 staging)", stageBf16HeadsKernel<E>, gridFor(pairs, 256), 256, 0, s,
          reinterpret_cast<__nv_bfloat162*>(dst), src, seq, heads, hd, stride, pairs);
 }
 
@@ -93,16 +104,16 @@ __device__ __forceinline__ uint32_t packBf16x2(float lo, float hi) {
 }
 
 
-// Rows [r0, r0 + ROWS) of a [rows][HD] bf16 matrix (global, contiguous) into a shared tile with cp.async, 16 bytes
+// Rows [r0, r0 + ROWS) of a [rows][HD] bf16 matrix (global, row stride `stride`) into a shared tile with cp.async, 16 bytes
 // per copy; rows at or past `limit` are zero-filled with plain stores. The caller commits the group; the data is
 // there after the cpAsyncWait covering it and a __syncthreads.
 template <int ROWS, int HD>
-__device__ __forceinline__ void loadTileAsync(bf16* dst, const bf16* src, int64_t r0, int64_t limit) {
+__device__ __forceinline__ void loadTileAsync(bf16* dst, const bf16* src, int64_t r0, int64_t limit, int64_t stride) {
   constexpr int kChunks = HD / 8;
   for (int idx = threadIdx.x; idx < ROWS * kChunks; idx += kFlashThreads) {
     const int r = idx / kChunks, c = (idx % kChunks) * 8;
     bf16* d = dst + r * ldOf<HD>() + c;
-    if (r0 + r < limit) ptx::cpAsync16(d, src + (r0 + r) * HD + c);
+    if (r0 + r < limit) ptx::cpAsync16(d, src + (r0 + r) * stride + c);
     else *reinterpret_cast<uint4*>(d) = make_uint4(0u, 0u, 0u, 0u);
   }
 }
@@ -169,8 +180,8 @@ __device__ __forceinline__ void zero(float acc[N][4]) {
 
 // Writes a warp's 16 x HD accumulator tile, times `mul`, to rows row0.. (row stride `stride`) of dst; rows at or
 // past `limit` are skipped.
-template <int HD>
-__device__ __forceinline__ void storeRows(float* dst, const float acc[HD / 8][4], int64_t row0, int64_t limit,
+template <int HD, typename E>
+__device__ __forceinline__ void storeRows(E* dst, const float acc[HD / 8][4], int64_t row0, int64_t limit,
                                           int64_t stride, float mul0, float mul1) {
   const int lane = threadIdx.x % kWarp, g = lane / 4, t = lane % 4;
 #pragma unroll
@@ -178,20 +189,20 @@ __device__ __forceinline__ void storeRows(float* dst, const float acc[HD / 8][4]
     const int64_t r = row0 + g + 8 * half;
     if (r >= limit) continue;
     const float mul = half ? mul1 : mul0;
-    float* d = dst + r * stride + 2 * t;
+    E* d = dst + r * stride + 2 * t;
 #pragma unroll
     for (int n = 0; n < HD / 8; n++) {
-      d[n * 8] = acc[n][2 * half] * mul;
-      d[n * 8 + 1] = acc[n][2 * half + 1] * mul;
+      stf(d, n * 8, acc[n][2 * half] * mul);
+      stf(d, n * 8 + 1, acc[n][2 * half + 1] * mul);
     }
   }
 }
 
 // ---- forward ----
 
-template <int HD>
+template <int HD, typename E>
 __global__ void __launch_bounds__(kFlashThreads)
-    flashForwardKernel(float* out, float* lse, const bf16* qb, const bf16* kb, const bf16* vb, AttentionShape sh,
+    flashForwardKernel(E* out, float* lse, HeadRows qb, HeadRows kb, HeadRows vb, AttentionShape sh,
                        const int32_t* cu) {
   constexpr int LD = ldOf<HD>();
   LMF_DYNAMIC_SHARED(uint4, smemRaw);
@@ -201,9 +212,9 @@ __global__ void __launch_bounds__(kFlashThreads)
   const int64_t T = sh.seq, b = blockIdx.y / sh.heads, h = blockIdx.y % sh.heads, kh = h / (sh.heads / sh.kvHeads);
   // The longest rows (most key tiles) first: the tail of the grid is then short blocks.
   const int64_t q0 = int64_t(gridDim.x - 1 - blockIdx.x) * kBlockRows;
-  const bf16* Q = qb + (b * sh.heads + h) * T * HD;
-  const bf16* K = kb + (b * sh.kvHeads + kh) * T * HD;
-  const bf16* V = vb + (b * sh.kvHeads + kh) * T * HD;
+  const bf16* Q = qb.at(b, h);
+  const bf16* K = kb.at(b, kh);
+  const bf16* V = vb.at(b, kh);
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp, g = lane / 4, t = lane % 4;
 
   const int64_t rowLast = min(T, q0 + kBlockRows) - 1;
@@ -218,9 +229,9 @@ __global__ void __launch_bounds__(kFlashThreads)
     first[half] = row[half] < T ? docOf(sh, cu, b, row[half]).start : 0;
   }
 
-  loadTileAsync<kBlockRows, HD>(Qs, Q, q0, T);
-  loadTileAsync<kFwdKeys, HD>(Ks, K, kBegin, T);
-  loadTileAsync<kFwdKeys, HD>(Vs, V, kBegin, T);
+  loadTileAsync<kBlockRows, HD>(Qs, Q, q0, T, qb.row);
+  loadTileAsync<kFwdKeys, HD>(Ks, K, kBegin, T, kb.row);
+  loadTileAsync<kFwdKeys, HD>(Vs, V, kBegin, T, vb.row);
   ptx::cpAsyncCommit();
 
   float o[HD / 8][4];
@@ -231,8 +242,8 @@ __global__ void __launch_bounds__(kFlashThreads)
     const int64_t k0 = kBegin + int64_t(it) * kFwdKeys;
     const int cur = it & 1;
     if (it + 1 < tiles) {
-      loadTileAsync<kFwdKeys, HD>(Ks + (cur ^ 1) * kFwdKeys * LD, K, k0 + kFwdKeys, T);
-      loadTileAsync<kFwdKeys, HD>(Vs + (cur ^ 1) * kFwdKeys * LD, V, k0 + kFwdKeys, T);
+      loadTileAsync<kFwdKeys, HD>(Ks + (cur ^ 1) * kFwdKeys * LD, K, k0 + kFwdKeys, T, kb.row);
+      loadTileAsync<kFwdKeys, HD>(Vs + (cur ^ 1) * kFwdKeys * LD, V, k0 + kFwdKeys, T, vb.row);
     }
     ptx::cpAsyncCommit();
     ptx::cpAsyncWait<1>();  // every group but the newest has landed: this tile (and Q)
@@ -301,22 +312,23 @@ __global__ void __launch_bounds__(kFlashThreads)
 // ---- backward ----
 
 // D[(b * heads + h) * seq + i] = dot(dO, O) of row i, head h, in fp32: one warp per (row, head).
-__global__ void flashRowDotKernel(float* D, const float* dout, const float* out, AttentionShape sh) {
+template <typename E>
+__global__ void flashRowDotKernel(float* D, const E* dout, const E* out, AttentionShape sh) {
   const int64_t task = blockIdx.x * int64_t(kFlashWarps) + threadIdx.x / kWarp;
   if (task >= sh.batch * sh.seq * sh.heads) return;  // uniform across the warp
   const int lane = threadIdx.x % kWarp;
   const int64_t r = task / sh.heads, h = task % sh.heads, hd = sh.headDim;
-  const float* o = out + r * sh.od() + h * hd;
-  const float* g = dout + r * sh.od() + h * hd;
+  const E* o = out + r * sh.od() + h * hd;
+  const E* g = dout + r * sh.od() + h * hd;
   float s = 0.f;
-  for (int64_t c = lane; c < hd; c += kWarp) s += o[c] * g[c];
+  for (int64_t c = lane; c < hd; c += kWarp) s += ldf(o, c) * ldf(g, c);
   s = warpSum(s);
   if (lane == 0) D[(r / sh.seq * sh.heads + h) * sh.seq + r % sh.seq] = s;
 }
 
-template <int HD>
+template <int HD, typename E>
 __global__ void __launch_bounds__(kFlashThreads)
-    flashDkDvKernel(float* dk, float* dv, const bf16* qb, const bf16* kb, const bf16* vb, const bf16* dob,
+    flashDkDvKernel(E* dk, E* dv, HeadRows qb, HeadRows kb, HeadRows vb, HeadRows dob,
                     const float* lse, const float* D, AttentionShape sh, const int32_t* cu) {
   constexpr int LD = ldOf<HD>();
   LMF_DYNAMIC_SHARED(uint4, smemRaw);
@@ -329,8 +341,8 @@ __global__ void __launch_bounds__(kFlashThreads)
   const int64_t T = sh.seq, b = blockIdx.y / sh.kvHeads, kh = blockIdx.y % sh.kvHeads, group = sh.heads / sh.kvHeads;
   const int64_t k0 = int64_t(blockIdx.x) * kBlockRows;
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp, g = lane / 4, t = lane % 4;
-  const bf16* K = kb + (b * sh.kvHeads + kh) * T * HD;
-  const bf16* V = vb + (b * sh.kvHeads + kh) * T * HD;
+  const bf16* K = kb.at(b, kh);
+  const bf16* V = vb.at(b, kh);
 
   // Query tiles from the block's first key to the last key's document end (the latest of the block's keys).
   const int64_t keyLast = min(T, k0 + kBlockRows) - 1;
@@ -348,16 +360,16 @@ __global__ void __launch_bounds__(kFlashThreads)
   // Iteration `it` is query tile it % perHead of head kh * group + it / perHead.
   auto loadQueries = [&](int it, int buf) {
     const int64_t h = kh * group + it / perHead, q0 = k0 + int64_t(it % perHead) * kBwdCols;
-    loadTileAsync<kBwdCols, HD>(Qs + buf * kBwdCols * LD, qb + (b * sh.heads + h) * T * HD, q0, T);
-    loadTileAsync<kBwdCols, HD>(dOs + buf * kBwdCols * LD, dob + (b * sh.heads + h) * T * HD, q0, T);
+    loadTileAsync<kBwdCols, HD>(Qs + buf * kBwdCols * LD, qb.at(b, h), q0, T, qb.row);
+    loadTileAsync<kBwdCols, HD>(dOs + buf * kBwdCols * LD, dob.at(b, h), q0, T, dob.row);
     if (threadIdx.x < kBwdCols) {
       const int64_t i = q0 + threadIdx.x, at = (b * sh.heads + h) * T + i;
       Ls[buf * kBwdCols + threadIdx.x] = i < T ? lse[at] * kLog2e : 0.f;
       Ds[buf * kBwdCols + threadIdx.x] = i < T ? D[at] : 0.f;
     }
   };
-  loadTileAsync<kBlockRows, HD>(Ks, K, k0, T);
-  loadTileAsync<kBlockRows, HD>(Vs, V, k0, T);
+  loadTileAsync<kBlockRows, HD>(Ks, K, k0, T, kb.row);
+  loadTileAsync<kBlockRows, HD>(Vs, V, k0, T, vb.row);
   loadQueries(0, 0);
   ptx::cpAsyncCommit();
 
@@ -405,9 +417,9 @@ __global__ void __launch_bounds__(kFlashThreads)
   storeRows<HD>(dv + r0 * sh.sv + kh * HD, dV, j0, T, sh.sv, 1.f, 1.f);
 }
 
-template <int HD>
+template <int HD, typename E>
 __global__ void __launch_bounds__(kFlashThreads)
-    flashDqKernel(float* dq, const bf16* qb, const bf16* kb, const bf16* vb, const bf16* dob, const float* lse,
+    flashDqKernel(E* dq, HeadRows qb, HeadRows kb, HeadRows vb, HeadRows dob, const float* lse,
                   const float* D, AttentionShape sh, const int32_t* cu) {
   constexpr int LD = ldOf<HD>();
   LMF_DYNAMIC_SHARED(uint4, smemRaw);
@@ -418,8 +430,8 @@ __global__ void __launch_bounds__(kFlashThreads)
   const int64_t T = sh.seq, b = blockIdx.y / sh.heads, h = blockIdx.y % sh.heads, kh = h / (sh.heads / sh.kvHeads);
   const int64_t q0 = int64_t(gridDim.x - 1 - blockIdx.x) * kBlockRows;  // the longest rows first
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp, g = lane / 4, t = lane % 4;
-  const bf16* K = kb + (b * sh.kvHeads + kh) * T * HD;
-  const bf16* V = vb + (b * sh.kvHeads + kh) * T * HD;
+  const bf16* K = kb.at(b, kh);
+  const bf16* V = vb.at(b, kh);
 
   const int64_t rowLast = min(T, q0 + kBlockRows) - 1;
   const int64_t kBegin = (docOf(sh, cu, b, q0).start / kBwdCols) * kBwdCols;
@@ -437,10 +449,10 @@ __global__ void __launch_bounds__(kFlashThreads)
     Dr[half] = real ? D[at] : 0.f;
   }
 
-  loadTileAsync<kBlockRows, HD>(Qs, qb + (b * sh.heads + h) * T * HD, q0, T);
-  loadTileAsync<kBlockRows, HD>(dOs, dob + (b * sh.heads + h) * T * HD, q0, T);
-  loadTileAsync<kBwdCols, HD>(Ks, K, kBegin, T);
-  loadTileAsync<kBwdCols, HD>(Vs, V, kBegin, T);
+  loadTileAsync<kBlockRows, HD>(Qs, qb.at(b, h), q0, T, qb.row);
+  loadTileAsync<kBlockRows, HD>(dOs, dob.at(b, h), q0, T, dob.row);
+  loadTileAsync<kBwdCols, HD>(Ks, K, kBegin, T, kb.row);
+  loadTileAsync<kBwdCols, HD>(Vs, V, kBegin, T, vb.row);
   ptx::cpAsyncCommit();
 
   float dQ[HD / 8][4];
@@ -450,8 +462,8 @@ __global__ void __launch_bounds__(kFlashThreads)
     const int cur = it & 1;
     const int64_t k0 = kBegin + int64_t(it) * kBwdCols;
     if (it + 1 < tiles) {
-      loadTileAsync<kBwdCols, HD>(Ks + (cur ^ 1) * kBwdCols * LD, K, k0 + kBwdCols, T);
-      loadTileAsync<kBwdCols, HD>(Vs + (cur ^ 1) * kBwdCols * LD, V, k0 + kBwdCols, T);
+      loadTileAsync<kBwdCols, HD>(Ks + (cur ^ 1) * kBwdCols * LD, K, k0 + kBwdCols, T, kb.row);
+      loadTileAsync<kBwdCols, HD>(Vs + (cur ^ 1) * kBwdCols * LD, V, k0 + kBwdCols, T, vb.row);
     }
     ptx::cpAsyncCommit();
     ptx::cpAsyncWait<1>();
@@ -489,63 +501,95 @@ size_t tileBytes(int64_t hd, int64_t rows) { return size_t(rows) * size_t(hd + 8
 
 size_t align256(size_t n) { return (n + 255) & ~size_t(255); }
 
-// The scratch layout: bf16 q, k, v, then (backward) dO and the fp32 row dots D.
-struct Staging {
-  bf16 *q, *k, *v, *dout;
-  float* D;
-};
-size_t stagingBytes(const AttentionShape& sh, bool backward) {
-  const size_t qBytes = align256(size_t(sh.batch * sh.heads * sh.seq * sh.headDim) * sizeof(bf16));
-  const size_t kBytes = align256(size_t(sh.batch * sh.kvHeads * sh.seq * sh.headDim) * sizeof(bf16));
-  const size_t dBytes = align256(size_t(sh.batch * sh.heads * sh.seq) * sizeof(float));
-  return qBytes + 2 * kBytes + (backward ? qBytes + dBytes : 0);
-}
-Staging carve(void* scratch, const AttentionShape& sh) {
-  char* p = static_cast<char*>(scratch);
-  const size_t qBytes = align256(size_t(sh.batch * sh.heads * sh.seq * sh.headDim) * sizeof(bf16));
-  const size_t kBytes = align256(size_t(sh.batch * sh.kvHeads * sh.seq * sh.headDim) * sizeof(bf16));
-  Staging s{};
-  s.q = reinterpret_cast<bf16*>(p);
-  s.k = reinterpret_cast<bf16*>(p + qBytes);
-  s.v = reinterpret_cast<bf16*>(p + qBytes + kBytes);
-  s.dout = reinterpret_cast<bf16*>(p + qBytes + 2 * kBytes);
-  s.D = reinterpret_cast<float*>(p + 2 * qBytes + 2 * kBytes);
-  return s;
+// Whether bf16 operands can be read in place: cp.async copies 16 bytes, so every row start must be 16-byte aligned
+// (the base, and a row stride that is a multiple of 8 elements). The model's arena views are (docs/cuda.md).
+bool inPlace(const void* p, int64_t stride) { return reinterpret_cast<uintptr_t>(p) % 16 == 0 && stride % 8 == 0; }
+bool readInPlace(const FlashOperands& o, const AttentionShape& sh, bool backward) {
+  return o.q.bf16 && inPlace(o.q.p, sh.sq) && inPlace(o.k.p, sh.sk) && inPlace(o.v.p, sh.sv) &&
+         (!backward || inPlace(o.dout.p, sh.od()));
 }
 
-void stageQkv(const Staging& st, const float* q, const float* k, const float* v, const AttentionShape& sh,
-              cudaStream_t s) {
-  stageBf16Heads(st.q, q, sh.batch, sh.seq, sh.heads, sh.headDim, sh.sq, s);
-  stageBf16Heads(st.k, k, sh.batch, sh.seq, sh.kvHeads, sh.headDim, sh.sk, s);
-  stageBf16Heads(st.v, v, sh.batch, sh.seq, sh.kvHeads, sh.headDim, sh.sv, s);
+// The scratch layout: the staged bf16 q, k, v, then (backward) dO, when they are not read in place; then (backward)
+// the fp32 row dots D.
+size_t stagedBytes(const AttentionShape& sh, bool backward) {
+  const size_t qBytes = align256(size_t(sh.batch * sh.heads * sh.seq * sh.headDim) * sizeof(bf16));
+  const size_t kBytes = align256(size_t(sh.batch * sh.kvHeads * sh.seq * sh.headDim) * sizeof(bf16));
+  return qBytes + 2 * kBytes + (backward ? qBytes : 0);
+}
+size_t dotsBytes(const AttentionShape& sh) { return align256(size_t(sh.batch * sh.heads * sh.seq) * sizeof(float)); }
+
+struct Operands {
+  HeadRows q, k, v, dout;
+  float* D;
+};
+
+HeadRows inPlaceRows(const void* p, int64_t stride, int64_t T) {
+  return {static_cast<const bf16*>(p), stride, 0, T * stride};
+}
+HeadRows stagedRows(const bf16* p, int64_t heads, int64_t T, int64_t hd) { return {p, hd, T * hd, heads * T * hd}; }
+
+// The operands as the kernels read them: in place (bf16, aligned), or staged into head-major bf16 copies in scratch.
+template <typename E>
+Operands prepare(const FlashOperands& o, const AttentionShape& sh, void* scratch, bool backward, cudaStream_t s) {
+  const int64_t T = sh.seq, hd = sh.headDim;
+  Operands r{};
+  char* p = static_cast<char*>(scratch);
+  if (readInPlace(o, sh, backward)) {
+    r.q = inPlaceRows(o.q.p, sh.sq, T);
+    r.k = inPlaceRows(o.k.p, sh.sk, T);
+    r.v = inPlaceRows(o.v.p, sh.sv, T);
+    r.q.head = r.k.head = r.v.head = hd;
+    if (backward) {
+      r.dout = inPlaceRows(o.dout.p, sh.od(), T);
+      r.dout.head = hd;
+    }
+  } else {
+    const size_t qBytes = align256(size_t(sh.batch * sh.heads * T * hd) * sizeof(bf16));
+    const size_t kBytes = align256(size_t(sh.batch * sh.kvHeads * T * hd) * sizeof(bf16));
+    auto* q = reinterpret_cast<bf16*>(p);
+    auto* k = reinterpret_cast<bf16*>(p + qBytes);
+    auto* v = reinterpret_cast<bf16*>(p + qBytes + kBytes);
+    stageBf16Heads(q, actPtr<E>(o.q.p), sh.batch, T, sh.heads, hd, sh.sq, s);
+    stageBf16Heads(k, actPtr<E>(o.k.p), sh.batch, T, sh.kvHeads, hd, sh.sk, s);
+    stageBf16Heads(v, actPtr<E>(o.v.p), sh.batch, T, sh.kvHeads, hd, sh.sv, s);
+    r.q = stagedRows(q, sh.heads, T, hd);
+    r.k = stagedRows(k, sh.kvHeads, T, hd);
+    r.v = stagedRows(v, sh.kvHeads, T, hd);
+    if (backward) {
+      auto* d = reinterpret_cast<bf16*>(p + qBytes + 2 * kBytes);
+      stageBf16Heads(d, actPtr<E>(o.dout.p), sh.batch, T, sh.heads, hd, sh.od(), s);
+      r.dout = stagedRows(d, sh.heads, T, hd);
+    }
+    p += stagedBytes(sh, backward);
+  }
+  r.D = backward ? reinterpret_cast<float*>(p) : nullptr;
+  return r;
 }
 
 unsigned tilesOf(int64_t n, int64_t tile) { return static_cast<unsigned>((n + tile - 1) / tile); }
 
-template <int HD>
-void forwardT(float* out, float* lse, const Staging& st, const AttentionShape& sh, const int32_t* cu, cudaStream_t s) {
+template <int HD, typename E>
+void forwardT(E* out, float* lse, const Operands& op, const AttentionShape& sh, const int32_t* cu, cudaStream_t s) {
   const size_t smem = tileBytes(HD, kBlockRows + 4 * kFwdKeys);
-  allowSmem(flashForwardKernel<HD>, smem, "flashAttentionForward");
+  allowSmem(flashForwardKernel<HD, E>, smem, "flashAttentionForward");
   const dim3 grid(tilesOf(sh.seq, kBlockRows), static_cast<unsigned>(sh.batch * sh.heads));
-  launch("flashAttentionForward", flashForwardKernel<HD>, grid, kFlashThreads, smem, s, out, lse,
-         static_cast<const bf16*>(st.q), static_cast<const bf16*>(st.k), static_cast<const bf16*>(st.v), sh, cu);
+  launch("flashAttentionForward", flashForwardKernel<HD, E>, grid, kFlashThreads, smem, s, out, lse, op.q, op.k, op.v, sh,
+         cu);
 }
 
-template <int HD>
-void backwardT(float* dq, float* dk, float* dv, const float* lse, const Staging& st, const AttentionShape& sh,
-               const int32_t* cu, cudaStream_t s) {
-  const bf16 *qb = st.q, *kb = st.k, *vb = st.v, *dob = st.dout;
-  const float* D = st.D;
+template <int HD, typename E>
+void backwardT(E* dq, E* dk, E* dv, const float* lse, const Operands& op, const AttentionShape& sh, const int32_t* cu,
+               cudaStream_t s) {
   const size_t smemKV = tileBytes(HD, 2 * kBlockRows + 4 * kBwdCols) + 4 * kBwdCols * sizeof(float);
-  allowSmem(flashDkDvKernel<HD>, smemKV, "flashAttentionBackward");
+  allowSmem(flashDkDvKernel<HD, E>, smemKV, "flashAttentionBackward");
   const dim3 gridKV(tilesOf(sh.seq, kBlockRows), static_cast<unsigned>(sh.batch * sh.kvHeads));
-  launch("flashAttentionBackward (dk, dv)", flashDkDvKernel<HD>, gridKV, kFlashThreads, smemKV, s, dk, dv, qb, kb, vb,
-         dob, lse, D, sh, cu);
+  launch("flashAttentionBackward (dk, dv)", flashDkDvKernel<HD, E>, gridKV, kFlashThreads, smemKV, s, dk, dv, op.q, op.k,
+         op.v, op.dout, lse, static_cast<const float*>(op.D), sh, cu);
   const size_t smemQ = tileBytes(HD, 2 * kBlockRows + 4 * kBwdCols);
-  allowSmem(flashDqKernel<HD>, smemQ, "flashAttentionBackward");
+  allowSmem(flashDqKernel<HD, E>, smemQ, "flashAttentionBackward");
   const dim3 gridQ(tilesOf(sh.seq, kBlockRows), static_cast<unsigned>(sh.batch * sh.heads));
-  launch("flashAttentionBackward (dq)", flashDqKernel<HD>, gridQ, kFlashThreads, smemQ, s, dq, qb, kb, vb, dob, lse, D,
-         sh, cu);
+  launch("flashAttentionBackward (dq)", flashDqKernel<HD, E>, gridQ, kFlashThreads, smemQ, s, dq, op.q, op.k, op.v,
+         op.dout, lse, static_cast<const float*>(op.D), sh, cu);
 }
 
 }  // namespace
@@ -554,32 +598,39 @@ bool flashAttentionSupported(const AttentionShape& sh) {
   return (sh.headDim == 64 || sh.headDim == 128) && sh.past == 0;
 }
 
-size_t flashForwardScratch(const AttentionShape& sh) { return stagingBytes(sh, false); }
-size_t flashBackwardScratch(const AttentionShape& sh) { return stagingBytes(sh, true); }
-
-void flashAttentionForward(float* out, float* lse, const float* q, const float* k, const float* v,
-                           const AttentionShape& sh, const int32_t* cu, void* scratch, cudaStream_t s) {
-  if (sh.batch * sh.seq <= 0) return;
-  const Staging st = carve(scratch, sh);
-  stageQkv(st, q, k, v, sh, s);
-  if (sh.headDim == 64) forwardT<64>(out, lse, st, sh, cu, s);
-  else if (sh.headDim == 128) forwardT<128>(out, lse, st, sh, cu, s);
-  else throw std::runtime_error("flashAttentionForward: head_dim must be 64 or 128");
+size_t flashForwardScratch(const AttentionShape& sh, const FlashOperands& o) {
+  return readInPlace(o, sh, false) ? 0 : stagedBytes(sh, false);
+}
+size_t flashBackwardScratch(const AttentionShape& sh, const FlashOperands& o) {
+  return (readInPlace(o, sh, true) ? 0 : stagedBytes(sh, true)) + dotsBytes(sh);
 }
 
-void flashAttentionBackward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                            const float* v, const float* out, const float* lse, const AttentionShape& sh,
-                            const int32_t* cu, void* scratch, cudaStream_t s) {
+void flashAttentionForward(DevAct out, float* lse, const FlashOperands& o, const AttentionShape& sh, const int32_t* cu,
+                           void* scratch, cudaStream_t s) {
   if (sh.batch * sh.seq <= 0) return;
-  const Staging st = carve(scratch, sh);
-  stageQkv(st, q, k, v, sh, s);
-  stageBf16Heads(st.dout, dout, sh.batch, sh.seq, sh.heads, sh.headDim, sh.od(), s);
-  const int64_t tasks = sh.batch * sh.seq * sh.heads;
-  launch("flashAttentionBackward (rowdot)", flashRowDotKernel, tilesOf(tasks, kFlashWarps), kFlashThreads, 0, s, st.D,
-         dout, out, sh);
-  if (sh.headDim == 64) backwardT<64>(dq, dk, dv, lse, st, sh, cu, s);
-  else if (sh.headDim == 128) backwardT<128>(dq, dk, dv, lse, st, sh, cu, s);
-  else throw std::runtime_error("flashAttentionBackward: head_dim must be 64 or 128");
+  withAct(out.bf16, [&](auto tag) {
+    using E = decltype(tag);
+    const Operands op = prepare<E>(o, sh, scratch, false, s);
+    if (sh.headDim == 64) forwardT<64>(actPtr<E>(out.p), lse, op, sh, cu, s);
+    else if (sh.headDim == 128) forwardT<128>(actPtr<E>(out.p), lse, op, sh, cu, s);
+    else throw std::runtime_error("flashAttentionForward: head_dim must be 64 or 128");
+  });
+}
+
+void flashAttentionBackward(DevAct dq, DevAct dk, DevAct dv, const FlashOperands& o, DevActIn out, const float* lse,
+                            const AttentionShape& sh, const int32_t* cu, void* scratch, cudaStream_t s) {
+  if (sh.batch * sh.seq <= 0) return;
+  withAct(dq.bf16, [&](auto tag) {
+    using E = decltype(tag);
+    const Operands op = prepare<E>(o, sh, scratch, true, s);
+    const int64_t tasks = sh.batch * sh.seq * sh.heads;
+    launch("flashAttentionBackward (rowdot)", flashRowDotKernel<E>, tilesOf(tasks, kFlashWarps), kFlashThreads, 0, s,
+           op.D, actPtr<E>(o.dout.p), actPtr<E>(out.p), sh);
+    E *dQ = actPtr<E>(dq.p), *dK = actPtr<E>(dk.p), *dV = actPtr<E>(dv.p);
+    if (sh.headDim == 64) backwardT<64>(dQ, dK, dV, lse, op, sh, cu, s);
+    else if (sh.headDim == 128) backwardT<128>(dQ, dK, dV, lse, op, sh, cu, s);
+    else throw std::runtime_error("flashAttentionBackward: head_dim must be 64 or 128");
+  });
 }
 
 }  // namespace cuda

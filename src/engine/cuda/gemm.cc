@@ -1,7 +1,7 @@
 // cuBLASLt GEMMs: the only file that needs cublasLt.h (the build compiles it only where that header exists).
 // Row-major C[m, n] = op(A)[m, k] · op(B)[k, n] is computed as the column-major product
 // C^T[n, m] = op(B)^T · op(A)^T, so B is cuBLAS's first operand and A its second, with no data movement.
-// bf16 mode: bf16 A/B, fp32 C/D, CUBLAS_COMPUTE_32F (fp32 accumulation), like autocast. fp32 mode: all fp32 with
+// bf16 mode: bf16 A/B, fp32 or bf16 C/D, CUBLAS_COMPUTE_32F (fp32 accumulation), like autocast. fp32 mode: all fp32 with
 // CUBLAS_COMPUTE_32F, which never uses TF32, for exact checks. Descriptors and the heuristic's algorithm are
 // cached per shape: a training step repeats the same few dozen shapes.
 #include <cublasLt.h>
@@ -43,7 +43,7 @@ uint32_t alignmentOf(const void* p) {
 // A plan is valid for one shape, type and set of operand alignments: an algorithm chosen for 16-byte aligned
 // operands uses vector loads that fault on a less aligned pointer (a view at an odd offset of a flat buffer).
 using PlanKey = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, uint32_t,
-                           uint32_t, uint32_t>;
+                           uint32_t, uint32_t, bool>;
 
 struct Plan {
   cublasLtMatmulDesc_t desc = nullptr;
@@ -66,7 +66,7 @@ cublasLtMatrixLayout_t layout(cudaDataType_t t, int64_t rows, int64_t cols, int6
 const Plan* planFor(const Gemm& g, bool accumulate) {
   const uint32_t alignFirst = alignmentOf(g.b), alignSecond = alignmentOf(g.a), alignC = alignmentOf(g.c);
   PlanKey key{g.transA, g.transB, g.m, g.n, g.k, g.lda, g.ldb, g.ldc, g.bf16Inputs, accumulate, alignFirst, alignSecond,
-              alignC};
+              alignC, g.bf16Output};
   auto it = g_plans.find(key);
   if (it != g_plans.end()) return it->second.desc ? &it->second : nullptr;
   Plan p;
@@ -81,7 +81,7 @@ const Plan* planFor(const Gemm& g, bool accumulate) {
   // B row-major [n, k] is column-major [k, n]. Likewise for A.
   p.a = g.transB ? layout(in, g.k, g.n, g.ldb) : layout(in, g.n, g.k, g.ldb);
   p.b = g.transA ? layout(in, g.m, g.k, g.lda) : layout(in, g.k, g.m, g.lda);
-  p.c = layout(CUDA_R_32F, g.n, g.m, g.ldc);
+  p.c = layout(g.bf16Output ? CUDA_R_16BF : CUDA_R_32F, g.n, g.m, g.ldc);
   cublasLtMatmulPreference_t pref = nullptr;
   ltCheck(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
   uint64_t ws = kWorkspaceBytes;

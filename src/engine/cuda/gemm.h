@@ -14,10 +14,11 @@ struct Gemm {
   int64_t lda = 0;
   const void* b = nullptr;
   int64_t ldb = 0;
-  float* c = nullptr;  // fp32 output (also the input when beta != 0)
+  void* c = nullptr;  // fp32 output, or bf16 with bf16Output (also the input when beta != 0)
   int64_t ldc = 0;
   float alpha = 1.f, beta = 0.f;
   bool bf16Inputs = false;  // A and B hold bf16 (fp32 accumulate); else fp32 with fp32 compute (no TF32)
+  bool bf16Output = false;  // C holds bf16 (only with bf16Inputs)
 };
 
 // Enqueues the product on `stream` (cuBLASLt, heuristic algorithm, cached per shape). Throws on failure.

@@ -15,16 +15,30 @@ namespace cuda {
 
 using bf16raw = uint16_t;  // the bit pattern of a __nv_bfloat16, so the glue needs no cuda_bf16.h
 
+// An activation in device memory (an ACT argument of the op table): f32 or bf16 elements.
+struct DevAct {
+  void* p = nullptr;
+  bool bf16 = false;
+};
+struct DevActIn {
+  const void* p = nullptr;
+  bool bf16 = false;
+};
+
 // ---- memory.cu: fills, elementwise, bf16 conversion, deterministic reductions ----
 void fillF32(float* x, int64_t n, float v, cudaStream_t s);
 void fillF64(double* x, int64_t n, double v, cudaStream_t s);
 void fillI32(int32_t* x, int64_t n, int32_t v, cudaStream_t s);
+void fillBf16(bf16raw* x, int64_t n, bf16raw v, cudaStream_t s);
 void addF32(float* out, const float* a, const float* b, int64_t n, cudaStream_t s);
 void scaleF32(float* x, int64_t n, float v, cudaStream_t s);
 // dst[r, c] (packed, width cols) = bf16(src[r * ld + c]), round to nearest even.
 void toBf16(bf16raw* dst, const float* src, int64_t rows, int64_t cols, int64_t ld, cudaStream_t s);
+// dst[r * ldd + c] = src[r * lds + c] for a [rows, cols] matrix, converted between f32 and bf16 (round to
+// nearest even) as the two dtypes say: the engine's one cast kernel (copy, GEMM operands, transfers).
+void convertRows(DevAct dst, int64_t ldd, DevActIn src, int64_t lds, int64_t rows, int64_t cols, cudaStream_t s);
 // C[r, :] = bias for every row r (row stride ldc); the GEMM then runs with beta = 1.
-void broadcastRows(float* c, const float* bias, int64_t rows, int64_t cols, int64_t ldc, cudaStream_t s);
+void broadcastRows(DevAct c, const float* bias, int64_t rows, int64_t cols, int64_t ldc, cudaStream_t s);
 // out[0] += sum of x^2 (double), in a fixed order: per-block partials then one ordered final pass.
 // `partials` holds at least reducePartials(n) doubles.
 int64_t reducePartials(int64_t n);
@@ -32,7 +46,7 @@ void sumSquares(double* out, const float* x, int64_t n, double* partials, cudaSt
 // db[c] += sum over rows of dy[r * ldy + c], summed in double in row order (deterministic).
 // `partials` holds at least colSumPartials(rows, cols) doubles.
 int64_t colSumPartials(int64_t rows, int64_t cols);
-void columnSums(float* db, const float* dy, int64_t rows, int64_t cols, int64_t ldy, double* partials, cudaStream_t s);
+void columnSums(float* db, DevActIn dy, int64_t rows, int64_t cols, int64_t ldy, double* partials, cudaStream_t s);
 // out[0] += sum of x[0..n) (double), fixed order.
 void sumF64(double* out, const double* x, int64_t n, cudaStream_t s);
 
@@ -44,28 +58,28 @@ size_t embeddingBackwardScratch(int64_t n);
 void embeddingBackward(float* dtable, const int32_t* ids, const float* dout, int64_t n, int64_t d, int64_t vocab,
                        void* scratch, size_t scratchBytes, int* errorFlag, cudaStream_t s);
 
-// ---- norm.cu ----
-void rmsnormForward(float* out, float* rstd, const float* x, const float* w, int64_t rows, int64_t d, float eps,
+// ---- norm.cu: x (the residual stream) f32; out and dout f32 or bf16 ----
+void rmsnormForward(DevAct out, float* rstd, const float* x, const float* w, int64_t rows, int64_t d, float eps,
                     cudaStream_t s);
 // `partials` holds at least normPartials(rows, d) doubles (per row-block column sums for dw/db).
 int64_t normPartials(int64_t rows, int64_t d, int64_t columnsPerSum);
-void rmsnormBackward(float* dx, float* dw, const float* dout, const float* x, const float* w, const float* rstd,
+void rmsnormBackward(float* dx, float* dw, DevActIn dout, const float* x, const float* w, const float* rstd,
                      int64_t rows, int64_t d, bool accumulateDx, double* partials, cudaStream_t s);
-void layernormForward(float* out, float* mean, float* rstd, const float* x, const float* w, const float* b,
+void layernormForward(DevAct out, float* mean, float* rstd, const float* x, const float* w, const float* b,
                       int64_t rows, int64_t d, float eps, cudaStream_t s);
-void layernormBackward(float* dx, float* dw, float* db, const float* dout, const float* x, const float* w,
+void layernormBackward(float* dx, float* dw, float* db, DevActIn dout, const float* x, const float* w,
                        const float* mean, const float* rstd, int64_t rows, int64_t d, bool accumulateDx,
                        double* partials, cudaStream_t s);
 
 // ---- rope.cu: QK-norm + RoPE ----
 // positions: each token's row of cos/sin (device memory), or null for t % seq.
-void qkPrepForward(float* out, float* rstd, const float* qkv, const float* qw, const float* kw, const float* cosT,
+void qkPrepForward(DevAct out, float* rstd, DevActIn qkv, const float* qw, const float* kw, const float* cosT,
                    const float* sinT, const int32_t* positions, const QkPrepShape& sh, float eps, cudaStream_t s);
 // `partials` holds at least qkPrepPartials(sh) doubles when a norm weight is given.
 int64_t qkPrepPartials(const QkPrepShape& sh);
 // The backward's weight-gradient rows in shared memory limit headDim (to 3072) when a norm weight is given.
 bool qkPrepBackwardSupported(int64_t headDim);
-void qkPrepBackward(float* dqkv, float* dqw, float* dkw, const float* dout, const float* qkv, const float* rstd,
+void qkPrepBackward(DevAct dqkv, float* dqw, float* dkw, DevActIn dout, DevActIn qkv, const float* rstd,
                     const float* qw, const float* kw, const float* cosT, const float* sinT, const int32_t* positions,
                     const QkPrepShape& sh,
                     double* partials, cudaStream_t s);
@@ -75,20 +89,21 @@ void qkPrepBackward(float* dqkv, float* dqw, float* dkw, const float* dout, cons
 bool attentionSupported(int64_t headDim);  // headDim <= 128
 // out [batch*seq, heads*headDim] packed; lse [batch, heads, seq] (may be null when decoding).
 // cu: document masking's cumulative sequence lengths (sh.segments + 1 entries, device memory), or null.
-void attentionForward(float* out, float* lse, const float* q, const float* k, const float* v,
-                      const AttentionShape& sh, const int32_t* cu, cudaStream_t s);
+void attentionForward(DevAct out, float* lse, DevActIn q, DevActIn k, DevActIn v, const AttentionShape& sh,
+                      const int32_t* cu, cudaStream_t s);
 // Training only (sh.past == 0). `scratch` holds at least batch*heads*seq floats (the rowwise dot(dO, O)).
-void attentionBackward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                       const float* v, const float* out, const float* lse, const AttentionShape& sh, const int32_t* cu,
-                       float* scratch,
+// q, k, v, out and the gradients share one dtype (f32 or bf16; the glue checks).
+void attentionBackward(DevAct dq, DevAct dk, DevAct dv, DevActIn dout, DevActIn q, DevActIn k, DevActIn v,
+                       DevActIn out, const float* lse, const AttentionShape& sh, const int32_t* cu, float* scratch,
                        cudaStream_t s);
 
 // ---- activation.cu ----
-void swigluForward(float* out, const float* gu, int64_t rows, int64_t f, cudaStream_t s);
-void swigluBackward(float* dgu, const float* dout, const float* gu, int64_t rows, int64_t f, cudaStream_t s);
+// Every activation of one call has the dtype of the first (the glue checks).
+void swigluForward(DevAct out, DevActIn gu, int64_t rows, int64_t f, cudaStream_t s);
+void swigluBackward(DevAct dgu, DevActIn dout, DevActIn gu, int64_t rows, int64_t f, cudaStream_t s);
 // kind: 0 gelu (erf), 1 gelu_tanh, 2 silu
-void activationForward(float* out, const float* x, int64_t n, int kind, cudaStream_t s);
-void activationBackward(float* dx, const float* dout, const float* x, int64_t n, int kind, cudaStream_t s);
+void activationForward(DevAct out, DevActIn x, int64_t n, int kind, cudaStream_t s);
+void activationBackward(DevAct dx, DevActIn dout, DevActIn x, int64_t n, int kind, cudaStream_t s);
 
 // ---- loss.cu: the softmax/cross-entropy step of the chunked head ----
 // For rows [0, m) of the logits chunk (row stride vocab): rowLoss[i] = logsumexp - logit[target] (0 for
@@ -105,15 +120,16 @@ void logprobChunk(const float* logits, double* logprob, int32_t* argmax, const i
 // The coefficients are the ones the shared reader derived (the CPU engine uses the same). With `stats` (device
 // memory: loss sum, gradient sum of squares) the clip coefficient and the skip of a non-finite step are decided
 // on the device (adamwStepScale).
+// pBf16 (optional) receives the new weights rounded to bf16 (the weight copies the bf16 GEMMs read).
 void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamwCoefficients& a, const double* stats,
-           double clip, double gradScale, cudaStream_t s);
+           double clip, double gradScale, bf16raw* pBf16, cudaStream_t s);
 // adamwRanges: numbers the ranges' chunks (sets each firstChunk) and returns how many blocks the launch takes.
 int64_t adamwRangeChunks(AdamwRangeTable& table);
 // The same step over `count` ranges (table in device memory, numbered by adamwRangeChunks) in one launch;
-// decayOff is the decay factor of ranges without weight decay.
+// decayOff is the decay factor of ranges without weight decay; pBf16 (optional) the bf16 weight copy.
 void adamwRanges(float* p, const float* g, float* m, float* v, const AdamwRange* table, int64_t count, int64_t chunks,
                  const AdamwCoefficients& a, float decayOff, const double* stats, double clip, double gradScale,
-                 cudaStream_t s);
+                 bf16raw* pBf16, cudaStream_t s);
 
 // Error codes a kernel can raise through the device error flag (copied back with the next synchronisation).
 enum DeviceError : int { kErrNone = 0, kErrTokenId = 1, kErrTarget = 2 };

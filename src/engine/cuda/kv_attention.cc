@@ -7,7 +7,8 @@ namespace lmf {
 void op::attentionDecode(const AttentionDecodeArgs& p) {
   requireAttentionKernel(p.kOp, p);
   if (p.seq == 0) return;
-  cuda::attentionForward(p.out, nullptr, p.q, p.kCache, p.vCache, p, nullptr, stream());
+  cuda::attentionForward({p.out, false}, nullptr, {p.q, false}, {p.kCache, false}, {p.vCache, false}, p, nullptr,
+                        stream());
 }
 
 }  // namespace lmf

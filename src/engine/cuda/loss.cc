@@ -25,6 +25,12 @@ int64_t chunkRows(int64_t n, int64_t vocab) {
   return std::max<int64_t>(1, std::min(r, n));
 }
 
+// Rows r0.. of the head's input h (f32 or bf16, read as stored) as a GEMM operand.
+void setHRows(const Act<const float>& h, int64_t r0, int64_t d, const float*& f32, const cuda::bf16raw*& bf16) {
+  if (h.bf16()) bf16 = h.as<const cuda::bf16raw>() + r0 * d;
+  else f32 = static_cast<const float*>(h) + r0 * d;
+}
+
 }  // namespace
 
 void op::headCrossEntropy(const HeadCrossEntropyArgs& args) {
@@ -48,7 +54,7 @@ void op::headCrossEntropy(const HeadCrossEntropyArgs& args) {
     fwd.m = m;
     fwd.n = V;
     fwd.k = d;
-    fwd.a = args.h + r0 * d;
+    setHRows(args.h, r0, d, fwd.a, fwd.aBf16);
     fwd.lda = d;
     fwd.b = args.w;
     fwd.ldb = d;
@@ -90,7 +96,7 @@ void op::headCrossEntropy(const HeadCrossEntropyArgs& args) {
       p.a = L;
       p.lda = V;
       p.aBf16 = lBf16;
-      p.b = args.h + r0 * d;
+      setHRows(args.h, r0, d, p.b, p.bBf16);
       p.ldb = d;
       p.c = args.dw;
       p.ldc = d;
@@ -120,7 +126,7 @@ void op::headLogprob(const HeadLogprobArgs& args) {
     fwd.m = m;
     fwd.n = V;
     fwd.k = d;
-    fwd.a = args.h + r0 * d;
+    setHRows(args.h, r0, d, fwd.a, fwd.aBf16);
     fwd.lda = d;
     fwd.b = args.w;
     fwd.ldb = d;

@@ -1,6 +1,8 @@
-// Matrix products on fp32 buffers in the engine's precision: in bf16 mode the operands are rounded to packed
-// bf16 copies in scratch (or given already converted) and multiplied with fp32 accumulation into fp32 C;
-// in fp32 mode (or for a shape cuBLASLt has no bf16 algorithm for) the fp32 operands are used directly.
+// Matrix products in the engine's precision. Operands and output are f32 or bf16 (an f32 pointer, or a bf16 one
+// with the same leading dimension). A product runs in bf16 (bf16 operands, fp32 accumulation, C written in its own
+// dtype) in bf16 mode or when any of A, B, C is bf16: f32 operands are then rounded to packed bf16 copies in
+// scratch, bf16 operands are read as they are stored. In fp32 mode with f32 buffers (or for a shape cuBLASLt has no
+// bf16 algorithm for) it runs in fp32, bf16 buffers converted to f32 copies in scratch.
 #pragma once
 #include <cstdint>
 
@@ -18,9 +20,11 @@ struct MatmulF32 {
   float* c = nullptr;
   int64_t ldc = 0;
   float beta = 0.f;
-  // Packed bf16 copies of A / B made by the caller (bf16 mode only); null = convert here.
+  // bf16 operands (instead of a / b), stored with leading dimension lda / ldb.
   const cuda::bf16raw* aBf16 = nullptr;
   const cuda::bf16raw* bBf16 = nullptr;
+  // A bf16 output (instead of c), leading dimension ldc.
+  cuda::bf16raw* cBf16 = nullptr;
 };
 
 void matmulF32(const MatmulF32& p);

@@ -4,9 +4,21 @@
 #include <cstring>
 #include <vector>
 
+#include "../native/bf16.h"
 #include "common.h"
 
 namespace lmf {
+
+// The CUDA engine computes on bf16 activations (the ACT arguments of the op table).
+bool engineComputesBf16() { return true; }
+
+void sameActDType(const char* op, std::initializer_list<DType> dtypes) {
+  const DType first = *dtypes.begin();
+  for (DType d : dtypes)
+    if (d != first)
+      opFail(op, std::string("its activations mix ") + dtypeName(first) + " and " + dtypeName(d) +
+                     " buffers: give them one dtype (the model's activation dtype)");
+}
 
 
 int64_t registryAlloc(DType dtype, int64_t length) {
@@ -92,12 +104,33 @@ void stagedUpload(void* dst, const void* src, size_t bytes) {
 // Uploads are queued (small ones through pinned staging); downloads wait for the stream, which is the engine's
 // only synchronisation point.
 void op::upload(const UploadArgs& p) {
+  if (p.dtype == DType::BF16) {
+    // The f32 values go to device scratch as they are, then one kernel rounds them into the buffer.
+    const int64_t n = p.host.length;
+    if (!n) return;
+    const size_t bytes = size_t(n) * 4;
+    void* f32 = scratch(kScratchCast, bytes);
+    if (bytes <= kStagingMax) stagedUpload(f32, p.host.data, bytes);
+    else cudaCheck(cudaMemcpyAsync(f32, p.host.data, bytes, cudaMemcpyHostToDevice, stream()), p.kOp);
+    cuda::convertRows({p.buffer, true}, n, {f32, false}, n, 1, n, stream());
+    return;
+  }
   const size_t bytes = p.host.length * dtypeSize(p.dtype);
   if (bytes && bytes <= kStagingMax) stagedUpload(p.buffer, p.host.data, bytes);
   else if (bytes) cudaCheck(cudaMemcpyAsync(p.buffer, p.host.data, bytes, cudaMemcpyHostToDevice, stream()), p.kOp);
 }
 
 void op::download(const DownloadArgs& p) {
+  if (p.dtype == DType::BF16) {
+    const int64_t n = p.host.length;
+    if (n) {
+      void* f32 = scratch(kScratchCast, size_t(n) * 4);
+      cuda::convertRows({f32, false}, n, {p.buffer, true}, n, 1, n, stream());
+      cudaCheck(cudaMemcpyAsync(p.host.data, f32, size_t(n) * 4, cudaMemcpyDeviceToHost, stream()), p.kOp);
+    }
+    syncStream(p.kOp);
+    return;
+  }
   const size_t bytes = p.host.length * dtypeSize(p.dtype);
   if (bytes) cudaCheck(cudaMemcpyAsync(p.host.data, p.buffer, bytes, cudaMemcpyDeviceToHost, stream()), p.kOp);
   syncStream(p.kOp);
@@ -111,6 +144,8 @@ void op::fill(const FillArgs& args) {
     cuda::fillF32(static_cast<float*>(p), n, static_cast<float>(v), stream());
   } else if (args.dtype == DType::F64) {
     cuda::fillF64(static_cast<double*>(p), n, v, stream());
+  } else if (args.dtype == DType::BF16) {
+    cuda::fillBf16(static_cast<cuda::bf16raw*>(p), n, floatToBf16(static_cast<float>(v)), stream());
   } else {
     cuda::fillI32(static_cast<int32_t*>(p), n, static_cast<int32_t>(v), stream());
   }
@@ -119,6 +154,20 @@ void op::fill(const FillArgs& args) {
 // Overlapping ranges behave like memmove (cudaMemcpy on one buffer region is not defined for overlap, so an
 // overlapping copy goes through a scratch area).
 void op::copy(const CopyArgs& args) {
+  if (args.dtype != args.srcDtype) {
+    // The cast (f32 <-> bf16); an overlapping source is copied aside first.
+    const bool toBf16 = args.dtype == DType::BF16;
+    const void* src = args.src;
+    const size_t sb = args.n * dtypeSize(args.srcDtype), db = args.n * dtypeSize(args.dtype);
+    const char *s = static_cast<const char*>(src), *d = static_cast<const char*>(args.dst);
+    if (args.n && d < s + sb && s < d + db) {
+      void* tmp = scratch(kScratchCast, sb);
+      cudaCheck(cudaMemcpyAsync(tmp, src, sb, cudaMemcpyDeviceToDevice, stream()), "copy");
+      src = tmp;
+    }
+    cuda::convertRows({args.dst, toBf16}, args.n, {src, !toBf16}, args.n, 1, args.n, stream());
+    return;
+  }
   char* d = static_cast<char*>(args.dst);
   const char* s = static_cast<const char*>(args.src);
   const size_t bytes = args.n * dtypeSize(args.dtype);

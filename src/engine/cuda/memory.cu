@@ -46,11 +46,22 @@ __global__ void toBf16PackedKernel(__nv_bfloat162* dst, const float4* src, int64
   }
 }
 
-__global__ void broadcastRowsKernel(float* c, const float* bias, int64_t rows, int64_t cols, int64_t ldc) {
+template <typename T>
+__global__ void broadcastRowsKernel(T* c, const float* bias, int64_t rows, int64_t cols, int64_t ldc) {
   const int64_t n = rows * cols;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t r = i / cols, col = i - r * cols;
-    c[r * ldc + col] = bias[col];
+    stf(c, r * ldc + col, bias[col]);
+  }
+}
+
+// dst[r * ldd + c] = src[r * lds + c], converted between f32 and bf16 (either way, or neither).
+template <typename TD, typename TS>
+__global__ void convertRowsKernel(TD* dst, int64_t ldd, const TS* src, int64_t lds, int64_t rows, int64_t cols) {
+  const int64_t n = rows * cols;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t r = i / cols, c = i - r * cols;
+    stf(dst, r * ldd + c, ldf(src, r * lds + c));
   }
 }
 
@@ -74,12 +85,13 @@ __global__ void sumF64Kernel(double* out, const double* x, int64_t n) {
 }
 
 // grid (column blocks, row blocks): partials[rb * cols + c] = sum of rows [rb*kColRows, ...) of column c.
-__global__ void colSumPartialKernel(double* partials, const float* dy, int64_t rows, int64_t cols, int64_t ldy) {
+template <typename T>
+__global__ void colSumPartialKernel(double* partials, const T* dy, int64_t rows, int64_t cols, int64_t ldy) {
   const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (c >= cols) return;
   const int64_t r0 = blockIdx.y * kColRows, r1 = min(rows, r0 + kColRows);
   double acc = 0;
-  for (int64_t r = r0; r < r1; r++) acc += dy[r * ldy + c];
+  for (int64_t r = r0; r < r1; r++) acc += ldf(dy, r * ldy + c);
   partials[blockIdx.y * cols + c] = acc;
 }
 
@@ -101,6 +113,7 @@ void fillT(T* x, int64_t n, T v, cudaStream_t s) {
 void fillF32(float* x, int64_t n, float v, cudaStream_t s) { fillT(x, n, v, s); }
 void fillF64(double* x, int64_t n, double v, cudaStream_t s) { fillT(x, n, v, s); }
 void fillI32(int32_t* x, int64_t n, int32_t v, cudaStream_t s) { fillT(x, n, v, s); }
+void fillBf16(bf16raw* x, int64_t n, bf16raw v, cudaStream_t s) { fillT(x, n, v, s); }
 void addF32(float* out, const float* a, const float* b, int64_t n, cudaStream_t s) {
   if (n <= 0) return;
   launch("add", addKernel, gridFor(n, kThreads), kThreads, 0, s, out, a, b, n);
@@ -124,9 +137,25 @@ void toBf16(bf16raw* dst, const float* src, int64_t rows, int64_t cols, int64_t 
   }
 }
 
-void broadcastRows(float* c, const float* bias, int64_t rows, int64_t cols, int64_t ldc, cudaStream_t s) {
+void broadcastRows(DevAct c, const float* bias, int64_t rows, int64_t cols, int64_t ldc, cudaStream_t s) {
   if (rows * cols <= 0) return;
-  launch("matmul bias", broadcastRowsKernel, gridFor(rows * cols, kThreads), kThreads, 0, s, c, bias, rows, cols, ldc);
+  withAct(c.bf16, [&](auto t) {
+    using T = decltype(t);
+    launch("matmul bias", broadcastRowsKernel<T>, gridFor(rows * cols, kThreads), kThreads, 0, s, actPtr<T>(c.p), bias,
+           rows, cols, ldc);
+  });
+}
+
+void convertRows(DevAct dst, int64_t ldd, DevActIn src, int64_t lds, int64_t rows, int64_t cols, cudaStream_t s) {
+  if (rows * cols <= 0) return;
+  withAct(dst.bf16, [&](auto td) {
+    using TD = decltype(td);
+    withAct(src.bf16, [&](auto ts) {
+      using TS = decltype(ts);
+      launch("convert", convertRowsKernel<TD, TS>, gridFor(rows * cols, kThreads), kThreads, 0, s, actPtr<TD>(dst.p), ldd,
+             actPtr<TS>(src.p), lds, rows, cols);
+    });
+  });
 }
 
 int64_t reducePartials(int64_t n) { return (n + kReduceChunk - 1) / kReduceChunk; }
@@ -145,11 +174,14 @@ void sumF64(double* out, const double* x, int64_t n, cudaStream_t s) {
 
 int64_t colSumPartials(int64_t rows, int64_t cols) { return ((rows + kColRows - 1) / kColRows) * cols; }
 
-void columnSums(float* db, const float* dy, int64_t rows, int64_t cols, int64_t ldy, double* partials, cudaStream_t s) {
+void columnSums(float* db, DevActIn dy, int64_t rows, int64_t cols, int64_t ldy, double* partials, cudaStream_t s) {
   if (rows <= 0 || cols <= 0) return;
   const int64_t rb = (rows + kColRows - 1) / kColRows;
   dim3 grid(static_cast<unsigned>((cols + kThreads - 1) / kThreads), static_cast<unsigned>(rb));
-  launch("biasGrad", colSumPartialKernel, grid, kThreads, 0, s, partials, dy, rows, cols, ldy);
+  withAct(dy.bf16, [&](auto t) {
+    using T = decltype(t);
+    launch("biasGrad", colSumPartialKernel<T>, grid, kThreads, 0, s, partials, actPtr<T>(dy.p), rows, cols, ldy);
+  });
   launch("biasGrad", colSumFinalKernel, static_cast<unsigned>((cols + kThreads - 1) / kThreads), kThreads, 0, s, db,
          partials, rb, cols);
 }

@@ -1,4 +1,4 @@
-// RMSNorm and LayerNorm over rows of length d: one block per row for the forward and for dx; weight/bias
+// RMSNorm and LayerNorm over rows of length d (input f32, the residual stream; output and its gradient f32 or bf16): one block per row for the forward and for dx; weight/bias
 // gradients go through per-row-block column partials (double) summed in order, so no atomics are needed.
 #include "device.cuh"
 #include "kernels.cuh"
@@ -11,7 +11,8 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int64_t kRowsPerPartial = 128;
 
-__global__ void rmsForwardKernel(float* out, float* rstd, const float* x, const float* w, int64_t d, float eps) {
+template <typename T>
+__global__ void rmsForwardKernel(T* out, float* rstd, const float* x, const float* w, int64_t d, float eps) {
   __shared__ float sh[32];
   const int64_t r = blockIdx.x;
   const float* xr = x + r * d;
@@ -20,40 +21,43 @@ __global__ void rmsForwardKernel(float* out, float* rstd, const float* x, const 
   ss = blockSum(ss, sh);
   const float s = rsqrtf(ss / float(d) + eps);
   if (threadIdx.x == 0) rstd[r] = s;
-  float* o = out + r * d;
-  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) o[j] = xr[j] * s * w[j];
+  T* o = out + r * d;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) stf(o, j, xr[j] * s * w[j]);
 }
 
-__global__ void rmsBackwardDxKernel(float* dx, const float* dout, const float* x, const float* w, const float* rstd,
+template <typename T>
+__global__ void rmsBackwardDxKernel(float* dx, const T* dout, const float* x, const float* w, const float* rstd,
                                     int64_t d, bool acc) {
   __shared__ float sh[32];
   const int64_t r = blockIdx.x;
   const float* xr = x + r * d;
-  const float* g = dout + r * d;
+  const T* g = dout + r * d;
   float dot = 0;
-  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) dot += g[j] * w[j] * xr[j];
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) dot += ldf(g, j) * w[j] * xr[j];
   dot = blockSum(dot, sh);
   const float s = rstd[r];
   const float c = dot * s * s * s / float(d);
   float* o = dx + r * d;
   for (int64_t j = threadIdx.x; j < d; j += blockDim.x) {
-    const float v = s * g[j] * w[j] - xr[j] * c;
+    const float v = s * ldf(g, j) * w[j] - xr[j] * c;
     o[j] = acc ? o[j] + v : v;
   }
 }
 
 // grid (column blocks, row blocks): partial dw (and db) per row block.
-__global__ void rmsDwPartialKernel(double* partials, const float* dout, const float* x, const float* rstd, int64_t rows,
+template <typename T>
+__global__ void rmsDwPartialKernel(double* partials, const T* dout, const float* x, const float* rstd, int64_t rows,
                                    int64_t d) {
   const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (c >= d) return;
   const int64_t r0 = blockIdx.y * kRowsPerPartial, r1 = min(rows, r0 + kRowsPerPartial);
   double acc = 0;
-  for (int64_t r = r0; r < r1; r++) acc += double(dout[r * d + c]) * x[r * d + c] * rstd[r];
+  for (int64_t r = r0; r < r1; r++) acc += double(ldf(dout, r * d + c)) * x[r * d + c] * rstd[r];
   partials[blockIdx.y * d + c] = acc;
 }
 
-__global__ void lnForwardKernel(float* out, float* mean, float* rstd, const float* x, const float* w, const float* b,
+template <typename T>
+__global__ void lnForwardKernel(T* out, float* mean, float* rstd, const float* x, const float* w, const float* b,
                                 int64_t d, float eps) {
   __shared__ float sh[32];
   const int64_t r = blockIdx.x;
@@ -72,20 +76,21 @@ __global__ void lnForwardKernel(float* out, float* mean, float* rstd, const floa
     mean[r] = mu;
     rstd[r] = s;
   }
-  float* o = out + r * d;
-  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) o[j] = (xr[j] - mu) * s * w[j] + b[j];
+  T* o = out + r * d;
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) stf(o, j, (xr[j] - mu) * s * w[j] + b[j]);
 }
 
-__global__ void lnBackwardDxKernel(float* dx, const float* dout, const float* x, const float* w, const float* mean,
+template <typename T>
+__global__ void lnBackwardDxKernel(float* dx, const T* dout, const float* x, const float* w, const float* mean,
                                    const float* rstd, int64_t d, bool acc) {
   __shared__ float sh[32];
   const int64_t r = blockIdx.x;
   const float* xr = x + r * d;
-  const float* g = dout + r * d;
+  const T* g = dout + r * d;
   const float m = mean[r], s = rstd[r];
   float sg = 0, sgx = 0;
   for (int64_t j = threadIdx.x; j < d; j += blockDim.x) {
-    const float gw = g[j] * w[j];
+    const float gw = ldf(g, j) * w[j];
     sg += gw;
     sgx += gw * (xr[j] - m) * s;
   }
@@ -93,19 +98,20 @@ __global__ void lnBackwardDxKernel(float* dx, const float* dout, const float* x,
   sgx = blockSum(sgx, sh) / float(d);
   float* o = dx + r * d;
   for (int64_t j = threadIdx.x; j < d; j += blockDim.x) {
-    const float v = s * (g[j] * w[j] - sg - (xr[j] - m) * s * sgx);
+    const float v = s * (ldf(g, j) * w[j] - sg - (xr[j] - m) * s * sgx);
     o[j] = acc ? o[j] + v : v;
   }
 }
 
-__global__ void lnDwPartialKernel(double* partials, const float* dout, const float* x, const float* mean,
+template <typename T>
+__global__ void lnDwPartialKernel(double* partials, const T* dout, const float* x, const float* mean,
                                   const float* rstd, int64_t rows, int64_t d, int64_t rowBlocks) {
   const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (c >= d) return;
   const int64_t r0 = blockIdx.y * kRowsPerPartial, r1 = min(rows, r0 + kRowsPerPartial);
   double aw = 0, ab = 0;
   for (int64_t r = r0; r < r1; r++) {
-    const double g = dout[r * d + c];
+    const double g = ldf(dout, r * d + c);
     aw += g * ((x[r * d + c] - mean[r]) * rstd[r]);
     ab += g;
   }
@@ -129,39 +135,54 @@ unsigned colGrid(int64_t d) { return static_cast<unsigned>((d + kThreads - 1) / 
 
 int64_t normPartials(int64_t rows, int64_t d, int64_t columnsPerSum) { return rowBlocks(rows) * d * columnsPerSum; }
 
-void rmsnormForward(float* out, float* rstd, const float* x, const float* w, int64_t rows, int64_t d, float eps,
+void rmsnormForward(DevAct out, float* rstd, const float* x, const float* w, int64_t rows, int64_t d, float eps,
                     cudaStream_t s) {
   if (rows <= 0) return;
-  launch("rmsnormForward", rmsForwardKernel, static_cast<unsigned>(rows), kThreads, 0, s, out, rstd, x, w, d, eps);
+  withAct(out.bf16, [&](auto t) {
+    using T = decltype(t);
+    launch("rmsnormForward", rmsForwardKernel<T>, static_cast<unsigned>(rows), kThreads, 0, s, actPtr<T>(out.p), rstd,
+           x, w, d, eps);
+  });
 }
 
-void rmsnormBackward(float* dx, float* dw, const float* dout, const float* x, const float* w, const float* rstd,
+void rmsnormBackward(float* dx, float* dw, DevActIn dout, const float* x, const float* w, const float* rstd,
                      int64_t rows, int64_t d, bool accumulateDx, double* partials, cudaStream_t s) {
   if (rows <= 0) return;
-  launch("rmsnormBackward", rmsBackwardDxKernel, static_cast<unsigned>(rows), kThreads, 0, s, dx, dout, x, w, rstd, d,
-         accumulateDx);
   const int64_t rb = rowBlocks(rows);
-  launch("rmsnormBackward", rmsDwPartialKernel, dim3(colGrid(d), static_cast<unsigned>(rb)), kThreads, 0, s, partials,
-         dout, x, rstd, rows, d);
+  withAct(dout.bf16, [&](auto t) {
+    using T = decltype(t);
+    const T* g = actPtr<T>(dout.p);
+    launch("rmsnormBackward", rmsBackwardDxKernel<T>, static_cast<unsigned>(rows), kThreads, 0, s, dx, g, x, w, rstd, d,
+           accumulateDx);
+    launch("rmsnormBackward", rmsDwPartialKernel<T>, dim3(colGrid(d), static_cast<unsigned>(rb)), kThreads, 0, s,
+           partials, g, x, rstd, rows, d);
+  });
   launch("rmsnormBackward", partialFinalKernel, colGrid(d), kThreads, 0, s, dw, partials, rb, d);
 }
 
-void layernormForward(float* out, float* mean, float* rstd, const float* x, const float* w, const float* b,
+void layernormForward(DevAct out, float* mean, float* rstd, const float* x, const float* w, const float* b,
                       int64_t rows, int64_t d, float eps, cudaStream_t s) {
   if (rows <= 0) return;
-  launch("layernormForward", lnForwardKernel, static_cast<unsigned>(rows), kThreads, 0, s, out, mean, rstd, x, w, b, d,
-         eps);
+  withAct(out.bf16, [&](auto t) {
+    using T = decltype(t);
+    launch("layernormForward", lnForwardKernel<T>, static_cast<unsigned>(rows), kThreads, 0, s, actPtr<T>(out.p), mean,
+           rstd, x, w, b, d, eps);
+  });
 }
 
-void layernormBackward(float* dx, float* dw, float* db, const float* dout, const float* x, const float* w,
+void layernormBackward(float* dx, float* dw, float* db, DevActIn dout, const float* x, const float* w,
                        const float* mean, const float* rstd, int64_t rows, int64_t d, bool accumulateDx,
                        double* partials, cudaStream_t s) {
   if (rows <= 0) return;
-  launch("layernormBackward", lnBackwardDxKernel, static_cast<unsigned>(rows), kThreads, 0, s, dx, dout, x, w, mean,
-         rstd, d, accumulateDx);
   const int64_t rb = rowBlocks(rows);
-  launch("layernormBackward", lnDwPartialKernel, dim3(colGrid(d), static_cast<unsigned>(rb)), kThreads, 0, s, partials,
-         dout, x, mean, rstd, rows, d, rb);
+  withAct(dout.bf16, [&](auto t) {
+    using T = decltype(t);
+    const T* g = actPtr<T>(dout.p);
+    launch("layernormBackward", lnBackwardDxKernel<T>, static_cast<unsigned>(rows), kThreads, 0, s, dx, g, x, w, mean,
+           rstd, d, accumulateDx);
+    launch("layernormBackward", lnDwPartialKernel<T>, dim3(colGrid(d), static_cast<unsigned>(rb)), kThreads, 0, s,
+           partials, g, x, mean, rstd, rows, d, rb);
+  });
   launch("layernormBackward", partialFinalKernel, colGrid(d), kThreads, 0, s, dw, partials, rb, d);
   launch("layernormBackward", partialFinalKernel, colGrid(d), kThreads, 0, s, db, partials + rb * d, rb, d);
 }

@@ -37,11 +37,13 @@ void op::adamwRanges(const AdamwRangesArgs& p) {
     g_stagedAt = dev;
   }
   cuda::adamwRanges(p.param, p.grad, p.m, p.v, dev, static_cast<int64_t>(table.size()), chunks, p.coef,
-                    p.coefNoDecay.decay, p.stepStats, p.clip, p.gradScale, stream());
+                    p.coefNoDecay.decay, p.stepStats, p.clip, p.gradScale,
+                    reinterpret_cast<cuda::bf16raw*>(p.paramBf16), stream());
 }
 
 void op::adamw(const AdamwArgs& p) {
-  cuda::adamw(p.param, p.grad, p.m, p.v, p.n, p.coef, p.stepStats, p.clip, p.gradScale, stream());
+  cuda::adamw(p.param, p.grad, p.m, p.v, p.n, p.coef, p.stepStats, p.clip, p.gradScale,
+              reinterpret_cast<cuda::bf16raw*>(p.paramBf16), stream());
 }
 
 }  // namespace lmf

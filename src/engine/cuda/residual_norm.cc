@@ -5,11 +5,11 @@
 namespace lmf {
 
 void op::addRmsnormForward(const AddRmsnormForwardArgs& p) {
-  cuda::addRmsnormForward(p.sum, p.out, p.rstd, p.a, p.b, p.w, p.rows, p.d, static_cast<float>(p.eps), stream());
+  cuda::addRmsnormForward(p.sum, dev(p.out), p.rstd, p.a, p.b, p.w, p.rows, p.d, static_cast<float>(p.eps), stream());
 }
 
 void op::addLayernormForward(const AddLayernormForwardArgs& p) {
-  cuda::addLayernormForward(p.sum, p.out, p.mean, p.rstd, p.a, p.b, p.w, p.bias, p.rows, p.d,
+  cuda::addLayernormForward(p.sum, dev(p.out), p.mean, p.rstd, p.a, p.b, p.w, p.bias, p.rows, p.d,
                             static_cast<float>(p.eps), stream());
 }
 

@@ -12,9 +12,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// The one store of the normalised output, so that a bf16 arena only adds an overload here.
-__device__ __forceinline__ void storeOut(float* out, int64_t j, float v) { out[j] = v; }
-
 // Adds the row and returns this thread's share of sum (LayerNorm's mean) or of sum^2 (RMSNorm).
 __device__ __forceinline__ float addRow(float* sr, const float* ar, const float* br, int64_t d, bool squares) {
   float acc = 0;
@@ -37,7 +34,7 @@ __global__ void addRmsForwardKernel(float* sum, OutT* out, float* rstd, const fl
   if (threadIdx.x == 0) rstd[r] = s;
   OutT* o = out + r * d;
   // Each thread reads back only the sums it stored itself: no barrier needed between the passes.
-  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) storeOut(o, j, sr[j] * s * w[j]);
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) stf(o, j, sr[j] * s * w[j]);
 }
 
 template <typename OutT>
@@ -59,23 +56,29 @@ __global__ void addLnForwardKernel(float* sum, OutT* out, float* mean, float* rs
     rstd[r] = s;
   }
   OutT* o = out + r * d;
-  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) storeOut(o, j, (sr[j] - mu) * s * w[j] + bias[j]);
+  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) stf(o, j, (sr[j] - mu) * s * w[j] + bias[j]);
 }
 
 }  // namespace
 
-void addRmsnormForward(float* sum, float* out, float* rstd, const float* a, const float* b, const float* w,
+void addRmsnormForward(float* sum, DevAct out, float* rstd, const float* a, const float* b, const float* w,
                        int64_t rows, int64_t d, float eps, cudaStream_t s) {
   if (rows <= 0) return;
-  launch("addRmsnormForward", addRmsForwardKernel<float>, static_cast<unsigned>(rows), kThreads, 0, s, sum, out, rstd,
-         a, b, w, d, eps);
+  withAct(out.bf16, [&](auto t) {
+    using T = decltype(t);
+    launch("addRmsnormForward", addRmsForwardKernel<T>, static_cast<unsigned>(rows), kThreads, 0, s, sum,
+           actPtr<T>(out.p), rstd, a, b, w, d, eps);
+  });
 }
 
-void addLayernormForward(float* sum, float* out, float* mean, float* rstd, const float* a, const float* b,
+void addLayernormForward(float* sum, DevAct out, float* mean, float* rstd, const float* a, const float* b,
                          const float* w, const float* bias, int64_t rows, int64_t d, float eps, cudaStream_t s) {
   if (rows <= 0) return;
-  launch("addLayernormForward", addLnForwardKernel<float>, static_cast<unsigned>(rows), kThreads, 0, s, sum, out,
-         mean, rstd, a, b, w, bias, d, eps);
+  withAct(out.bf16, [&](auto t) {
+    using T = decltype(t);
+    launch("addLayernormForward", addLnForwardKernel<T>, static_cast<unsigned>(rows), kThreads, 0, s, sum,
+           actPtr<T>(out.p), mean, rstd, a, b, w, bias, d, eps);
+  });
 }
 
 }  // namespace cuda

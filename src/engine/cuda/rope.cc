@@ -6,7 +6,8 @@
 namespace lmf {
 
 void op::qkPrepForward(const QkPrepForwardArgs& p) {
-  cuda::qkPrepForward(p.out, p.rstd, p.qkv, p.qNormW, p.kNormW, p.cos, p.sin, p.positions, p, static_cast<float>(p.eps),
+  sameActDType(p.kOp, {p.out.dtype, p.qkv.dtype});
+  cuda::qkPrepForward(dev(p.out), p.rstd, dev(p.qkv), p.qNormW, p.kNormW, p.cos, p.sin, p.positions, p, static_cast<float>(p.eps),
                       stream());
 }
 
@@ -14,7 +15,8 @@ void op::qkPrepBackward(const QkPrepBackwardArgs& p) {
   if ((p.qNormW || p.kNormW) && !cuda::qkPrepBackwardSupported(p.headDim))
     p.fail("headDim " + std::to_string(p.headDim) + " is above the CUDA QK-norm backward's limit of 3072");
   double* partials = (p.qNormW || p.kNormW) ? scratchPartials(cuda::qkPrepPartials(p)) : nullptr;
-  cuda::qkPrepBackward(p.dqkv, p.dqNormW, p.dkNormW, p.dout, p.qkv, p.rstd, p.qNormW, p.kNormW, p.cos, p.sin,
+  sameActDType(p.kOp, {p.dqkv.dtype, p.dout.dtype, p.qkv.dtype});
+  cuda::qkPrepBackward(dev(p.dqkv), p.dqNormW, p.dkNormW, dev(p.dout), dev(p.qkv), p.rstd, p.qNormW, p.kNormW, p.cos, p.sin,
                        p.positions, p, partials, stream());
 }
 

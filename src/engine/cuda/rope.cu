@@ -1,8 +1,9 @@
 // The attention prologue: per-head RMSNorm of q and k (QK-norm) then half-split RoPE, one warp per
-// (token, head), packing q|k into [N, (heads+kvHeads)*headDim]. The backward computes dx per (token, head) in
-// blocks of kTokensPerPartial tokens, and in the same pass each warp adds the norm-weight gradient terms of its
-// tasks into its own shared-memory row; the block sums its warps' rows in order into one partial per token block,
-// and a last kernel sums the partials in block order (deterministic, no atomics, as norm.cu's weight gradients).
+// (token, head), packing q|k into [N, (heads+kvHeads)*headDim]; qkv, out and their gradients f32 or bf16. The
+// backward computes dx per (token, head) in blocks of kTokensPerPartial tokens, and in the same pass each warp adds
+// the norm-weight gradient terms of its tasks into its own shared-memory row; the block sums its warps' rows in
+// order into one partial per token block, and a last kernel sums the partials in block order (deterministic, no
+// atomics, as norm.cu's weight gradients).
 #include "device.cuh"
 #include "kernels.cuh"
 
@@ -15,20 +16,21 @@ constexpr int kWarpsPerBlock = 8;
 constexpr int64_t kTokensPerPartial = 16;
 constexpr size_t kDwSharedMax = 48 * 1024;  // the warps' weight-gradient rows stay within the default shared memory
 
-__global__ void prepForwardKernel(float* out, float* rstd, const float* qkv, const float* qw, const float* kw,
+template <typename T>
+__global__ void prepForwardKernel(T* out, float* rstd, const T* qkv, const float* qw, const float* kw,
                                   const float* cosT, const float* sinT, const int32_t* pos, QkPrepShape sh, float eps) {
   const int64_t nh = sh.heads + sh.kvHeads, hd = sh.headDim;
   const int64_t task = blockIdx.x * int64_t(kWarpsPerBlock) + threadIdx.x / kWarp;
   if (task >= sh.n * nh) return;
   const int lane = threadIdx.x % kWarp;
   const int64_t t = task / nh, h = task % nh, p = pos ? pos[t] : t % sh.seq;
-  const float* x = qkv + t * sh.qkvStride + h * hd;
-  float* o = out + task * hd;
+  const T* x = qkv + t * sh.qkvStride + h * hd;
+  T* o = out + task * hd;
   const float* w = h < sh.heads ? qw : kw;
   float r = 1.f;
   if (w) {
     float ss = 0;
-    for (int64_t i = lane; i < hd; i += kWarp) ss += x[i] * x[i];
+    for (int64_t i = lane; i < hd; i += kWarp) ss += ldf(x, i) * ldf(x, i);
     ss = warpSum(ss);
     r = rsqrtf(ss / float(hd) + eps);
     if (rstd && lane == 0) rstd[task] = r;
@@ -40,33 +42,35 @@ __global__ void prepForwardKernel(float* out, float* rstd, const float* qkv, con
     const float* cs = cosT + p * half;
     const float* sn = sinT + p * half;
     for (int64_t i = lane; i < half; i += kWarp) {
-      float y1 = x[i], y2 = x[i + half];
+      float y1 = ldf(x, i), y2 = ldf(x, i + half);
       if (w) {
         y1 *= r * w[i];
         y2 *= r * w[i + half];
       }
-      o[i] = y1 * cs[i] - y2 * sn[i];
-      o[i + half] = y2 * cs[i] + y1 * sn[i];
+      stf(o, i, y1 * cs[i] - y2 * sn[i]);
+      stf(o, i + half, y2 * cs[i] + y1 * sn[i]);
     }
   } else {
-    for (int64_t i = lane; i < hd; i += kWarp) o[i] = w ? x[i] * r * w[i] : x[i];
+    for (int64_t i = lane; i < hd; i += kWarp) stf(o, i, w ? ldf(x, i) * r * w[i] : ldf(x, i));
   }
 }
 
 // The gradient with respect to the normalised (un-rotated) value at column i of (token t, head h).
-__device__ __forceinline__ float unrotated(const float* go, const float* cs, const float* sn, int64_t i, int64_t half) {
-  if (!cs) return go[i];
-  if (i < half) return go[i] * cs[i] + go[i + half] * sn[i];
+template <typename T>
+__device__ __forceinline__ float unrotated(const T* go, const float* cs, const float* sn, int64_t i, int64_t half) {
+  if (!cs) return ldf(go, i);
+  if (i < half) return ldf(go, i) * cs[i] + ldf(go, i + half) * sn[i];
   const int64_t k = i - half;
-  return go[i] * cs[k] - go[k] * sn[k];
+  return ldf(go, i) * cs[k] - ldf(go, k) * sn[k];
 }
 
 // grid: blocks of kTokensPerPartial tokens; each warp takes the block's (token, head) tasks warp, warp + warps, ...
 // With `partials` (a norm weight is given), dynamic shared memory holds one row of 2 * hd doubles per warp (q weight
 // columns, then k weight columns), and the block writes their in-order sum as its partial.
-__global__ void prepBackwardKernel(float* dqkv, double* partials, const float* dout, const float* qkv,
-                                   const float* rstd, const float* qw, const float* kw, const float* cosT,
-                                   const float* sinT, const int32_t* pos, QkPrepShape sh) {
+template <typename T>
+__global__ void prepBackwardKernel(T* dqkv, double* partials, const T* dout, const T* qkv, const float* rstd,
+                                   const float* qw, const float* kw, const float* cosT, const float* sinT,
+                                   const int32_t* pos, QkPrepShape sh) {
   LMF_DYNAMIC_SHARED(double, rows);
   const int64_t nh = sh.heads + sh.kvHeads, hd = sh.headDim, half = hd / 2;
   const int warps = blockDim.x / kWarp, warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
@@ -76,26 +80,26 @@ __global__ void prepBackwardKernel(float* dqkv, double* partials, const float* d
   const int64_t t0 = blockIdx.x * kTokensPerPartial, t1 = min(sh.n, t0 + kTokensPerPartial);
   for (int64_t task = t0 * nh + warp; task < t1 * nh; task += warps) {
     const int64_t t = task / nh, h = task % nh, p = pos ? pos[t] : t % sh.seq;
-    const float* go = dout + task * hd;
-    const float* x = qkv + t * sh.qkvStride + h * hd;
-    float* dx = dqkv + t * sh.qkvStride + h * hd;
+    const T* go = dout + task * hd;
+    const T* x = qkv + t * sh.qkvStride + h * hd;
+    T* dx = dqkv + t * sh.qkvStride + h * hd;
     const float* cs = cosT ? cosT + p * half : nullptr;
     const float* sn = sinT ? sinT + p * half : nullptr;
     const float* w = h < sh.heads ? qw : kw;
     if (!w) {
-      for (int64_t i = lane; i < hd; i += kWarp) dx[i] = unrotated(go, cs, sn, i, half);
+      for (int64_t i = lane; i < hd; i += kWarp) stf(dx, i, unrotated(go, cs, sn, i, half));
       continue;
     }
     const float r = rstd[task];
     float dot = 0;
-    for (int64_t i = lane; i < hd; i += kWarp) dot += unrotated(go, cs, sn, i, half) * w[i] * x[i];
+    for (int64_t i = lane; i < hd; i += kWarp) dot += unrotated(go, cs, sn, i, half) * w[i] * ldf(x, i);
     dot = warpSum(dot);
     const float c = dot * r * r * r / float(hd);
     double* acc = dwRow ? dwRow + (h < sh.heads ? 0 : hd) : nullptr;
     // dx aliases nothing read by other lanes: each lane recomputes its own columns from dout.
     for (int64_t i = lane; i < hd; i += kWarp) {
-      const float u = unrotated(go, cs, sn, i, half), xi = x[i];
-      dx[i] = r * u * w[i] - xi * c;
+      const float u = unrotated(go, cs, sn, i, half), xi = ldf(x, i);
+      stf(dx, i, r * u * w[i] - xi * c);
       if (acc) acc[i] += double(u) * xi * r;
     }
   }
@@ -131,12 +135,15 @@ int backwardWarps(int64_t hd, bool dw) {
 
 }  // namespace
 
-void qkPrepForward(float* out, float* rstd, const float* qkv, const float* qw, const float* kw, const float* cosT,
+void qkPrepForward(DevAct out, float* rstd, DevActIn qkv, const float* qw, const float* kw, const float* cosT,
                    const float* sinT, const int32_t* positions, const QkPrepShape& sh, float eps, cudaStream_t s) {
   const int64_t tasks = sh.n * (sh.heads + sh.kvHeads);
   if (tasks <= 0) return;
-  launch("qkPrepForward", prepForwardKernel, warpGrid(tasks), kWarpsPerBlock * kWarp, 0, s, out, rstd, qkv, qw, kw,
-         cosT, sinT, positions, sh, eps);
+  withAct(out.bf16, [&](auto t) {
+    using T = decltype(t);
+    launch("qkPrepForward", prepForwardKernel<T>, warpGrid(tasks), kWarpsPerBlock * kWarp, 0, s, actPtr<T>(out.p), rstd,
+           actPtr<T>(qkv.p), qw, kw, cosT, sinT, positions, sh, eps);
+  });
 }
 
 int64_t qkPrepPartials(const QkPrepShape& sh) {
@@ -145,7 +152,7 @@ int64_t qkPrepPartials(const QkPrepShape& sh) {
 
 bool qkPrepBackwardSupported(int64_t headDim) { return 2 * headDim * int64_t(sizeof(double)) <= int64_t(kDwSharedMax); }
 
-void qkPrepBackward(float* dqkv, float* dqw, float* dkw, const float* dout, const float* qkv, const float* rstd,
+void qkPrepBackward(DevAct dqkv, float* dqw, float* dkw, DevActIn dout, DevActIn qkv, const float* rstd,
                     const float* qw, const float* kw, const float* cosT, const float* sinT, const int32_t* positions,
                     const QkPrepShape& sh, double* partials, cudaStream_t s) {
   if (sh.n * (sh.heads + sh.kvHeads) <= 0) return;
@@ -153,8 +160,12 @@ void qkPrepBackward(float* dqkv, float* dqw, float* dkw, const float* dout, cons
   const int64_t blocks = (sh.n + kTokensPerPartial - 1) / kTokensPerPartial;
   const int warps = backwardWarps(sh.headDim, dw);
   const size_t smem = dw ? size_t(warps) * 2 * sh.headDim * sizeof(double) : 0;
-  launch("qkPrepBackward", prepBackwardKernel, static_cast<unsigned>(blocks), warps * kWarp, smem, s, dqkv,
-         dw ? partials : nullptr, dout, qkv, rstd, qw, kw, cosT, sinT, positions, sh);
+  withAct(dqkv.bf16, [&](auto t) {
+    using T = decltype(t);
+    launch("qkPrepBackward", prepBackwardKernel<T>, static_cast<unsigned>(blocks), warps * kWarp, smem, s,
+           actPtr<T>(dqkv.p), dw ? partials : nullptr, actPtr<T>(dout.p), actPtr<T>(qkv.p), rstd, qw, kw, cosT, sinT,
+           positions, sh);
+  });
   if (!dw) return;
   const int threads = 128;
   const unsigned colBlocks = static_cast<unsigned>((2 * sh.headDim + threads - 1) / threads);

@@ -11,11 +11,12 @@ const char* dtypeName(DType t) {
     case DType::F32: return "f32";
     case DType::F64: return "f64";
     case DType::I32: return "i32";
+    case DType::BF16: return "bf16";
   }
   return "?";
 }
 
-size_t dtypeSize(DType t) { return t == DType::F64 ? 8 : 4; }
+size_t dtypeSize(DType t) { return t == DType::F64 ? 8 : t == DType::BF16 ? 2 : 4; }
 
 void opFail(const char* op, const std::string& msg) { throw OpError(std::string(op) + ": " + msg); }
 
@@ -158,7 +159,7 @@ uint64_t registryPeakBytes() { return g_peak; }
 
 DType dtypeFromCode(const Args& a, size_t i) {
   int64_t c = a.i64(i, "dtype code");
-  if (c > 2) a.fail("unknown dtype code " + std::to_string(c));
+  if (c > 3) a.fail("unknown dtype code " + std::to_string(c));
   return static_cast<DType>(c);
 }
 

@@ -13,19 +13,49 @@
 
 namespace lmf {
 
-enum class DType : int { F32 = 0, F64 = 1, I32 = 2 };
+// BF16: 2-byte elements (bfloat16, the top half of an IEEE float), the storage format of activations and weight
+// copies on the CUDA engine; transfers and copies to/from f32 round to nearest even (bf16.h).
+enum class DType : int { F32 = 0, F64 = 1, I32 = 2, BF16 = 3 };
 
 const char* dtypeName(DType t);
 size_t dtypeSize(DType t);
+
+// The element type of a bf16 buffer as the argument readers see it: the raw bit pattern.
+struct Bf16Bits {
+  uint16_t bits;
+};
 
 // The dtype of a buffer of element type T (const or not).
 template <class T>
 constexpr DType dtypeOfElement() {
   using U = std::remove_const_t<T>;
-  static_assert(std::is_same_v<U, float> || std::is_same_v<U, double> || std::is_same_v<U, int32_t>,
-                "a buffer holds float, double or int32_t elements");
-  return std::is_same_v<U, float> ? DType::F32 : std::is_same_v<U, double> ? DType::F64 : DType::I32;
+  static_assert(std::is_same_v<U, float> || std::is_same_v<U, double> || std::is_same_v<U, int32_t> ||
+                    std::is_same_v<U, Bf16Bits>,
+                "a buffer holds float, double, int32_t or Bf16Bits elements");
+  return std::is_same_v<U, float>    ? DType::F32
+         : std::is_same_v<U, double> ? DType::F64
+         : std::is_same_v<U, int32_t> ? DType::I32
+                                      : DType::BF16;
 }
+
+// An activation argument (op table kind ACT): an f32 or a bf16 buffer. T is float or const float. The CPU engine
+// refuses bf16 activations when reading (engineComputesBf16()), so its ops use the implicit float view as before;
+// the CUDA glue dispatches on `dtype`.
+template <class T>
+struct Act {
+  using Raw = std::conditional_t<std::is_const_v<T>, const void, void>;
+  Raw* ptr = nullptr;
+  DType dtype = DType::F32;
+  bool bf16() const { return dtype == DType::BF16; }
+  operator T*() const { return static_cast<T*>(ptr); }  // the f32 view (only meaningful when dtype is F32)
+  template <class U>
+  U* as() const {
+    return static_cast<U*>(const_cast<void*>(static_cast<const void*>(ptr)));
+  }
+};
+
+// Engine hook: whether the engine's ops compute on bf16 activations (CUDA: yes; CPU: it only stores them).
+bool engineComputesBf16();
 
 // A validation (or device) failure; registerOp turns it into a JavaScript Error carrying the message.
 struct OpError : std::runtime_error {
@@ -86,6 +116,18 @@ class Args {
   template <class T>
   T* buffer(size_t i, int64_t count, const char* what) const {
     return static_cast<T*>(raw(i, dtypeOfElement<T>(), count, what));
+  }
+  // An activation: f32, or bf16 where the engine computes on it.
+  template <class T>
+  Act<T> activation(size_t i, int64_t count, const char* what) const {
+    Act<T> a;
+    a.dtype = dtypeOf(i, what);
+    if (a.dtype == DType::BF16 && !engineComputesBf16())
+      fail(std::string(what) + " is a bf16 buffer, but this engine computes in f32 only (it stores bf16 for "
+                               "transfers and copies): copy it into an f32 buffer first, or use the CUDA engine");
+    if (a.dtype != DType::BF16) a.dtype = DType::F32;  // raw() names the mismatch of any other dtype
+    a.ptr = raw(i, a.dtype, count, what);
+    return a;
   }
   [[noreturn]] void fail(const std::string& msg) const { opFail(op_, msg); }
 

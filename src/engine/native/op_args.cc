@@ -15,7 +15,8 @@ namespace lmf {
 #define LMF_READ_SCALAR_BUF(name, T, count)
 #define LMF_READ_SCALAR_OPT(name, T, count)
 #define LMF_READ_SCALAR_WHEN(cond, name, T, count)
-#define LMF_READ_SCALAR_ANY(name, T, count)
+#define LMF_READ_SCALAR_ANY(name, T, count, dt)
+#define LMF_READ_SCALAR_ACT(name, T, count)
 #define LMF_READ_SCALAR_INT(name) name = call.i64(At::name, #name);
 #define LMF_READ_SCALAR_NUM(name) name = call.num(At::name);
 #define LMF_READ_SCALAR_FLAG(name) name = call.flag(At::name);
@@ -26,7 +27,8 @@ namespace lmf {
 #define LMF_READ_BUFFER_BUF(name, T, count) name = call.buffer<T>(At::name, count, #name);
 #define LMF_READ_BUFFER_OPT(name, T, count) name = call.isNull(At::name) ? nullptr : call.buffer<T>(At::name, count, #name);
 #define LMF_READ_BUFFER_WHEN(cond, name, T, count)
-#define LMF_READ_BUFFER_ANY(name, T, count) name = static_cast<T*>(call.raw(At::name, dtype, count, #name));
+#define LMF_READ_BUFFER_ANY(name, T, count, dt) name = static_cast<T*>(call.raw(At::name, dt, count, #name));
+#define LMF_READ_BUFFER_ACT(name, T, count) name = call.activation<T>(At::name, count, #name);
 #define LMF_READ_BUFFER_INT(name)
 #define LMF_READ_BUFFER_NUM(name)
 #define LMF_READ_BUFFER_FLAG(name)
@@ -37,7 +39,8 @@ namespace lmf {
 #define LMF_READ_WHEN_BUF(name, T, count)
 #define LMF_READ_WHEN_OPT(name, T, count)
 #define LMF_READ_WHEN_WHEN(cond, name, T, count) name = (cond) ? call.buffer<T>(At::name, count, #name) : nullptr;
-#define LMF_READ_WHEN_ANY(name, T, count)
+#define LMF_READ_WHEN_ANY(name, T, count, dt)
+#define LMF_READ_WHEN_ACT(name, T, count)
 #define LMF_READ_WHEN_INT(name)
 #define LMF_READ_WHEN_NUM(name)
 #define LMF_READ_WHEN_FLAG(name)
@@ -59,10 +62,12 @@ LMF_OPS(LMF_DEFINE_READ, LMF_DEFINE_READ_SHAPED)
 
 namespace {
 
-// The dtype of a transfer's buffer, which the typed array must share.
+// The dtype of a transfer's buffer, which the typed array must share (a bf16 buffer travels as a Float32Array).
 DType transferDType(const Args& call, size_t buffer, const TypedView& host) {
   const DType dtype = call.dtypeOf(buffer, "buffer");
-  if (host.dtype != dtype)
+  if (dtype == DType::BF16 && host.dtype != DType::F32)
+    call.fail(std::string("a bf16 buffer is transferred as a Float32Array (converted), not as ") + dtypeName(host.dtype));
+  if (dtype != DType::BF16 && host.dtype != dtype)
     call.fail(std::string("the typed array holds ") + dtypeName(host.dtype) + " but the buffer is " + dtypeName(dtype) +
               ": use the matching typed array");
   return dtype;
@@ -123,8 +128,15 @@ void FillArgs::check(const Args& call) {
     fail("an i32 buffer can only hold 32-bit integers");
 }
 
-// The source must have the destination's dtype (its read checks it).
-void CopyArgs::check(const Args& call) { dtype = call.dtypeOf(At::dst, "dst"); }
+// The source has the destination's dtype, or one is f32 and the other bf16: the cast (round to nearest even).
+void CopyArgs::check(const Args& call) {
+  dtype = call.dtypeOf(At::dst, "dst");
+  srcDtype = call.dtypeOf(At::src, "src");
+  const bool cast = (dtype == DType::F32 && srcDtype == DType::BF16) || (dtype == DType::BF16 && srcDtype == DType::F32);
+  if (dtype != srcDtype && !cast)
+    fail(std::string("src is ") + dtypeName(srcDtype) + " but dst is " + dtypeName(dtype) +
+         ": copy needs equal dtypes, or f32 and bf16 (the one cast)");
+}
 
 void AddArgs::check(const Args&) {}
 void ScaleArgs::check(const Args&) {}
@@ -246,7 +258,8 @@ namespace {
 #define LMF_DESCRIBE_BUF(name, T, count) {#name, "buf"},
 #define LMF_DESCRIBE_OPT(name, T, count) {#name, "opt"},
 #define LMF_DESCRIBE_WHEN(cond, name, T, count) {#name, "opt"},
-#define LMF_DESCRIBE_ANY(name, T, count) {#name, "buf"},
+#define LMF_DESCRIBE_ANY(name, T, count, dt) {#name, "buf"},
+#define LMF_DESCRIBE_ACT(name, T, count) {#name, "buf"},
 #define LMF_DESCRIBE_INT(name) {#name, "int"},
 #define LMF_DESCRIBE_NUM(name) {#name, "num"},
 #define LMF_DESCRIBE_FLAG(name) {#name, "flag"},

@@ -26,7 +26,8 @@ namespace lmf {
 #define LMF_MEMBER_BUF(name, T, count) T* name = nullptr;
 #define LMF_MEMBER_OPT(name, T, count) T* name = nullptr;
 #define LMF_MEMBER_WHEN(cond, name, T, count) T* name = nullptr;
-#define LMF_MEMBER_ANY(name, T, count) T* name = nullptr;
+#define LMF_MEMBER_ANY(name, T, count, dt) T* name = nullptr;
+#define LMF_MEMBER_ACT(name, T, count) Act<T> name;
 #define LMF_MEMBER_INT(name)
 #define LMF_MEMBER_NUM(name)
 #define LMF_MEMBER_FLAG(name)
@@ -37,7 +38,8 @@ namespace lmf {
 #define LMF_SCALAR_MEMBER_BUF(name, T, count)
 #define LMF_SCALAR_MEMBER_OPT(name, T, count)
 #define LMF_SCALAR_MEMBER_WHEN(cond, name, T, count)
-#define LMF_SCALAR_MEMBER_ANY(name, T, count)
+#define LMF_SCALAR_MEMBER_ANY(name, T, count, dt)
+#define LMF_SCALAR_MEMBER_ACT(name, T, count)
 #define LMF_SCALAR_MEMBER_INT(name) int64_t name = 0;
 #define LMF_SCALAR_MEMBER_NUM(name) double name = 0;
 #define LMF_SCALAR_MEMBER_FLAG(name) bool name = false;
@@ -49,7 +51,8 @@ namespace lmf {
 #define LMF_POSITION_BUF(name, T, count) name, name##_offset,
 #define LMF_POSITION_OPT(name, T, count) name, name##_offset,
 #define LMF_POSITION_WHEN(cond, name, T, count) name, name##_offset,
-#define LMF_POSITION_ANY(name, T, count) name, name##_offset,
+#define LMF_POSITION_ANY(name, T, count, dt) name, name##_offset,
+#define LMF_POSITION_ACT(name, T, count) name, name##_offset,
 #define LMF_POSITION_INT(name) name,
 #define LMF_POSITION_NUM(name) name,
 #define LMF_POSITION_FLAG(name) name,
@@ -81,7 +84,7 @@ LMF_OPS(LMF_DECLARE_OP, LMF_DECLARE_SHAPED)
 }  // namespace op
 
 // Registers every op of the table (as op::<name>) and `opTable()`, which returns the table to JavaScript:
-// { name: [[argument, kind], ...] } with kind buf, opt, int, num, flag or host.
+// { name: [[argument, kind], ...] } with kind buf, opt, int, num, flag or host (an ACT argument is a buf).
 void registerOps(Napi::Env env, Napi::Object exports);
 
 }  // namespace lmf

@@ -109,8 +109,11 @@ int check(const Case& c, std::mt19937& rng) {
   sh.headDim = c.hd;
   sh.scale = static_cast<float>(scale);
   try {
-    lmf::cuda::attentionForward(dOut, dLse, dQkv, dQkv + kOff, dQkv + vOff, sh, nullptr, nullptr);
-    lmf::cuda::attentionBackward(dGrad, dGrad + kOff, dGrad + vOff, dDout, dQkv, dQkv + kOff, dQkv + vOff, dOut, dLse, sh, nullptr,
+    // f32 activations (DevAct {pointer, bf16 = false}).
+    lmf::cuda::attentionForward({dOut, false}, dLse, {dQkv, false}, {dQkv + kOff, false}, {dQkv + vOff, false}, sh, nullptr,
+                                nullptr);
+    lmf::cuda::attentionBackward({dGrad, false}, {dGrad + kOff, false}, {dGrad + vOff, false}, {dDout, false},
+                                 {dQkv, false}, {dQkv + kOff, false}, {dQkv + vOff, false}, {dOut, false}, dLse, sh, nullptr,
                                  dRowDots, nullptr);
   } catch (const std::exception& e) {
     std::printf("launch: %s\n", e.what());

@@ -127,14 +127,17 @@ int check(const Case& c, std::mt19937& rng) {
   auto* gK = static_cast<float*>(dev(k.size() * 4, nullptr));
   auto* gV = static_cast<float*>(dev(v.size() * 4, nullptr));
   auto* cu = c.cu.empty() ? nullptr : static_cast<int32_t*>(dev(c.cu.size() * 4, c.cu.data()));
-  void* scratch = dev(lmf::cuda::flashBackwardScratch(sh), nullptr);
+  // f32 operands (staged into bf16 copies by the kernels' host side).
+  const lmf::cuda::FlashOperands ops{{dQ, false}, {dK, false}, {dV, false}, {dDout, false}};
+  void* scratch = dev(lmf::cuda::flashBackwardScratch(sh, ops), nullptr);
   if (!dQ || !dK || !dV || !dDout || !dOut || !dLse || !gQ || !gK || !gV || !scratch || (!c.cu.empty() && !cu)) {
     std::printf("cudaMalloc failed\n");
     return 2;
   }
   try {
-    lmf::cuda::flashAttentionForward(dOut, dLse, dQ, dK, dV, sh, cu, scratch, nullptr);
-    lmf::cuda::flashAttentionBackward(gQ, gK, gV, dDout, dQ, dK, dV, dOut, dLse, sh, cu, scratch, nullptr);
+    lmf::cuda::flashAttentionForward({dOut, false}, dLse, ops, sh, cu, scratch, nullptr);
+    lmf::cuda::flashAttentionBackward({gQ, false}, {gK, false}, {gV, false}, ops, {dOut, false}, dLse, sh, cu, scratch,
+                                      nullptr);
   } catch (const std::exception& e) {
     std::printf("launch: %s\n", e.what());
     return 2;

@@ -2,6 +2,7 @@
 // checks them, a heuristic with the library's alignment assumptions, and a reference GEMM (operands read exactly as
 // stored, fp32 or bf16; products summed in double; fp32 result) queued on the stream like the library's kernel.
 #include "cublasLt.h"
+#include "cuda_bf16.h"
 
 #include <cstdio>
 #include <cstring>
@@ -90,6 +91,16 @@ float loadElement(const void* base, cudaDataType_t t, uint64_t index) {
     return f;
   }
   return static_cast<const float*>(base)[index];
+}
+
+// Stores an fp32 result as the matrix's type: bf16 rounded to nearest even, as the library's epilogue does.
+void storeElement(void* base, cudaDataType_t t, uint64_t index, float v) {
+  if (t == CUDA_R_16BF) {
+    const __nv_bfloat16 b = __float2bfloat16_rn(v);
+    std::memcpy(static_cast<char*>(base) + index * 2, &b, 2);
+    return;
+  }
+  static_cast<float*>(base)[index] = v;
 }
 
 uint64_t extentBytes(const cublasLtMatrixLayoutOpaque* l) {
@@ -246,8 +257,10 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t handle, cublasLtM
   *count = 0;
   Shape s;
   if (!shapeOf(desc, A, B, C, D, s)) return CUBLAS_STATUS_INVALID_VALUE;
-  if (desc->compute != CUBLAS_COMPUTE_32F || desc->scale != CUDA_R_32F || A->type != B->type ||
-      C->type != CUDA_R_32F || D->type != CUDA_R_32F || (A->type != CUDA_R_32F && A->type != CUDA_R_16BF))
+  // C and D are fp32, or bf16 with bf16 inputs (as the library supports them with fp32 compute).
+  if (desc->compute != CUBLAS_COMPUTE_32F || desc->scale != CUDA_R_32F || A->type != B->type || C->type != D->type ||
+      (C->type != CUDA_R_32F && !(C->type == CUDA_R_16BF && A->type == CUDA_R_16BF)) ||
+      (A->type != CUDA_R_32F && A->type != CUDA_R_16BF))
     return CUBLAS_STATUS_NOT_SUPPORTED;
   const bool bf16 = A->type == CUDA_R_16BF;
   const uint32_t elem = static_cast<uint32_t>(typeBytes(A->type));
@@ -255,6 +268,7 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t handle, cublasLtM
   if (pref->align[0] < elem || pref->align[1] < elem || pref->align[2] < 4 || pref->align[3] < 4)
     return CUBLAS_STATUS_NOT_SUPPORTED;
   if (bf16 && (A->ld % 2 || B->ld % 2 || pref->align[0] < 4 || pref->align[1] < 4)) return CUBLAS_STATUS_NOT_SUPPORTED;
+  if (C->type == CUDA_R_16BF && C->ld % 2) return CUBLAS_STATUS_NOT_SUPPORTED;
   const cublasLtMatrixLayoutOpaque* const ls[4] = {A, B, C, D};
   cublasLtMatmulHeuristicResult_t& r = results[0];
   std::memset(&r, 0, sizeof r);
@@ -316,8 +330,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
     for (uint64_t j = 0; j < s.n; j++)
       for (uint64_t p = 0; p < s.k; p++)
         bp[j * s.k + p] = loadElement(B, lb.type, d.transb ? p * lb.ld + j : j * lb.ld + p);
-    const float* c = static_cast<const float*>(C);
-    float* out = static_cast<float*>(D);
+    const cudaDataType_t cType = lc.type;
     for (uint64_t j = 0; j < s.n; j++) {
       for (uint64_t i = 0; i < s.m; i++) {
         const float* x = &ap[i * s.k];
@@ -325,8 +338,8 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
         double acc = 0;
         for (uint64_t p = 0; p < s.k; p++) acc += double(x[p]) * y[p];
         double v = double(a) * acc;
-        if (b != 0.f) v += double(b) * c[j * lc.ld + i];
-        out[j * ld.ld + i] = static_cast<float>(v);
+        if (b != 0.f) v += double(b) * loadElement(C, cType, j * lc.ld + i);
+        storeElement(D, ld.type, j * ld.ld + i, static_cast<float>(v));
       }
     }
   });
