@@ -380,6 +380,7 @@ const HANDLERS: Record<string, Handler> = {
   'bash scripts/device-prep.sh': { illustrative: `prepares a bundle for the CUDA host (${GPU})` },
   'bash scripts/device-test.sh': { coveredBy: 'test/engine-cuda/device-scripts.test.ts', why: `its dry run and step runner run there; the real call ${GPU}` },
   'bash scripts/device-bench.sh': { coveredBy: 'test/engine-cuda/device-scripts.test.ts', why: `its dry run runs there; the real call ${GPU}` },
+  'bash scripts/device-bench.sh 2b': { coveredBy: 'test/engine-cuda/device-scripts.test.ts', why: `its dry run runs there; the real call ${GPU}` },
   'DRY=1 bash scripts/device-test.sh': { coveredBy: 'test/engine-cuda/device-scripts.test.ts', why: 'runs both scripts with DRY=1 and checks the printed steps' },
 
   // ---- docs/data.md

@@ -15,9 +15,9 @@ import { REPO_ROOT } from '../helpers.js';
 
 const CALL_LIMIT_S = 360; // what a call may take on the host (the machine's start is not counted in it)
 
-function dry(script: string): { steps: { name: string; budget: number; cmd: string }[]; summary: string; deadline: number } {
+function dry(script: string, args: string[] = []): { steps: { name: string; budget: number; cmd: string }[]; summary: string; deadline: number } {
   const out = mkdtempSync(join(tmpdir(), 'lmf-device-dry-'));
-  const r = spawnSync('bash', [join(REPO_ROOT, 'scripts', script)], { encoding: 'utf8', env: { ...process.env, DRY: '1', OUT: out } });
+  const r = spawnSync('bash', [join(REPO_ROOT, 'scripts', script), ...args], { encoding: 'utf8', env: { ...process.env, DRY: '1', OUT: out } });
   assert.equal(r.status, 0, r.stderr);
   const steps = [...r.stdout.matchAll(/^step (\S+) \(budget (\d+)s\): (.*)$/gm)].map((m) => ({ name: m[1]!, budget: Number(m[2]), cmd: m[3]! }));
   const summary = readFileSync(join(out, 'summary.txt'), 'utf8');
@@ -47,8 +47,22 @@ test('device-bench.sh (dry): lmforge and the compiled PyTorch peer in the same c
   assert.deepEqual(steps.map((s) => s.name), ['unpack', 'gpu', 'build', 'lmforge', 'torch-compile']);
   const total = steps.reduce((a, s) => a + s.budget, 0);
   assert.ok(total <= deadline && deadline < CALL_LIMIT_S, `budgets ${total}s, deadline ${deadline}s`);
-  assert.match(steps[3]!.cmd, /bench --preset qwen3-0\.6b --device cuda --batch 8 --seq 2048 --steps 5 --profile/);
+  assert.match(steps[3]!.cmd, /bench --device cuda --batch 8 --seq 2048 --steps 5 --preset qwen3-0\.6b --profile$/);
   assert.match(steps[4]!.cmd, /torch_qwen3_gpu\.py --preset qwen3-0\.6b --micro 8 --seq 2048 --steps 8 --compile$/);
+});
+
+test('device-bench.sh 2b (dry): the 2.03B workload with and without recomputation, and its compiled peer', () => {
+  const { steps, deadline } = dry('device-bench.sh', ['2b']);
+  assert.deepEqual(steps.map((s) => s.name), ['unpack', 'gpu', 'build', 'lmforge-none', 'lmforge-mlp', 'torch-compile']);
+  const total = steps.reduce((a, s) => a + s.budget, 0);
+  assert.ok(total <= deadline && deadline < CALL_LIMIT_S, `budgets ${total}s, deadline ${deadline}s`);
+  assert.match(steps[3]!.cmd, /bench --device cuda --batch 8 --seq 2048 --steps 5 --preset qwen3-custom-1\.5b --recompute none --profile/);
+  assert.match(steps[4]!.cmd, /--preset qwen3-custom-1\.5b --recompute mlp$/);
+  // The peer's name for the same model (the Qwen3-1.7B shape, untied).
+  assert.match(steps[5]!.cmd, /torch_qwen3_gpu\.py --preset seed-1\.5b-untied --micro 8 --seq 2048 --steps 8 --compile$/);
+  const bad = spawnSync('bash', [join(REPO_ROOT, 'scripts', 'device-bench.sh'), '7b'], { encoding: 'utf8', env: { ...process.env, DRY: '1', OUT: mkdtempSync(join(tmpdir(), 'lmf-dry-')) } });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /unknown workload '7b' \(use 0\.6b or 2b\)/);
 });
 
 test('device-lib.sh: a failed or timed-out step is recorded and the next one still runs; the deadline skips the rest', () => {
