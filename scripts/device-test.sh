@@ -38,12 +38,12 @@ step nccl 15 build_mpi_nccl
 excerpt nccl 'built|error'
 # Every op against the CPU engine, the defects' tests, document masking, evaluation head, a short training run, the
 # tensor-core attention, bf16 activations (every op, conversions, the model's arena and weight copy), activation
-# recomputation, the bf16 head.
+# recomputation, the bf16 head, the fused kernels (residual add + norm, QK-norm weight gradients, multi-tensor AdamW).
 step op-tests 50 node --test --test-concurrency=1 dist/test/engine-cuda/ops.test.js dist/test/engine-cuda/defects.test.js \
   dist/test/engine-cuda/documents.test.js dist/test/engine-cuda/head-logprob.test.js dist/test/engine-cuda/train.test.js \
   dist/test/engine-cuda/host.test.js dist/test/engine-cuda/flash-attention.test.js dist/test/engine-cuda/profile.test.js \
   dist/test/engine-cuda/bf16.test.js dist/test/engine-cuda/bf16-model.test.js dist/test/engine-cuda/recompute.test.js \
-  dist/test/engine-cuda/head-bf16.test.js
+  dist/test/engine-cuda/head-bf16.test.js dist/test/engine-cuda/fused.test.js
 excerpt op-tests '^# (tests|pass|fail|skipped)|^not ok'
 step memcheck 50 sanitize memcheck dist/test/engine-cuda/ops.test.js
 excerpt memcheck 'ERROR SUMMARY|^not ok|^# (pass|fail)'

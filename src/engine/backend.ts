@@ -85,6 +85,13 @@ export interface QkvStrides {
   v: number;
 }
 
+/** A range of the flat parameter layout that AdamW updates with (decay) or without weight decay. */
+export interface AdamWRange {
+  offset: number;
+  size: number;
+  decay: boolean;
+}
+
 export interface AdamWHyper {
   lr: number;
   beta1: number;
@@ -169,6 +176,15 @@ export interface Backend {
   rmsnormBackward(dx: Ptr, dw: Ptr, dout: Ptr, x: Ptr, w: Ptr, rstd: Ptr, rows: number, d: number, accumulateDx: boolean): void;
   /** out = (x - mean) * rstd * w + b. */
   layernormForward(out: Ptr, mean: Ptr, rstd: Ptr, x: Ptr, w: Ptr, b: Ptr, rows: number, d: number, eps: number): void;
+  /**
+   * The residual add fused with the RMSNorm after it: sum = a + b (sum may be a or b), then out and rstd as
+   * rmsnormForward(out, rstd, sum, ...). Same values as `add` then `rmsnormForward`, one pass over the rows.
+   */
+  addRmsnormForward(sum: Ptr, out: Ptr, rstd: Ptr, a: Ptr, b: Ptr, w: Ptr, rows: number, d: number, eps: number): void;
+  /** sum = a + b, then out, mean, rstd as layernormForward(out, mean, rstd, sum, w, bias, ...). */
+  addLayernormForward(
+    sum: Ptr, out: Ptr, mean: Ptr, rstd: Ptr, a: Ptr, b: Ptr, w: Ptr, bias: Ptr, rows: number, d: number, eps: number,
+  ): void;
   /** dx (=|+=), dw +=, db +=. */
   layernormBackward(
     dx: Ptr, dw: Ptr, db: Ptr, dout: Ptr, x: Ptr, w: Ptr, mean: Ptr, rstd: Ptr,
@@ -254,4 +270,12 @@ export interface Backend {
    * paramBf16 (a bf16 buffer, optional) receives the new weights rounded to bf16 in the same pass.
    */
   adamw(param: Ptr, grad: Ptr, m: Ptr, v: Ptr, n: number, hyper: AdamWHyper, paramBf16?: Ptr | null): void;
+  /**
+   * The same step over several ranges of n-element spans in one pass (multi-tensor): each range
+   * [offset, offset + size) of param/grad/m/v (and paramBf16), ascending and disjoint, with hyper.weightDecay where
+   * `decay` holds and none elsewhere. Bit-identical to one `adamw` call per range.
+   */
+  adamwRanges(
+    param: Ptr, grad: Ptr, m: Ptr, v: Ptr, n: number, ranges: readonly AdamWRange[], hyper: AdamWHyper, paramBf16?: Ptr | null,
+  ): void;
 }

@@ -7,7 +7,7 @@
  * collectives.
  */
 import type {
-  AdamWHyper, AttentionShape, Backend, DocumentBounds, DeviceBuffer, DType, MatmulOptions, PendingRead, Ptr, QkvStrides,
+  AdamWHyper, AdamWRange, AttentionShape, Backend, DocumentBounds, DeviceBuffer, DType, MatmulOptions, PendingRead, Ptr, QkvStrides,
 } from './backend.js';
 import { MARSHAL, OP_TABLE } from './op-table.js';
 import type { NativeOp, Num, OpArgs, OpName, OpTable, Positional, Typed } from './op-types.js';
@@ -204,6 +204,14 @@ export abstract class NativeBackend implements Backend {
   layernormForward(out: Ptr, mean: Ptr, rstd: Ptr, x: Ptr, w: Ptr, b: Ptr, rows: number, d: number, eps: number): void {
     this.call('layernormForward', { out, mean, rstd, x, w, b, rows, d, eps });
   }
+  addRmsnormForward(sum: Ptr, out: Ptr, rstd: Ptr, a: Ptr, b: Ptr, w: Ptr, rows: number, d: number, eps: number): void {
+    this.call('addRmsnormForward', { sum, out, rstd, a, b, w, rows, d, eps });
+  }
+  addLayernormForward(
+    sum: Ptr, out: Ptr, mean: Ptr, rstd: Ptr, a: Ptr, b: Ptr, w: Ptr, bias: Ptr, rows: number, d: number, eps: number,
+  ): void {
+    this.call('addLayernormForward', { sum, out, mean, rstd, a, b, w, bias, rows, d, eps });
+  }
   layernormBackward(
     dx: Ptr, dw: Ptr, db: Ptr, dout: Ptr, x: Ptr, w: Ptr, mean: Ptr, rstd: Ptr,
     rows: number, d: number, accumulateDx: boolean,
@@ -280,6 +288,16 @@ export abstract class NativeBackend implements Backend {
   }
   adamw(param: Ptr, grad: Ptr, m: Ptr, v: Ptr, n: number, hyper: AdamWHyper, paramBf16: Ptr | null = null): void {
     this.call('adamw', { ...hyper, stepStats: hyper.stepStats ?? null, clip: hyper.clip ?? 0, param, grad, m, v, n, paramBf16 });
+  }
+  adamwRanges(
+    param: Ptr, grad: Ptr, m: Ptr, v: Ptr, n: number, ranges: readonly AdamWRange[], hyper: AdamWHyper,
+    paramBf16: Ptr | null = null,
+  ): void {
+    const table = new Float64Array(3 * ranges.length);
+    ranges.forEach((r, i) => table.set([r.offset, r.size, r.decay ? 1 : 0], 3 * i));
+    this.call('adamwRanges', {
+      ...hyper, stepStats: hyper.stepStats ?? null, clip: hyper.clip ?? 0, param, grad, m, v, n, ranges: table, paramBf16,
+    });
   }
 }
 

@@ -35,6 +35,14 @@ export const OP_TABLE = {
     ['dx', 'buf'], ['dw', 'buf'], ['db', 'buf'], ['dout', 'buf'], ['x', 'buf'], ['w', 'buf'], ['mean', 'buf'],
     ['rstd', 'buf'], ['rows', 'int'], ['d', 'int'], ['accumulateDx', 'flag'],
   ],
+  addRmsnormForward: [
+    ['sum', 'buf'], ['out', 'buf'], ['rstd', 'buf'], ['a', 'buf'], ['b', 'buf'], ['w', 'buf'], ['rows', 'int'],
+    ['d', 'int'], ['eps', 'num'],
+  ],
+  addLayernormForward: [
+    ['sum', 'buf'], ['out', 'buf'], ['mean', 'buf'], ['rstd', 'buf'], ['a', 'buf'], ['b', 'buf'], ['w', 'buf'],
+    ['bias', 'buf'], ['rows', 'int'], ['d', 'int'], ['eps', 'num'],
+  ],
   qkPrepForward: [
     ['out', 'buf'], ['rstd', 'opt'], ['qkv', 'buf'], ['qkvStride', 'int'], ['qNormW', 'opt'], ['kNormW', 'opt'],
     ['cos', 'opt'], ['sin', 'opt'], ['n', 'int'], ['seq', 'int'], ['heads', 'int'], ['kvHeads', 'int'],
@@ -78,6 +86,11 @@ export const OP_TABLE = {
     ['beta2', 'num'], ['eps', 'num'], ['weightDecay', 'num'], ['step', 'num'], ['gradScale', 'num'],
     ['stepStats', 'opt'], ['clip', 'num'], ['paramBf16', 'opt'],
   ],
+  adamwRanges: [
+    ['param', 'buf'], ['grad', 'buf'], ['m', 'buf'], ['v', 'buf'], ['n', 'int'], ['ranges', 'host'], ['lr', 'num'],
+    ['beta1', 'num'], ['beta2', 'num'], ['eps', 'num'], ['weightDecay', 'num'], ['step', 'num'], ['gradScale', 'num'],
+    ['stepStats', 'opt'], ['clip', 'num'], ['paramBf16', 'opt'],
+  ],
 } as const;
 
 /** Each op's named arguments as the values its native function takes, in call order. */
@@ -116,6 +129,15 @@ export const MARSHAL: Marshallers = {
     a.dx.buf.handle, a.dx.offset, a.dw.buf.handle, a.dw.offset, a.db.buf.handle, a.db.offset, a.dout.buf.handle,
     a.dout.offset, a.x.buf.handle, a.x.offset, a.w.buf.handle, a.w.offset, a.mean.buf.handle, a.mean.offset,
     a.rstd.buf.handle, a.rstd.offset, a.rows, a.d, a.accumulateDx,
+  ],
+  addRmsnormForward: (a) => [
+    a.sum.buf.handle, a.sum.offset, a.out.buf.handle, a.out.offset, a.rstd.buf.handle, a.rstd.offset, a.a.buf.handle,
+    a.a.offset, a.b.buf.handle, a.b.offset, a.w.buf.handle, a.w.offset, a.rows, a.d, a.eps,
+  ],
+  addLayernormForward: (a) => [
+    a.sum.buf.handle, a.sum.offset, a.out.buf.handle, a.out.offset, a.mean.buf.handle, a.mean.offset,
+    a.rstd.buf.handle, a.rstd.offset, a.a.buf.handle, a.a.offset, a.b.buf.handle, a.b.offset, a.w.buf.handle,
+    a.w.offset, a.bias.buf.handle, a.bias.offset, a.rows, a.d, a.eps,
   ],
   qkPrepForward: (a) => [
     a.out.buf.handle, a.out.offset, a.rstd ? a.rstd.buf.handle : -1, a.rstd ? a.rstd.offset : 0, a.qkv.buf.handle,
@@ -171,6 +193,12 @@ export const MARSHAL: Marshallers = {
   adamw: (a) => [
     a.param.buf.handle, a.param.offset, a.grad.buf.handle, a.grad.offset, a.m.buf.handle, a.m.offset, a.v.buf.handle,
     a.v.offset, a.n, a.lr, a.beta1, a.beta2, a.eps, a.weightDecay, a.step, a.gradScale,
+    a.stepStats ? a.stepStats.buf.handle : -1, a.stepStats ? a.stepStats.offset : 0, a.clip,
+    a.paramBf16 ? a.paramBf16.buf.handle : -1, a.paramBf16 ? a.paramBf16.offset : 0,
+  ],
+  adamwRanges: (a) => [
+    a.param.buf.handle, a.param.offset, a.grad.buf.handle, a.grad.offset, a.m.buf.handle, a.m.offset, a.v.buf.handle,
+    a.v.offset, a.n, a.ranges, a.lr, a.beta1, a.beta2, a.eps, a.weightDecay, a.step, a.gradScale,
     a.stepStats ? a.stepStats.buf.handle : -1, a.stepStats ? a.stepStats.offset : 0, a.clip,
     a.paramBf16 ? a.paramBf16.buf.handle : -1, a.paramBf16 ? a.paramBf16.offset : 0,
   ],

@@ -54,6 +54,27 @@ export type BlockStream = PreNormStream | PostNormStream;
 /** Everything one block's forward saves for its backward. */
 export type BlockSaved = BlockStream & { attn: AttentionSaved };
 
+/** A norm that reads a block's output, fused with the block's last residual add (see BlockFusion). */
+export interface NextNorm {
+  norm: Norm;
+  /** [N, D] where norm(block output) goes: the next block's attnIn, or the final norm's output. */
+  out: Ptr;
+  stats: NormStats;
+}
+
+/**
+ * Fusions across blocks (pre-norm only): the residual add that ends block l and the norm1 that starts block l + 1
+ * run as one op (Norm.forwardAdd), so block l writes block l + 1's attnIn and norm1 statistics.
+ */
+export interface BlockFusion {
+  /** The previous block already wrote this block's attnIn and norm1 statistics: skip norm1. */
+  inputNormed: boolean;
+  /** Fuse the block's last residual add with this norm of its output. */
+  next: NextNorm | null;
+}
+
+export const NO_FUSION: BlockFusion = { inputNormed: false, next: null };
+
 /** Backward scratch, shared by all blocks. */
 export interface BlockScratch {
   /** [N, D] a second residual-stream gradient. */
@@ -96,9 +117,12 @@ export class Block {
     );
   }
 
-  /** out [batch*seq, D] (=) block(s.input), saving into s what backward needs. */
-  forward(out: Ptr, s: BlockSaved, rope: RopeTables | null, batch: number, seq: number, packed: PackedDocuments = NO_DOCUMENTS): void {
-    this.wire(out, s, batch * seq, (y, x) => this.attn.forward(y, x, s.attn, rope, batch, seq, packed));
+  /** out [batch*seq, D] (=) block(s.input), saving into s what backward needs; `fusion` as BlockFusion says. */
+  forward(
+    out: Ptr, s: BlockSaved, rope: RopeTables | null, batch: number, seq: number, packed: PackedDocuments = NO_DOCUMENTS,
+    fusion: BlockFusion = NO_FUSION,
+  ): void {
+    this.wire(out, s, batch * seq, (y, x) => this.attn.forward(y, x, s.attn, rope, batch, seq, packed), fusion);
   }
 
   /**
@@ -109,27 +133,27 @@ export class Block {
     out: Ptr, s: BlockStream, attnScratch: AttentionDecodeScratch, cache: KvCache, rope: RopeTables | null,
     start: number, n: number,
   ): void {
-    this.wire(out, s, n, (y, x) => this.attn.decode(y, x, cache, attnScratch, rope, start, n));
+    this.wire(out, s, n, (y, x) => this.attn.decode(y, x, cache, attnScratch, rope, start, n), NO_FUSION);
   }
 
-  private wire(out: Ptr, s: BlockStream, rows: number, attend: (y: Ptr, x: Ptr) => void): void {
+  // Every residual add is fused with the norm that reads its sum (Norm.forwardAdd): the values are those of the
+  // add followed by the norm, in one pass.
+  private wire(out: Ptr, s: BlockStream, rows: number, attend: (y: Ptr, x: Ptr) => void, fusion: BlockFusion): void {
     this.check(s);
-    const { be } = this;
-    const n = rows * this.width;
     if (s.position === 'pre') {
-      this.norm1.forward(s.attnIn, s.norm1Stats, s.input, rows);
+      if (!fusion.inputNormed) this.norm1.forward(s.attnIn, s.norm1Stats, s.input, rows);
       attend(s.mid, s.attnIn);
-      be.add(s.mid, s.mid, s.input, n);
-      this.norm2.forward(s.mlpIn, s.norm2Stats, s.mid, rows);
+      this.norm2.forwardAdd(s.mid, s.mlpIn, s.norm2Stats, s.mid, s.input, rows);
       this.mlp.forward(out, s.mlpIn, s.mlp, rows);
-      be.add(out, out, s.mid, n);
+      const next = fusion.next;
+      if (next) next.norm.forwardAdd(out, next.out, next.stats, out, s.mid, rows);
+      else this.be.add(out, out, s.mid, rows * this.width);
     } else {
+      if (fusion.inputNormed || fusion.next) throw new Error('internal: post-norm blocks have no norm to share across blocks');
       attend(s.attnSum, s.input);
-      be.add(s.attnSum, s.attnSum, s.input, n);
-      this.norm1.forward(s.mid, s.norm1Stats, s.attnSum, rows);
+      this.norm1.forwardAdd(s.attnSum, s.mid, s.norm1Stats, s.attnSum, s.input, rows);
       this.mlp.forward(s.mlpSum, s.mid, s.mlp, rows);
-      be.add(s.mlpSum, s.mlpSum, s.mid, n);
-      this.norm2.forward(out, s.norm2Stats, s.mlpSum, rows);
+      this.norm2.forwardAdd(s.mlpSum, out, s.norm2Stats, s.mlpSum, s.mid, rows);
     }
   }
 

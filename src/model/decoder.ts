@@ -9,7 +9,7 @@ import type { RecomputeMode } from '../config/train.js';
 import { buildLayout, type Layout, type ParamSpec } from './layout.js';
 import { allocateActivations, freeActivations, type Activations } from './activations.js';
 import { Norm } from './norm.js';
-import { Block } from './block.js';
+import { Block, NO_FUSION, type BlockFusion } from './block.js';
 import type { PackedDocuments, RopeTables } from './attention.js';
 import { ropeTables } from './rope.js';
 import { shift } from './ptr.js';
@@ -258,10 +258,12 @@ export class Decoder {
     be.embeddingForward(x0, a.ids, P(layout.embed), N, D, false);
     if (layout.positions !== null) be.embeddingForward(x0, a.positions, P(layout.positions), N, D, true);
     const rope = this.rope(a);
-    this.blocks.forEach((block, l) => block.forward(a.blocks[l + 1]?.input ?? a.blocksOut, a.blocks[l]!, rope, batch, seq, packed));
+    this.blocks.forEach((block, l) => {
+      block.forward(a.blocks[l + 1]?.input ?? a.blocksOut, a.blocks[l]!, rope, batch, seq, packed, this.fusion(a, l));
+    });
     let h = a.blocksOut;
     if (this.finalNorm) {
-      this.finalNorm.forward(a.finalNormOut, a.finalNormStats, a.blocksOut, N);
+      if (!this.fusesFinalNorm()) this.finalNorm.forward(a.finalNormOut, a.finalNormStats, a.blocksOut, N);
       h = a.finalNormOut;
     }
     if (o.scores) return this.scoreHead(h, o.scores);
@@ -283,6 +285,25 @@ export class Decoder {
       be.download({ buf: logitsOut, offset: 0 }, o.logits);
       be.free(logitsOut);
     }
+  }
+
+  /**
+   * Pre-norm blocks end with a residual add whose sum the next norm reads: block l + 1's norm1, or after the last
+   * block the final norm. Each such add and norm run as one fused op in block l (BlockFusion).
+   */
+  private fusion(a: Activations, l: number): BlockFusion {
+    if (this.blocks[l]!.position !== 'pre') return NO_FUSION;
+    const next = this.blocks[l + 1];
+    const nextSaved = a.blocks[l + 1];
+    let nextNorm: BlockFusion['next'] = null;
+    if (next && nextSaved?.position === 'pre') nextNorm = { norm: next.norm1, out: nextSaved.attnIn, stats: nextSaved.norm1Stats };
+    else if (!next && this.finalNorm) nextNorm = { norm: this.finalNorm, out: a.finalNormOut, stats: a.finalNormStats };
+    return { inputNormed: l > 0, next: nextNorm };
+  }
+
+  /** Whether the last block's fused add already wrote the final norm's output (see fusion). */
+  private fusesFinalNorm(): boolean {
+    return this.blocks.length > 0 && this.blocks[this.blocks.length - 1]!.position === 'pre';
   }
 
   /**

@@ -35,6 +35,12 @@ export class Norm {
     else this.be.layernormForward(out, stats.mean, stats.rstd, x, this.w, this.b!, rows, this.d, this.eps);
   }
 
+  /** sum = a + b (sum may be a or b), then out = norm(sum): the residual add fused with this norm, same values. */
+  forwardAdd(sum: Ptr, out: Ptr, stats: NormStats, a: Ptr, b: Ptr, rows: number): void {
+    if (this.kind === 'rmsnorm') this.be.addRmsnormForward(sum, out, stats.rstd, a, b, this.w, rows, this.d, this.eps);
+    else this.be.addLayernormForward(sum, out, stats.mean, stats.rstd, a, b, this.w, this.b!, rows, this.d, this.eps);
+  }
+
   backward(dx: Ptr, dout: Ptr, x: Ptr, stats: NormStats, rows: number, accumulateDx: boolean): void {
     if (this.kind === 'rmsnorm') this.be.rmsnormBackward(dx, this.gw, dout, x, this.w, stats.rstd, rows, this.d, accumulateDx);
     else this.be.layernormBackward(dx, this.gw, this.gb!, dout, x, this.w, stats.mean, stats.rstd, rows, this.d, accumulateDx);

@@ -3,7 +3,7 @@
  * dimensions only, bias-corrected moments, and global-norm clipping folded into the update as a gradient scale.
  * Moments live on the backend in buffers of the parameter layout.
  */
-import type { Backend, DeviceBuffer, Ptr } from '../engine/backend.js';
+import type { AdamWRange, Backend, DeviceBuffer, Ptr } from '../engine/backend.js';
 import { decayRanges } from '../model/layout.js';
 import type { Decoder } from '../model/decoder.js';
 
@@ -30,7 +30,7 @@ export class AdamW {
   readonly v: DeviceBuffer;
   /** Number of updates applied so far. */
   step = 0;
-  private readonly ranges: { offset: number; size: number; decay: boolean }[];
+  private readonly ranges: AdamWRange[];
 
   constructor(private readonly be: Backend, private readonly model: Decoder, public cfg: AdamWConfig) {
     this.m = be.alloc('f32', model.layout.total);
@@ -46,10 +46,10 @@ export class AdamW {
   update(lr: number, gradScale: number, stats: Ptr | null = null): void {
     this.step += 1;
     const { model } = this;
-    adamwRanges(this.be, this.ranges, this.cfg, { lr, step: this.step, gradScale, stats }, (o) => ({
-      param: model.paramPtr(o), grad: model.gradPtr(o), m: { buf: this.m, offset: o }, v: { buf: this.v, offset: o },
-      paramBf16: model.paramBf16Ptr(o),
-    }));
+    adamwRanges(this.be, this.ranges, this.cfg, { lr, step: this.step, gradScale, stats }, {
+      start: 0, n: model.layout.total, param: model.paramPtr(0), grad: model.gradPtr(0),
+      m: { buf: this.m, offset: 0 }, v: { buf: this.v, offset: 0 }, paramBf16: model.paramBf16Ptr(0),
+    });
   }
 
   dispose(): void {
@@ -59,19 +59,20 @@ export class AdamW {
 }
 
 /**
- * One AdamW update over ranges of the flat parameter layout, each with its own decay setting. `at` maps a
- * parameter offset to where that parameter, its gradient and its moments are (a full buffer, or a ZeRO-1 slice).
+ * One AdamW update over ranges of the flat parameter layout, each with its own decay setting, in one engine pass
+ * (the multi-tensor `adamwRanges` op). `span` says where the parameters, gradients and moments of layout elements
+ * [start, start + n) are (the full buffers, or a ZeRO-1 slice), and the bf16 weight copy the update also writes
+ * (if any); the ranges lie inside it.
  */
 export function adamwRanges(
-  be: Backend, ranges: readonly { offset: number; size: number; decay: boolean }[], cfg: AdamWConfig,
+  be: Backend, ranges: readonly AdamWRange[], cfg: AdamWConfig,
   s: { lr: number; step: number; gradScale: number; stats?: Ptr | null },
-  at: (offset: number) => { param: Ptr; grad: Ptr; m: Ptr; v: Ptr; paramBf16?: Ptr | null },
+  span: { start: number; n: number; param: Ptr; grad: Ptr; m: Ptr; v: Ptr; paramBf16?: Ptr | null },
 ): void {
-  for (const r of ranges) {
-    const p = at(r.offset);
-    be.adamw(p.param, p.grad, p.m, p.v, r.size, {
-      lr: s.lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: r.decay ? cfg.weightDecay : 0,
-      step: s.step, gradScale: s.gradScale, stepStats: s.stats ?? null, clip: s.stats ? cfg.clip : 0,
-    }, p.paramBf16 ?? null);
-  }
+  if (ranges.length === 0) return;
+  const local = ranges.map((r) => ({ offset: r.offset - span.start, size: r.size, decay: r.decay }));
+  be.adamwRanges(span.param, span.grad, span.m, span.v, span.n, local, {
+    lr: s.lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: cfg.weightDecay,
+    step: s.step, gradScale: s.gradScale, stepStats: s.stats ?? null, clip: s.stats ? cfg.clip : 0,
+  }, span.paramBf16 ?? null);
 }

@@ -149,9 +149,11 @@ export class ZeroAdamW implements TrainOptimizer {
   update(lr: number, stats: Ptr): void {
     this.step += 1;
     const { model } = this;
-    adamwRanges(this.be, this.ranges, this.cfg, { lr, step: this.step, gradScale: 1, stats }, (o) => ({
-      param: model.paramPtr(o), grad: this.local(this.gradSlice, o), m: this.local(this.m, o), v: this.local(this.v, o),
-    }));
+    const { start, count } = this.shard;
+    adamwRanges(this.be, this.ranges, this.cfg, { lr, step: this.step, gradScale: 1, stats }, {
+      start, n: count, param: model.paramPtr(start), grad: this.local(this.gradSlice, start),
+      m: this.local(this.m, start), v: this.local(this.v, start),
+    });
     // In place: this rank's updated slice already sits at its displacement in the parameter buffer; the bf16
     // weight copy (if any) is refreshed whole after the gather, so AdamW does not write it here.
     model.writeParams((p) => this.group.allGather(model.paramPtr(this.shard.start), p, this.shard.counts));

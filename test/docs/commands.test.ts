@@ -363,7 +363,7 @@ const HANDLERS: Record<string, Handler> = {
       const j = JSON.parse(r.stdout) as { profile: { op: string; calls: number; share: number }[] };
       // One step's ops: the products by shape, the fused head, AdamW; the table on stderr totals them.
       const ops = j.profile.map((p) => p.op);
-      for (const op of ['headCrossEntropy', 'adamw', 'attentionBackward']) assert.ok(ops.includes(op), `profile has ${op}`);
+      for (const op of ['headCrossEntropy', 'adamwRanges', 'attentionBackward']) assert.ok(ops.includes(op), `profile has ${op}`);
       assert.ok(ops.some((op) => /^matmul \d+x\d+x\d+ dW$/.test(op)), 'weight-gradient products by shape');
       assert.ok(Math.abs(j.profile.reduce((s, p) => s + p.share, 0) - 1) < 1e-3);
       assert.match(r.stderr, /one step, op by op \(host clock\)[\s\S]*\ntotal\s+\d+/);

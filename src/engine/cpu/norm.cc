@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "mathfn.h"
+#include "norm_rows.h"
 
 namespace lmf {
 
@@ -27,15 +28,7 @@ void op::rmsnormForward(const RmsnormForwardArgs& p) {
   const float* x = p.x;
   const float* w = p.w;
 #pragma omp parallel for schedule(static) if (parallelRows(rows, d))
-  for (int64_t r = 0; r < rows; r++) {
-    const float* xr = x + r * d;
-    const double ss = blockSum(d, [xr](int64_t j) { return xr[j] * xr[j]; });
-    float s = static_cast<float>(1.0 / std::sqrt(ss / d + eps));
-    rstd[r] = s;
-    float* o = out + r * d;
-#pragma omp simd
-    for (int64_t j = 0; j < d; j++) o[j] = xr[j] * s * w[j];
-  }
+  for (int64_t r = 0; r < rows; r++) rstd[r] = rmsnormRow(out + r * d, x + r * d, w, d, eps);
 }
 
 void op::rmsnormBackward(const RmsnormBackwardArgs& p) {
@@ -85,20 +78,7 @@ void op::layernormForward(const LayernormForwardArgs& p) {
   float *out = p.out, *mean = p.mean, *rstd = p.rstd;
   const float *x = p.x, *w = p.w, *bias = p.b;
 #pragma omp parallel for schedule(static) if (parallelRows(rows, d))
-  for (int64_t r = 0; r < rows; r++) {
-    const float* xr = x + r * d;
-    const double mu = blockSum(d, [xr](int64_t j) { return xr[j]; }) / d;
-    const float fmu = static_cast<float>(mu);
-    // Two-pass variance around the (float-rounded) mean; the rounding of the mean cancels to first order.
-    const double var = blockSum(d, [xr, fmu](int64_t j) { return (xr[j] - fmu) * (xr[j] - fmu); });
-    float s = static_cast<float>(1.0 / std::sqrt(var / d + eps));
-    float m = static_cast<float>(mu);
-    mean[r] = m;
-    rstd[r] = s;
-    float* o = out + r * d;
-#pragma omp simd
-    for (int64_t j = 0; j < d; j++) o[j] = (xr[j] - m) * s * w[j] + bias[j];
-  }
+  for (int64_t r = 0; r < rows; r++) layernormRow(out + r * d, mean[r], rstd[r], x + r * d, w, bias, d, eps);
 }
 
 void op::layernormBackward(const LayernormBackwardArgs& p) {

@@ -32,35 +32,61 @@ void op::sumSquares(const SumSquaresArgs& p) {
 }
 
 // In PyTorch's order: p *= 1 - lr*wd; m = lerp(m, g, 1-b1); v = b2 v + (1-b2) g^2;
-// p -= (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps), with the coefficients the reader derived (AdamwCoefficients).
+// p -= (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps), with the coefficients the reader derived (AdamwCoefficients);
+// the element update is adamwElement (params.h), shared with adamwRanges and the CUDA kernels.
 void op::adamw(const AdamwArgs& args) {
   const int64_t n = args.n;
   float *p = args.param, *m = args.m, *v = args.v;
   const float* g = args.grad;
-  const AdamwCoefficients& c = args.coef;
-  const float stepSize = c.stepSize, bc2Sqrt = c.bc2Sqrt, decay = c.decay;
-  float fgs = c.gradScale;
+  const AdamwCoefficients c = args.coef;
+  float gs = c.gradScale;
   if (args.stepStats) {
     const double s = adamwStepScale(args.stepStats[0], args.stepStats[1], args.clip, args.gradScale);
     if (s < 0) return;  // a non-finite step: no update
-    fgs = static_cast<float>(s);
+    gs = static_cast<float>(s);
   }
-  const float fb1 = c.oneMinusBeta1, fb2 = c.beta2, fb2c = c.oneMinusBeta2, feps = c.eps;
 #pragma omp parallel for simd schedule(static) if (n > kStreamParallelMin / 4)
-  for (int64_t i = 0; i < n; i++) {
-    const float gr = g[i] * fgs;
-    float pi = p[i] * decay;
-    const float mi = m[i] + (gr - m[i]) * fb1;
-    const float vi = v[i] * fb2 + fb2c * gr * gr;
-    m[i] = mi;
-    v[i] = vi;
-    p[i] = pi - stepSize * mi / (std::sqrt(vi) / bc2Sqrt + feps);
-  }
+  for (int64_t i = 0; i < n; i++) adamwElement(p[i], g[i], m[i], v[i], c.decay, c, gs);
   // The bf16 weight copy (stored here too, so the invariant is testable on the CPU).
   if (args.paramBf16) {
     uint16_t* w = &args.paramBf16->bits;
 #pragma omp parallel for simd schedule(static) if (n > kStreamParallelMin)
     for (int64_t i = 0; i < n; i++) w[i] = floatToBf16(p[i]);
+  }
+}
+
+// One update over every range of the table in one parallel region (the CPU's "one launch"): each element gets
+// exactly adamw's arithmetic, so the result equals one adamw call per range bit for bit.
+void op::adamwRanges(const AdamwRangesArgs& args) {
+  float *p = args.param, *m = args.m, *v = args.v;
+  const float* g = args.grad;
+  const AdamwCoefficients c = args.coef;
+  const float decayOn = args.coef.decay, decayOff = args.coefNoDecay.decay;
+  float gs = c.gradScale;
+  if (args.stepStats) {
+    const double s = adamwStepScale(args.stepStats[0], args.stepStats[1], args.clip, args.gradScale);
+    if (s < 0) return;  // a non-finite step: no update
+    gs = static_cast<float>(s);
+  }
+  int64_t total = 0;
+  for (const AdamwRange& r : args.table) total += r.size;
+  const AdamwRange* table = args.table.data();
+  const int64_t count = static_cast<int64_t>(args.table.size());
+#pragma omp parallel if (total > kStreamParallelMin / 4)
+  for (int64_t k = 0; k < count; k++) {
+    const int64_t o = table[k].offset, size = table[k].size;
+    const float decay = table[k].decay ? decayOn : decayOff;
+#pragma omp for simd schedule(static) nowait
+    for (int64_t i = o; i < o + size; i++) adamwElement(p[i], g[i], m[i], v[i], decay, c, gs);
+  }
+  // The bf16 weight copy of the updated ranges (as adamw writes it over each range).
+  if (args.paramBf16) {
+    uint16_t* w = &args.paramBf16->bits;
+    for (int64_t k = 0; k < count; k++) {
+      const int64_t o = table[k].offset, size = table[k].size;
+#pragma omp parallel for simd schedule(static) if (size > kStreamParallelMin)
+      for (int64_t i = o; i < o + size; i++) w[i] = floatToBf16(p[i]);
+    }
   }
 }
 

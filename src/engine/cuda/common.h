@@ -47,6 +47,7 @@ enum ScratchSlot : int {
   kScratchSort,        // embedding backward sort
   kScratchAttn,        // attention backward row dots
   kScratchRowLoss,     // per-row losses of the head (double)
+  kScratchAdamwRanges, // adamwRanges' range table
   kScratchCast,        // f32 staging of bf16 transfers and overlapping casts
   kScratchAF32,        // f32 copies of bf16 GEMM operands / output when the product runs in fp32
   kScratchBF32,
@@ -62,6 +63,8 @@ double* scratchPartials(int64_t count);
 inline cuda::DevAct dev(const Act<float>& a) { return {a.ptr, a.bf16()}; }
 inline cuda::DevActIn dev(const Act<const float>& a) { return {a.ptr, a.bf16()}; }
 void sameActDType(const char* op, std::initializer_list<DType> dtypes);
+// Copies `bytes` of host memory to dst on the stream through pinned staging (memory.cc): queued, no host wait.
+void stagedUpload(void* dst, const void* src, size_t bytes);
 
 // The attention kernel's limits, beyond the arguments' validity (attention.cc).
 void requireAttentionKernel(const char* op, const AttentionShape& s);

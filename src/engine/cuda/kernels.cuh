@@ -77,6 +77,8 @@ void qkPrepForward(DevAct out, float* rstd, DevActIn qkv, const float* qw, const
                    const float* sinT, const int32_t* positions, const QkPrepShape& sh, float eps, cudaStream_t s);
 // `partials` holds at least qkPrepPartials(sh) doubles when a norm weight is given.
 int64_t qkPrepPartials(const QkPrepShape& sh);
+// The backward's weight-gradient rows in shared memory limit headDim (to 3072) when a norm weight is given.
+bool qkPrepBackwardSupported(int64_t headDim);
 void qkPrepBackward(DevAct dqkv, float* dqw, float* dkw, DevActIn dout, DevActIn qkv, const float* rstd,
                     const float* qw, const float* kw, const float* cosT, const float* sinT, const int32_t* positions,
                     const QkPrepShape& sh,
@@ -127,6 +129,13 @@ void logprobChunk(const bf16raw* logits, int64_t ld, double* logprob, int32_t* a
 // pBf16 (optional) receives the new weights rounded to bf16 (the weight copies the bf16 GEMMs read).
 void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamwCoefficients& a, const double* stats,
            double clip, double gradScale, bf16raw* pBf16, cudaStream_t s);
+// adamwRanges: numbers the ranges' chunks (sets each firstChunk) and returns how many blocks the launch takes.
+int64_t adamwRangeChunks(AdamwRangeTable& table);
+// The same step over `count` ranges (table in device memory, numbered by adamwRangeChunks) in one launch;
+// decayOff is the decay factor of ranges without weight decay; pBf16 (optional) the bf16 weight copy.
+void adamwRanges(float* p, const float* g, float* m, float* v, const AdamwRange* table, int64_t count, int64_t chunks,
+                 const AdamwCoefficients& a, float decayOff, const double* stats, double clip, double gradScale,
+                 bf16raw* pBf16, cudaStream_t s);
 
 // Error codes a kernel can raise through the device error flag (copied back with the next synchronisation).
 enum DeviceError : int { kErrNone = 0, kErrTokenId = 1, kErrTarget = 2 };

@@ -65,6 +65,8 @@ std::vector<Staging> g_staging;
 constexpr size_t kStagingMax = size_t(64) << 20;  // larger uploads (weights) take the plain path
 constexpr size_t kStagingSlots = 8;
 
+}  // namespace
+
 void stagedUpload(void* dst, const void* src, size_t bytes) {
   Staging* pick = nullptr;
   for (auto& st : g_staging) {
@@ -98,8 +100,6 @@ void stagedUpload(void* dst, const void* src, size_t bytes) {
   cudaCheck(cudaMemcpyAsync(dst, pick->host, bytes, cudaMemcpyHostToDevice, stream()), "upload");
   cudaCheck(cudaEventRecord(pick->done, stream()), "upload");
 }
-
-}  // namespace
 
 // Uploads are queued (small ones through pinned staging); downloads wait for the stream, which is the engine's
 // only synchronisation point.

@@ -12,6 +12,8 @@ void op::qkPrepForward(const QkPrepForwardArgs& p) {
 }
 
 void op::qkPrepBackward(const QkPrepBackwardArgs& p) {
+  if ((p.qNormW || p.kNormW) && !cuda::qkPrepBackwardSupported(p.headDim))
+    p.fail("headDim " + std::to_string(p.headDim) + " is above the CUDA QK-norm backward's limit of 3072");
   double* partials = (p.qNormW || p.kNormW) ? scratchPartials(cuda::qkPrepPartials(p)) : nullptr;
   sameActDType(p.kOp, {p.dqkv.dtype, p.dout.dtype, p.qkv.dtype});
   cuda::qkPrepBackward(dev(p.dqkv), p.dqNormW, p.dkNormW, dev(p.dout), dev(p.qkv), p.rstd, p.qNormW, p.kNormW, p.cos, p.sin,

@@ -1,7 +1,9 @@
 // The attention prologue: per-head RMSNorm of q and k (QK-norm) then half-split RoPE, one warp per
-// (token, head), packing q|k into [N, (heads+kvHeads)*headDim]; qkv, out and their gradients f32 or bf16. The backward computes dx per (token, head);
-// the norm-weight gradients come from a second kernel that recomputes the un-rotated gradient per column
-// and sums fixed token blocks in order (deterministic, no atomics).
+// (token, head), packing q|k into [N, (heads+kvHeads)*headDim]; qkv, out and their gradients f32 or bf16. The
+// backward computes dx per (token, head) in blocks of kTokensPerPartial tokens, and in the same pass each warp adds
+// the norm-weight gradient terms of its tasks into its own shared-memory row; the block sums its warps' rows in
+// order into one partial per token block, and a last kernel sums the partials in block order (deterministic, no
+// atomics, as norm.cu's weight gradients).
 #include "device.cuh"
 #include "kernels.cuh"
 
@@ -11,7 +13,8 @@ namespace cuda {
 namespace {
 
 constexpr int kWarpsPerBlock = 8;
-constexpr int64_t kTokensPerPartial = 64;
+constexpr int64_t kTokensPerPartial = 16;
+constexpr size_t kDwSharedMax = 48 * 1024;  // the warps' weight-gradient rows stay within the default shared memory
 
 template <typename T>
 __global__ void prepForwardKernel(T* out, float* rstd, const T* qkv, const float* qw, const float* kw,
@@ -61,57 +64,52 @@ __device__ __forceinline__ float unrotated(const T* go, const float* cs, const f
   return ldf(go, i) * cs[k] - ldf(go, k) * sn[k];
 }
 
+// grid: blocks of kTokensPerPartial tokens; each warp takes the block's (token, head) tasks warp, warp + warps, ...
+// With `partials` (a norm weight is given), dynamic shared memory holds one row of 2 * hd doubles per warp (q weight
+// columns, then k weight columns), and the block writes their in-order sum as its partial.
 template <typename T>
-__global__ void prepBackwardKernel(T* dqkv, const T* dout, const T* qkv, const float* rstd, const float* qw,
-                                   const float* kw, const float* cosT, const float* sinT, const int32_t* pos,
-                                   QkPrepShape sh) {
+__global__ void prepBackwardKernel(T* dqkv, double* partials, const T* dout, const T* qkv, const float* rstd,
+                                   const float* qw, const float* kw, const float* cosT, const float* sinT,
+                                   const int32_t* pos, QkPrepShape sh) {
+  LMF_DYNAMIC_SHARED(double, rows);
   const int64_t nh = sh.heads + sh.kvHeads, hd = sh.headDim, half = hd / 2;
-  const int64_t task = blockIdx.x * int64_t(kWarpsPerBlock) + threadIdx.x / kWarp;
-  if (task >= sh.n * nh) return;
-  const int lane = threadIdx.x % kWarp;
-  const int64_t t = task / nh, h = task % nh, p = pos ? pos[t] : t % sh.seq;
-  const T* go = dout + task * hd;
-  const T* x = qkv + t * sh.qkvStride + h * hd;
-  T* dx = dqkv + t * sh.qkvStride + h * hd;
-  const float* cs = cosT ? cosT + p * half : nullptr;
-  const float* sn = sinT ? sinT + p * half : nullptr;
-  const float* w = h < sh.heads ? qw : kw;
-  if (!w) {
-    for (int64_t i = lane; i < hd; i += kWarp) stf(dx, i, unrotated(go, cs, sn, i, half));
-    return;
-  }
-  const float r = rstd[task];
-  float dot = 0;
-  for (int64_t i = lane; i < hd; i += kWarp) dot += unrotated(go, cs, sn, i, half) * w[i] * ldf(x, i);
-  dot = warpSum(dot);
-  const float c = dot * r * r * r / float(hd);
-  // dx aliases nothing read by other lanes: each lane recomputes its own columns from dout.
-  for (int64_t i = lane; i < hd; i += kWarp) stf(dx, i, r * unrotated(go, cs, sn, i, half) * w[i] - ldf(x, i) * c);
-}
-
-// grid (token blocks), threads = columns (2 * hd: q weight columns then k weight columns).
-template <typename T>
-__global__ void prepDwPartialKernel(double* partials, const T* dout, const T* qkv, const float* rstd,
-                                    const float* cosT, const float* sinT, const int32_t* pos, QkPrepShape sh) {
-  const int64_t nh = sh.heads + sh.kvHeads, hd = sh.headDim, half = hd / 2;
-  const int64_t col = blockIdx.y * int64_t(blockDim.x) + threadIdx.x;
-  if (col >= 2 * hd) return;
-  const bool isK = col >= hd;
-  const int64_t i = isK ? col - hd : col;
-  const int64_t h0 = isK ? sh.heads : 0, h1 = isK ? nh : sh.heads;
+  const int warps = blockDim.x / kWarp, warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
+  double* dwRow = partials ? rows + warp * 2 * hd : nullptr;
+  if (dwRow)
+    for (int64_t c = lane; c < 2 * hd; c += kWarp) dwRow[c] = 0;  // this warp's row: no other warp touches it
   const int64_t t0 = blockIdx.x * kTokensPerPartial, t1 = min(sh.n, t0 + kTokensPerPartial);
-  double acc = 0;
-  for (int64_t t = t0; t < t1; t++) {
-    const int64_t p = pos ? pos[t] : t % sh.seq;
+  for (int64_t task = t0 * nh + warp; task < t1 * nh; task += warps) {
+    const int64_t t = task / nh, h = task % nh, p = pos ? pos[t] : t % sh.seq;
+    const T* go = dout + task * hd;
+    const T* x = qkv + t * sh.qkvStride + h * hd;
+    T* dx = dqkv + t * sh.qkvStride + h * hd;
     const float* cs = cosT ? cosT + p * half : nullptr;
     const float* sn = sinT ? sinT + p * half : nullptr;
-    for (int64_t h = h0; h < h1; h++) {
-      const int64_t task = t * nh + h;
-      const float g = unrotated(dout + task * hd, cs, sn, i, half);
-      acc += double(g) * ldf(qkv, t * sh.qkvStride + h * hd + i) * rstd[task];
+    const float* w = h < sh.heads ? qw : kw;
+    if (!w) {
+      for (int64_t i = lane; i < hd; i += kWarp) stf(dx, i, unrotated(go, cs, sn, i, half));
+      continue;
+    }
+    const float r = rstd[task];
+    float dot = 0;
+    for (int64_t i = lane; i < hd; i += kWarp) dot += unrotated(go, cs, sn, i, half) * w[i] * ldf(x, i);
+    dot = warpSum(dot);
+    const float c = dot * r * r * r / float(hd);
+    double* acc = dwRow ? dwRow + (h < sh.heads ? 0 : hd) : nullptr;
+    // dx aliases nothing read by other lanes: each lane recomputes its own columns from dout.
+    for (int64_t i = lane; i < hd; i += kWarp) {
+      const float u = unrotated(go, cs, sn, i, half), xi = ldf(x, i);
+      stf(dx, i, r * u * w[i] - xi * c);
+      if (acc) acc[i] += double(u) * xi * r;
     }
   }
-  partials[blockIdx.x * 2 * hd + col] = acc;
+  if (!partials) return;
+  __syncthreads();  // every warp's row is complete
+  for (int64_t c = threadIdx.x; c < 2 * hd; c += blockDim.x) {
+    double sum = 0;
+    for (int wi = 0; wi < warps; wi++) sum += rows[wi * 2 * hd + c];
+    partials[blockIdx.x * 2 * hd + c] = sum;
+  }
 }
 
 __global__ void prepDwFinalKernel(float* dqw, float* dkw, const double* partials, int64_t blocks, int64_t hd) {
@@ -127,6 +125,13 @@ __global__ void prepDwFinalKernel(float* dqw, float* dkw, const double* partials
 }
 
 unsigned warpGrid(int64_t tasks) { return static_cast<unsigned>((tasks + kWarpsPerBlock - 1) / kWarpsPerBlock); }
+
+// Warps per backward block: kWarpsPerBlock, or fewer when their weight-gradient rows would not fit kDwSharedMax.
+int backwardWarps(int64_t hd, bool dw) {
+  if (!dw) return kWarpsPerBlock;
+  const int64_t fit = static_cast<int64_t>(kDwSharedMax / (2 * hd * sizeof(double)));
+  return static_cast<int>(fit < kWarpsPerBlock ? (fit < 1 ? 1 : fit) : kWarpsPerBlock);
+}
 
 }  // namespace
 
@@ -145,23 +150,26 @@ int64_t qkPrepPartials(const QkPrepShape& sh) {
   return ((sh.n + kTokensPerPartial - 1) / kTokensPerPartial) * 2 * sh.headDim;
 }
 
+bool qkPrepBackwardSupported(int64_t headDim) { return 2 * headDim * int64_t(sizeof(double)) <= int64_t(kDwSharedMax); }
+
 void qkPrepBackward(DevAct dqkv, float* dqw, float* dkw, DevActIn dout, DevActIn qkv, const float* rstd,
                     const float* qw, const float* kw, const float* cosT, const float* sinT, const int32_t* positions,
                     const QkPrepShape& sh, double* partials, cudaStream_t s) {
-  const int64_t tasks = sh.n * (sh.heads + sh.kvHeads);
-  if (tasks <= 0) return;
+  if (sh.n * (sh.heads + sh.kvHeads) <= 0) return;
+  const bool dw = qw || kw;
+  const int64_t blocks = (sh.n + kTokensPerPartial - 1) / kTokensPerPartial;
+  const int warps = backwardWarps(sh.headDim, dw);
+  const size_t smem = dw ? size_t(warps) * 2 * sh.headDim * sizeof(double) : 0;
   withAct(dqkv.bf16, [&](auto t) {
     using T = decltype(t);
-    launch("qkPrepBackward", prepBackwardKernel<T>, warpGrid(tasks), kWarpsPerBlock * kWarp, 0, s, actPtr<T>(dqkv.p),
-           actPtr<T>(dout.p), actPtr<T>(qkv.p), rstd, qw, kw, cosT, sinT, positions, sh);
-    if (!qw && !kw) return;
-    const int64_t blocks = (sh.n + kTokensPerPartial - 1) / kTokensPerPartial;
-    const int threads = 128;
-    const unsigned colBlocks = static_cast<unsigned>((2 * sh.headDim + threads - 1) / threads);
-    launch("qkPrepBackward", prepDwPartialKernel<T>, dim3(static_cast<unsigned>(blocks), colBlocks), threads, 0, s,
-           partials, actPtr<T>(dout.p), actPtr<T>(qkv.p), rstd, cosT, sinT, positions, sh);
-    launch("qkPrepBackward", prepDwFinalKernel, colBlocks, threads, 0, s, dqw, dkw, partials, blocks, sh.headDim);
+    launch("qkPrepBackward", prepBackwardKernel<T>, static_cast<unsigned>(blocks), warps * kWarp, smem, s,
+           actPtr<T>(dqkv.p), dw ? partials : nullptr, actPtr<T>(dout.p), actPtr<T>(qkv.p), rstd, qw, kw, cosT, sinT,
+           positions, sh);
   });
+  if (!dw) return;
+  const int threads = 128;
+  const unsigned colBlocks = static_cast<unsigned>((2 * sh.headDim + threads - 1) / threads);
+  launch("qkPrepBackward", prepDwFinalKernel, colBlocks, threads, 0, s, dqw, dkw, partials, blocks, sh.headDim);
 }
 
 }  // namespace cuda

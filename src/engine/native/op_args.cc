@@ -157,6 +157,8 @@ void EmbeddingBackwardArgs::check(const Args& call) { vocab = tableRows(call, At
 // d = 0 is accepted by rmsnormBackward (neither engine rejected it): there is nothing to compute.
 void RmsnormForwardArgs::check(const Args& call) { requirePositive(call, d, "d"); }
 void RmsnormBackwardArgs::check(const Args&) {}
+void AddRmsnormForwardArgs::check(const Args& call) { requirePositive(call, d, "d"); }
+void AddLayernormForwardArgs::check(const Args& call) { requirePositive(call, d, "d"); }
 void LayernormForwardArgs::check(const Args& call) { requirePositive(call, d, "d"); }
 void LayernormBackwardArgs::check(const Args& call) { requirePositive(call, d, "d"); }
 
@@ -199,18 +201,53 @@ void HeadLogprobArgs::check(const Args&) {
 
 void SumSquaresArgs::check(const Args&) {}
 
-// The step's coefficients are derived here in double and rounded once to float, so both engines use the same values.
-void AdamwArgs::check(const Args&) {
-  if (!(step >= 1) || step != std::floor(step)) fail("step must be a 1-based integer, got " + std::to_string(step));
-  if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1)) fail("beta1 and beta2 must lie in [0, 1)");
-  coef.decay = static_cast<float>(1 - lr * weightDecay);
-  coef.beta2 = static_cast<float>(beta2);
-  coef.oneMinusBeta1 = static_cast<float>(1 - beta1);
-  coef.oneMinusBeta2 = static_cast<float>(1 - beta2);
-  coef.eps = static_cast<float>(eps);
-  coef.gradScale = static_cast<float>(gradScale);
-  coef.stepSize = static_cast<float>(lr / (1 - std::pow(beta1, step)));
-  coef.bc2Sqrt = static_cast<float>(std::sqrt(1 - std::pow(beta2, step)));
+namespace {
+
+// The step's coefficients, derived in double and rounded once to float, so both engines use the same values.
+template <typename Op>
+AdamwCoefficients adamwCoefficients(const Op& op, double weightDecay) {
+  if (!(op.step >= 1) || op.step != std::floor(op.step))
+    op.fail("step must be a 1-based integer, got " + std::to_string(op.step));
+  if (!(op.beta1 >= 0 && op.beta1 < 1 && op.beta2 >= 0 && op.beta2 < 1)) op.fail("beta1 and beta2 must lie in [0, 1)");
+  AdamwCoefficients coef;
+  coef.decay = static_cast<float>(1 - op.lr * weightDecay);
+  coef.beta2 = static_cast<float>(op.beta2);
+  coef.oneMinusBeta1 = static_cast<float>(1 - op.beta1);
+  coef.oneMinusBeta2 = static_cast<float>(1 - op.beta2);
+  coef.eps = static_cast<float>(op.eps);
+  coef.gradScale = static_cast<float>(op.gradScale);
+  coef.stepSize = static_cast<float>(op.lr / (1 - std::pow(op.beta1, op.step)));
+  coef.bc2Sqrt = static_cast<float>(std::sqrt(1 - std::pow(op.beta2, op.step)));
+  return coef;
+}
+
+}  // namespace
+
+void AdamwArgs::check(const Args&) { coef = adamwCoefficients(*this, weightDecay); }
+
+// The range table: (offset, size, decay) triples in a Float64Array, ascending, disjoint, inside the n elements.
+void AdamwRangesArgs::check(const Args&) {
+  coef = adamwCoefficients(*this, weightDecay);
+  coefNoDecay = adamwCoefficients(*this, 0.0);
+  if (ranges.dtype != DType::F64 || ranges.length % 3 != 0)
+    fail("ranges must be a Float64Array of (offset, size, decay) triples");
+  const double* t = static_cast<const double*>(ranges.data);
+  int64_t end = 0;
+  for (int64_t i = 0; i < ranges.length / 3; i++) {
+    const double off = t[3 * i], size = t[3 * i + 1], decay = t[3 * i + 2];
+    const std::string at = "range " + std::to_string(i);
+    if (!(off >= 0 && size >= 0 && off == std::floor(off) && size == std::floor(size) && off + size <= double(n)))
+      fail(at + " (offset " + std::to_string(off) + ", size " + std::to_string(size) +
+           ") must be whole numbers inside the " + std::to_string(n) + " elements");
+    if (off < double(end)) fail(at + " starts before the previous range ends: give the ranges ascending and disjoint");
+    if (decay != 0 && decay != 1) fail(at + ": decay must be 0 or 1");
+    AdamwRange r;
+    r.offset = static_cast<int64_t>(off);
+    r.size = static_cast<int64_t>(size);
+    r.decay = decay != 0;
+    end = r.offset + r.size;
+    if (r.size > 0) table.push_back(r);
+  }
 }
 
 // ---- the table for JavaScript, and registration ----

@@ -35,6 +35,7 @@
   OP(embeddingForward, EmbeddingForwardArgs) OP(embeddingBackward, EmbeddingBackwardArgs)     \
   OP(rmsnormForward, RmsnormForwardArgs) OP(rmsnormBackward, RmsnormBackwardArgs)             \
   OP(layernormForward, LayernormForwardArgs) OP(layernormBackward, LayernormBackwardArgs)     \
+  OP(addRmsnormForward, AddRmsnormForwardArgs) OP(addLayernormForward, AddLayernormForwardArgs) \
   SHAPED(qkPrepForward, QkPrepForwardArgs, QkPrepForwardShape)                                \
   SHAPED(qkPrepBackward, QkPrepBackwardArgs, QkPrepShape)                                     \
   SHAPED(attentionForward, AttentionForwardArgs, AttentionShape)                              \
@@ -43,7 +44,7 @@
   OP(swigluForward, SwigluForwardArgs) OP(swigluBackward, SwigluBackwardArgs)                 \
   OP(activationForward, ActivationForwardArgs) OP(activationBackward, ActivationBackwardArgs) \
   OP(headCrossEntropy, HeadCrossEntropyArgs) OP(headLogprob, HeadLogprobArgs)                 \
-  OP(sumSquares, SumSquaresArgs) OP(adamw, AdamwArgs)
+  OP(sumSquares, SumSquaresArgs) OP(adamw, AdamwArgs) OP(adamwRanges, AdamwRangesArgs)
 
 // ---- memory: transfers (the typed array's type must be the buffer's dtype; a bf16 buffer takes a Float32Array
 //      and converts), fill, copy (same dtype, or f32 <-> bf16: the one cast), elementwise ----
@@ -87,6 +88,17 @@
   X(BUF, dx, float, rows * d) X(BUF, dw, float, d) X(BUF, db, float, d) X(ACT, dout, const float, rows * d)  \
   X(BUF, x, const float, rows * d) X(BUF, w, const float, d) X(BUF, mean, const float, rows)                 \
   X(BUF, rstd, const float, rows) X(INT, rows) X(INT, d) X(FLAG, accumulateDx)
+
+// ---- a residual add fused with the norm that follows it: sum = a + b, then out = norm(sum) as the ops above
+//      (sum may be a or b: in place); `out` is the activation the next matrix product reads ----
+#define LMF_ARGS_addRmsnormForward(X)                                                                         \
+  X(BUF, sum, float, rows * d) X(ACT, out, float, rows * d) X(BUF, rstd, float, rows)                        \
+  X(BUF, a, const float, rows * d) X(BUF, b, const float, rows * d) X(BUF, w, const float, d)                \
+  X(INT, rows) X(INT, d) X(NUM, eps)
+#define LMF_ARGS_addLayernormForward(X)                                                                       \
+  X(BUF, sum, float, rows * d) X(ACT, out, float, rows * d) X(BUF, mean, float, rows)                        \
+  X(BUF, rstd, float, rows) X(BUF, a, const float, rows * d) X(BUF, b, const float, rows * d)                \
+  X(BUF, w, const float, d) X(BUF, bias, const float, d) X(INT, rows) X(INT, d) X(NUM, eps)
 
 // ---- the attention prologue: per-head QK-RMSNorm (absent weights: none) then RoPE (absent tables: none);
 //      positions (absent: t % seq) give each token's row of the tables ----
@@ -158,4 +170,12 @@
   X(BUF, param, float, n) X(BUF, grad, const float, n) X(BUF, m, float, n) X(BUF, v, float, n) X(INT, n)     \
   X(NUM, lr) X(NUM, beta1) X(NUM, beta2) X(NUM, eps) X(NUM, weightDecay) X(NUM, step) X(NUM, gradScale)      \
   X(OPT, stepStats, const double, 2) X(NUM, clip) X(OPT, paramBf16, Bf16Bits, n) X(LET, AdamwCoefficients, coef)
+// The same step over a table of ranges in one launch (multi-tensor): ranges holds (offset, size, decay) triples,
+// offsets into param/grad/m/v/paramBf16 (spans of n elements), ascending and disjoint; decay 1 applies weightDecay,
+// 0 none. Bit-identical to one adamw call per range.
+#define LMF_ARGS_adamwRanges(X)                                                                                \
+  X(BUF, param, float, n) X(BUF, grad, const float, n) X(BUF, m, float, n) X(BUF, v, float, n) X(INT, n)     \
+  X(HOST, ranges) X(NUM, lr) X(NUM, beta1) X(NUM, beta2) X(NUM, eps) X(NUM, weightDecay) X(NUM, step)        \
+  X(NUM, gradScale) X(OPT, stepStats, const double, 2) X(NUM, clip) X(OPT, paramBf16, Bf16Bits, n)           \
+  X(LET, AdamwCoefficients, coef) X(LET, AdamwCoefficients, coefNoDecay) X(LET, AdamwRangeTable, table)
 // clang-format on

@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include <cstdint>
+#include <vector>
 
 #if defined(__CUDACC__)
 #define LMF_HOST_DEVICE __host__ __device__
@@ -63,6 +64,28 @@ struct AdamwCoefficients {
   float stepSize = 0;  // lr / (1 - beta1^step)
   float bc2Sqrt = 0;   // sqrt(1 - beta2^step)
 };
+
+// One parameter's AdamW update, the one place both engines' kernels (adamw, adamwRanges) compute it; `decay` is
+// a.decay, or 1 for a parameter without weight decay. Returns the new parameter value (also stored in p).
+LMF_HOST_DEVICE inline float adamwElement(float& p, float g, float& m, float& v, float decay, const AdamwCoefficients& a,
+                                          float gradScale) {
+  const float gr = g * gradScale;
+  const float pd = p * decay;
+  const float mi = m + (gr - m) * a.oneMinusBeta1;
+  const float vi = v * a.beta2 + a.oneMinusBeta2 * gr * gr;
+  m = mi;
+  v = vi;
+  p = pd - a.stepSize * mi / (sqrtf(vi) / a.bc2Sqrt + a.eps);
+  return p;
+}
+
+// A range of the flat parameter layout for adamwRanges: elements [offset, offset + size) of its spans, with weight
+// decay or without. `firstChunk` is the CUDA launch's bookkeeping (the range's first chunk of elements).
+struct AdamwRange {
+  int64_t offset = 0, size = 0, firstChunk = 0;
+  int32_t decay = 0;
+};
+using AdamwRangeTable = std::vector<AdamwRange>;
 
 // The gradient scale of an AdamW step from its statistics (loss sum, gradient sum of squares): gradScale times
 // PyTorch's clip_grad_norm_ coefficient min(1, clip / (norm + 1e-6)) (1 when clip <= 0), computed in double as the
