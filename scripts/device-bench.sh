@@ -18,7 +18,7 @@ shape=(--micro 8 --seq 2048 --steps 8)
 lmforge_bench=(node bin/lmforge.js bench --device cuda --batch 8 --seq 2048 --steps 5)
 table='^\{|peak GPU memory|rror|^op |^total|^[a-zA-Z]+( [0-9x]+( dW)?)? +[0-9]+ +[0-9.]+ +[0-9.]+%'
 # The workload: 0.6b (default) is Qwen3-0.6B; 2b is the seed's "1.5B" (28 x 2048, untied, 2.03B parameters), which
-# `lmforge plan` fits in 76 GiB without recomputation (77.5 GB) and with `mlp` (61.1 GB): both are measured.
+# `lmforge plan` fits in 76 GiB without recomputation (77.2 GB) and with `mlp` (60.9 GB): both are measured.
 workload=${1:-0.6b}
 case "$workload" in
   0.6b) ;;

@@ -66,7 +66,7 @@ export interface SchemeMemory {
 
 /** The CUDA engine's scratch areas beside the arena (src/engine/cuda: attention.cc, loss.cc, gemm.cc). */
 export interface CudaScratch {
-  /** Flash attention's bf16 staging of q, k, v and dO plus the fp32 row dots (the backward's, the larger). */
+  /** The attention backward's fp32 row dots (flash attention reads the bf16 arena's q, k, v and dO in place). */
   attention: number;
   /** The head's fp32 logits chunk, its bf16 copy as a GEMM operand, the bf16 head weight and the row losses. */
   loss: number;
@@ -173,19 +173,15 @@ const align256 = (x: number): number => Math.ceil(x / 256) * 256;
 const reserved = (x: number): number => (x > 0 ? Math.floor(Math.max(x, 256) * 9 / 8) : 0);
 
 /**
- * Device memory the CUDA engine takes beside the arena at this shape (bf16 precision): flash attention's staging
- * (flash_attention.cu stagingBytes, the backward's: bf16 q, dO, k, v and fp32 row dots; classic attention at
- * other head sizes needs only the row dots) and the loss (loss.cc: one fp32 logits chunk, its bf16 copy for the
+ * Device memory the CUDA engine takes beside the arena at this shape (bf16 precision): the attention backward's
+ * fp32 row dots (both kernels; the tensor-core kernel reads q, k, v and dO from the bf16 arena in place, since
+ * head_dim 64/128 keeps every row 16-byte aligned: flash_attention.cu readInPlace) and the loss (loss.cc: one fp32 logits chunk, its bf16 copy for the
  * gradient GEMMs, the bf16 head weight, per-row f64 losses), and the cuBLASLt workspace.
  */
 export function cudaScratchBytes(c: ModelConfig, microBatch: number, seq: number): CudaScratch {
   const n = microBatch * seq;
   const rows = microBatch * c.n_head * seq;
-  const flash = c.head_dim === 64 || c.head_dim === 128;
-  const qBytes = align256(rows * c.head_dim * 2);
-  const kBytes = align256(microBatch * c.n_kv_head * seq * c.head_dim * 2);
-  const dots = align256(rows * 4);
-  const attention = reserved(flash ? 2 * qBytes + 2 * kBytes + dots : rows * 4);
+  const attention = reserved(align256(rows * 4));
   const R = lossChunkRows(n, c.vocab_size);
   const loss = reserved(R * c.vocab_size * 4) + reserved(R * c.vocab_size * 2) + reserved(c.vocab_size * c.hidden_size * 2) + reserved(n * 8);
   const gemm = reserved(64 * 2 ** 20);
@@ -399,7 +395,7 @@ export function formatPlan(p: Plan): string {
   L.push(`Activations (lmforge's arena, recompute ${a.recompute}): ${a.formula}`);
   L.push(
     `  x micro-batch ${i.microBatch} x seq ${i.seq} + ${a.fixed} B = ${gb(a.arena)} GB arena; CUDA scratch ${gb(a.cudaScratch.total)} GB ` +
-      `(flash-attention staging ${gb(a.cudaScratch.attention)}, loss chunk ${gb(a.cudaScratch.loss)}, cuBLASLt ${gb(a.cudaScratch.gemm)})`,
+      `(attention row dots ${gb(a.cudaScratch.attention)}, loss chunk ${gb(a.cudaScratch.loss)}, cuBLASLt ${gb(a.cudaScratch.gemm)})`,
   );
   L.push('');
   L.push(`Recomputation at micro-batch ${i.microBatch} x seq ${i.seq} (total GB per GPU; extra = FLOPs added per token):`);

@@ -71,12 +71,12 @@ test('Qwen3-0.6B memory per GPU, micro-batch 8 x 4096, by hand', () => {
   // 4096 x 128 x 4 B + one i32 + two f64 = 2,097,172 B; arena 1,432,408 x 32,768 + 2,097,172 = 46,939,242,516 B.
   assert.equal(a.perToken, 1_432_408);
   assert.equal(a.arena, 46_939_242_516);
-  // CUDA scratch, each area reserved with 1/8 headroom: flash staging bf16 q + dO (2 x 8 x 16 x 4096 x 128 x 2 B),
-  // k + v (2 x 8 x 8 x 4096 x 128 x 2 B), row dots 8 x 16 x 4096 x 4 B = 404,750,336 -> 455,344,128; loss: 1,728-row
+  // CUDA scratch, each area reserved with 1/8 headroom: the attention backward's row dots 8 x 16 x 4096 x 4 B =
+  // 2,097,152 -> 2,359,296 (flash attention reads the bf16 arena in place, staging nothing); loss: 1,728-row
   // chunk of 151,936 logits, fp32 1,050,181,632 + bf16 525,090,816, bf16 head weight 311,164,928, row losses
   // 262,144, each x 9/8 = 2,122,536,960; cuBLASLt 64 MiB -> 75,497,472.
-  assert.deepEqual(a.cudaScratch, { attention: 455_344_128, loss: 2_122_536_960, gemm: 75_497_472, total: 2_653_378_560 });
-  assert.equal(a.total, 46_939_242_516 + 2_653_378_560);
+  assert.deepEqual(a.cudaScratch, { attention: 2_359_296, loss: 2_122_536_960, gemm: 75_497_472, total: 2_200_393_728 });
+  assert.equal(a.total, 46_939_242_516 + 2_200_393_728);
   const [ddp, z1, z3] = p.memory;
   // Plain DP: (2 + 4 + 2 + 8) x P = 16 P = 9,536,798,720 B of states.
   assert.deepEqual([ddp!.weights, ddp!.master, ddp!.grads, ddp!.optimizer, ddp!.gathered], [2 * P, 4 * P, 2 * P, 8 * P, 0]);
@@ -180,7 +180,7 @@ test('the command prints the same numbers, as text and as JSON', () => {
   assert.equal(text.status, 0, text.stderr);
   assert.match(text.stdout, /= 1\.555e21 FLOP/);
   assert.match(text.stdout, /40%\s+1,125,971\s+97\.28B\s+8\.16\s+2\.9 h/);
-  assert.match(text.stdout, /data parallel\s+1\.19\s+2\.38\s+1\.19\s+4\.77\s+0\.00\s+49\.59\s+59\.13\s+yes \(33%\)\s+28/);
+  assert.match(text.stdout, /data parallel\s+1\.19\s+2\.38\s+1\.19\s+4\.77\s+0\.00\s+49\.14\s+58\.68\s+yes \(33%\)\s+28/);
   const json = spawnSync(process.execPath, [bin, ...args, '--json'], { encoding: 'utf8' });
   const j = JSON.parse(json.stdout) as { flopBudget: number; rows: { tokens: number }[]; params: number };
   assert.equal(j.params, 596_049_920);
@@ -226,7 +226,7 @@ test('the plan as text, line for line: a token target in days, fp32 gradients, n
     "  ZeRO-3 / FSDP     0.02    0.04   0.04      0.08      0.16        28.62  28.96   NO (121%)             3336",
     "",
     "Activations (lmforge's arena, recompute none): per token: n_layer x 5048 B kept (every tensor) + 0 B shared + 5256 B outside the blocks + 16 B token ids = 4 x 5048 + 0 + 5256 + 16 = 25464 B (f32 stream and statistics, activations bf16)",
-    "  x micro-batch 4096 x seq 256 + 32788 B = 26.70 GB arena; CUDA scratch 1.92 GB (flash-attention staging 0.02, loss chunk 1.83, cuBLASLt 0.08)",
+    "  x micro-batch 4096 x seq 256 + 32788 B = 26.70 GB arena; CUDA scratch 1.92 GB (attention row dots 0.02, loss chunk 1.83, cuBLASLt 0.08)",
     "",
     "Recomputation at micro-batch 4096 x seq 256 (total GB per GPU; extra = FLOPs added per token):",
     "  recompute  activations  extra  data parallel     ZeRO-1  ZeRO-3 / FSDP",
@@ -255,7 +255,7 @@ test('the plan as text, line for line: a token target in days, fp32 gradients, n
     "  ZeRO-3 / FSDP     0.04    0.08   0.04      0.16      0.00         0.39   0.71    yes (1%)            11919",
     "",
     "Activations (lmforge's arena, recompute none): per token: n_layer x 5048 B kept (every tensor) + 0 B shared + 5256 B outside the blocks + 16 B token ids = 4 x 5048 + 0 + 5256 + 16 = 25464 B (f32 stream and statistics, activations bf16)",
-    "  x micro-batch 1 x seq 256 + 32788 B = 0.01 GB arena; CUDA scratch 0.38 GB (flash-attention staging 0.00, loss chunk 0.31, cuBLASLt 0.08)",
+    "  x micro-batch 1 x seq 256 + 32788 B = 0.01 GB arena; CUDA scratch 0.38 GB (attention row dots 0.00, loss chunk 0.31, cuBLASLt 0.08)",
     "",
     "Recomputation at micro-batch 1 x seq 256 (total GB per GPU; extra = FLOPs added per token):",
     "  recompute  activations  extra  data parallel    ZeRO-1  ZeRO-3 / FSDP",
