@@ -357,6 +357,9 @@ const HANDLERS: Record<string, Handler> = {
   'node scripts/bench-recompute.mjs --preset cpu-small --batch 2 --seq 256 --rounds 9 --threads 2': {
     illustrative: 'a timing benchmark of the three recompute modes (minutes of CPU); their exactness is tested in test/model/recompute.test.ts',
   },
+  'lmforge bench --profile': {
+    coveredBy: 'test/docs/commands.test.ts', why: "cuda.md's device-bench prose; `lmforge bench --preset cpu-small --profile` runs here",
+  },
   'lmforge bench --preset cpu-small --profile': {
     run: (f) => {
       const r = ok(argvOf(f, {}, ['--steps', '1', '--batch', '1', '--seq', '16']));
