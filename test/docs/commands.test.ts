@@ -512,7 +512,7 @@ const HANDLERS: Record<string, Handler> = {
     },
   },
   'lmforge plan --model qwen3-custom-1.5b --gpu h200 --seq 2048 --micro-batch 8 --grad-dtype fp32': {
-    run: (f) => assert.match(ok(argvOf(f)).stdout, /none\s+40\.87\s+0\.0%\s+77\.45 yes[\s\S]*mlp\s+24\.57\s+11\.6%\s+61\.14 yes[\s\S]*block\s+9\.09\s+27\.0%\s+45\.66 yes/),
+    run: (f) => assert.match(ok(argvOf(f)).stdout, /none\s+40\.65\s+0\.0%\s+77\.22 yes[\s\S]*mlp\s+24\.34\s+11\.6%\s+60\.91 yes[\s\S]*block\s+8\.86\s+27\.0%\s+45\.43 yes/),
   },
   'lmforge plan --model qwen3-0.6b --gpus 8 --gpu b200 --hours 24 --mfu 0.4': {
     run: (f) => {
