@@ -10,13 +10,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { at } from '../../src/engine/backend.js';
 import { REPO_ROOT } from '../helpers.js';
-import { barrierSites, interpreterObjects, missedBarriers } from './kernel-mutants.js';
+import { assertMutantsFail, barrierSites, missedBarriers, type SourceMutants } from './kernel-mutants.js';
 import { both, cuda, device, errOf, freePairs, pair, randF32, rng, skipReason, withPrecision, zerosPair } from './harness.js';
 
 const interpretOnly = skipReason || (device !== 'cuda-interpret' ? 'runs on the interpreted engine only' : false);
@@ -62,12 +59,9 @@ test('every __syncthreads of the flash attention kernels is needed: removing any
 });
 
 test('off-by-one tile bounds in flash_attention.cu make the check fail; the source as written passes', { skip: interpretOnly }, () => {
-  const objects = interpreterObjects();
-  for (const o of objects) assert.ok(existsSync(o), `${o} is missing: run npm install (it builds the interpreted engine)`);
-  const source = readFileSync(SOURCE, 'utf8');
   // Each mutant changes one bound by one; the first string must occur exactly once in the source. The driver's
   // shapes (T = 65: a last tile of one row) make each of them drop a key, a query or a row.
-  const mutants: Record<string, [string, string]> = {
+  const mutants: SourceMutants = {
     'forward key tiles end one key early': ['(rowLast + 1 - kBegin + kFwdKeys - 1) / kFwdKeys', '(rowLast - kBegin + kFwdKeys - 1) / kFwdKeys'],
     'dQ key tiles end one key early': ['(rowLast + 1 - kBegin + kBwdCols - 1) / kBwdCols', '(rowLast - kBegin + kBwdCols - 1) / kBwdCols'],
     'dK/dV query tiles end one query early': ['(qEnd - k0 + kBwdCols - 1) / kBwdCols', '(qEnd - k0 + kBwdCols - 2) / kBwdCols'],
@@ -75,38 +69,5 @@ test('off-by-one tile bounds in flash_attention.cu make the check fail; the sour
     'the forward mask lets a row see the next key': ['if (j > row[half] || j < first[half])', 'if (j > row[half] + 1 || j < first[half])'],
     'the dK/dV mask ends a document one query early': ['(i >= key[half] && i < last[half])', '(i >= key[half] && i < last[half] - 1)'],
   };
-  const dir = mkdtempSync(join(tmpdir(), 'lmf-flash-mutants-'));
-  try {
-    // -O0: the variants compile in 2/3 of the time and run as fast here (the interpreter's objects are optimised).
-    const flags = ['-std=c++17', '-O0', '-DLMF_CUDA_INTERPRET', '-Wno-unknown-pragmas',
-      `-I${join(REPO_ROOT, 'src', 'engine', 'cuda', 'interpret', 'include')}`, `-I${join(REPO_ROOT, 'src', 'engine', 'cuda')}`];
-    const variants: [string, string][] = [['as written', source]];
-    for (const [name, [from, to]] of Object.entries(mutants)) {
-      assert.equal(source.split(from).length, 2, `'${from}' occurs once in flash_attention.cu`);
-      variants.push([name, source.replace(from, to)]);
-    }
-    // The driver once, then every variant (two g++ at a time: the machine may have only two cores), then run each.
-    const driver = join(dir, 'driver.o');
-    const builds = variants.map(([, text], i) => {
-      const cc = join(dir, `flash-${i}.cc`);
-      writeFileSync(cc, text);
-      return { exe: join(dir, `check-${i}`), args: [...flags, cc, driver, ...objects, '-o', join(dir, `check-${i}`)] };
-    });
-    const quote = (args: string[]): string => args.map((a) => `'${a}'`).join(' ');
-    const driverArgs = [...flags, '-c', join(REPO_ROOT, 'test', 'engine-cuda', 'native', 'flash-attention-check.cc'), '-o', driver];
-    const script = `g++ ${quote(driverArgs)} || exit 1\n` +
-      builds.map((b) => `g++ ${quote(b.args)} &\n[ $(jobs -r | wc -l) -ge 2 ] && wait -n`).join('\n') + '\nwait';
-    const compiled = spawnSync('bash', ['-c', script], { encoding: 'utf8' });
-    assert.equal(compiled.status, 0, compiled.stderr);
-    const results = variants.map(([name], i) => {
-      assert.ok(existsSync(builds[i]!.exe), `${name}: not built: ${compiled.stderr}`);
-      const run = spawnSync(builds[i]!.exe, [], { encoding: 'utf8' });
-      return { name, status: run.status, out: (run.stdout + run.stderr).trim() };
-    });
-    assert.equal(results[0]!.status, 0, `the source as written must pass: ${results[0]!.out}`);
-    // A mutant may also crash (status null): the dK/dV one leaves a one-key block with no query tile, 0 / 0.
-    for (const r of results.slice(1)) assert.notEqual(r.status, 0, `mutant '${r.name}' passed: ${r.out}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  assertMutantsFail(SOURCE, 'flash-attention-check.cc', mutants);
 });

@@ -9,13 +9,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { at } from '../../src/engine/backend.js';
 import { REPO_ROOT } from '../helpers.js';
-import { barrierSites, interpreterObjects, missedBarriers } from './kernel-mutants.js';
+import { assertMutantsFail, barrierSites, missedBarriers, type SourceMutants } from './kernel-mutants.js';
 import { both, cuda, device, errOf, freePairs, pair, randF32, rng, skipReason, zerosPair } from './harness.js';
 
 const interpretOnly = skipReason || (device !== 'cuda-interpret' ? 'runs on the interpreted engine only' : false);
@@ -55,41 +52,11 @@ test('every __syncthreads of the attention kernels is needed: removing any one b
 });
 
 test('an off-by-one tile bound in attention.cu makes the check fail; the source as written passes', { skip: interpretOnly }, () => {
-  const objects = interpreterObjects();
-  for (const o of objects) assert.ok(existsSync(o), `${o} is missing: run npm install (it builds the interpreted engine)`);
-  const source = readFileSync(SOURCE, 'utf8');
   // Each mutant changes one bound by one; the first string must occur exactly once in the source.
-  const mutants: Record<string, [string, string]> = {
+  const mutants: SourceMutants = {
     'forward key tiles end one key early': ['sh.past + lastRow + 1);', 'sh.past + lastRow);'],
     'dQ key tiles end one key early': ['min(sh.keys(), lastRow + 1);', 'min(sh.keys(), lastRow);'],
     'a tile loads one row past its end': ['(r0 + r < limit)', '(r0 + r <= limit)'],
   };
-  const dir = mkdtempSync(join(tmpdir(), 'lmf-mutants-'));
-  try {
-    const flags = ['-std=c++17', '-O1', '-DLMF_CUDA_INTERPRET', '-Wno-unknown-pragmas',
-      `-I${join(REPO_ROOT, 'src', 'engine', 'cuda', 'interpret', 'include')}`, `-I${join(REPO_ROOT, 'src', 'engine', 'cuda')}`];
-    const variants: [string, string][] = [['as written', source]];
-    for (const [name, [from, to]] of Object.entries(mutants)) {
-      assert.equal(source.split(from).length, 2, `'${from}' occurs once in attention.cu`);
-      variants.push([name, source.replace(from, to)]);
-    }
-    // Build every variant in parallel (one g++ each), then run each.
-    const builds = variants.map(([, text], i) => {
-      const cu = join(dir, `attention-${i}.cc`);
-      writeFileSync(cu, text);
-      return { exe: join(dir, `check-${i}`), args: [...flags, join(REPO_ROOT, 'test', 'engine-cuda', 'native', 'attention-check.cc'), cu, ...objects, '-o', join(dir, `check-${i}`)] };
-    });
-    const script = builds.map((b) => `g++ ${b.args.map((a) => `'${a}'`).join(' ')} &`).join('\n') + '\nwait';
-    const compiled = spawnSync('bash', ['-c', script], { encoding: 'utf8' });
-    assert.equal(compiled.status, 0, compiled.stderr);
-    const results = variants.map(([name], i) => {
-      assert.ok(existsSync(builds[i]!.exe), `${name}: not built: ${compiled.stderr}`);
-      const run = spawnSync(builds[i]!.exe, [], { encoding: 'utf8' });
-      return { name, status: run.status, out: (run.stdout + run.stderr).trim() };
-    });
-    assert.equal(results[0]!.status, 0, `the source as written must pass: ${results[0]!.out}`);
-    for (const r of results.slice(1)) assert.notEqual(r.status, 0, `mutant '${r.name}' passed: ${r.out}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  assertMutantsFail(SOURCE, 'attention-check.cc', mutants);
 });
