@@ -122,3 +122,34 @@ test('adamwRanges on the device: bit-identical to one adamw call per range, and 
   for (const b of [pa, ga, ma, va, pb, gb, mb, vb, stats]) g.free(b!);
   freePairs(P, G, M, V, cpuStats);
 });
+
+test('on the CUDA engine the fused add + norm gives the bits of add then the norm (f32 and bf16 outputs)', { skip }, () => {
+  const g = cuda!;
+  const r = rng(seed + 1);
+  const rows = 3, d = 300 + Math.floor(r() * 500);
+  const up = (v: Float32Array) => {
+    const buf = g.alloc('f32', v.length);
+    g.upload(at(buf), v);
+    return buf;
+  };
+  const a = up(randF32(r, rows * d, 2)), b = up(randF32(r, rows * d, 0.5)), w = up(randF32(r, d)), bias = up(randF32(r, d));
+  const read = (buf: ReturnType<typeof up>) => {
+    const v = new Float32Array(buf.length);
+    g.download(at(buf), v);
+    return v;
+  };
+  for (const dtype of ['f32', 'bf16'] as const) {
+    const sum = g.alloc('f32', rows * d), mean = g.alloc('f32', rows), rstd = g.alloc('f32', rows);
+    const fused = g.alloc(dtype, rows * d), plain = g.alloc(dtype, rows * d);
+    const sum2 = g.alloc('f32', rows * d), mean2 = g.alloc('f32', rows), rstd2 = g.alloc('f32', rows);
+    g.addRmsnormForward(at(sum), at(fused), at(rstd), at(a), at(b), at(w), rows, d, 1e-6);
+    g.add(at(sum2), at(a), at(b), rows * d);
+    g.rmsnormForward(at(plain), at(rstd2), at(sum2), at(w), rows, d, 1e-6);
+    assert.deepEqual([read(fused), read(rstd)], [read(plain), read(rstd2)], `rms ${dtype} ${rows}x${d} seed ${seed}`);
+    g.addLayernormForward(at(sum), at(fused), at(mean), at(rstd), at(a), at(b), at(w), at(bias), rows, d, 1e-5);
+    g.layernormForward(at(plain), at(mean2), at(rstd2), at(sum2), at(w), at(bias), rows, d, 1e-5);
+    assert.deepEqual([read(fused), read(mean), read(rstd)], [read(plain), read(mean2), read(rstd2)], `ln ${dtype} ${rows}x${d} seed ${seed}`);
+    for (const buf of [sum, mean, rstd, fused, plain, sum2, mean2, rstd2]) g.free(buf);
+  }
+  for (const buf of [a, b, w, bias]) g.free(buf);
+});

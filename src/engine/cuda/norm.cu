@@ -2,6 +2,7 @@
 // gradients go through per-row-block column partials (double) summed in order, so no atomics are needed.
 #include "device.cuh"
 #include "kernels.cuh"
+#include "norm_rows.cuh"
 
 namespace lmf {
 namespace cuda {
@@ -18,11 +19,7 @@ __global__ void rmsForwardKernel(T* out, float* rstd, const float* x, const floa
   const float* xr = x + r * d;
   float ss = 0;
   for (int64_t j = threadIdx.x; j < d; j += blockDim.x) ss += xr[j] * xr[j];
-  ss = blockSum(ss, sh);
-  const float s = rsqrtf(ss / float(d) + eps);
-  if (threadIdx.x == 0) rstd[r] = s;
-  T* o = out + r * d;
-  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) stf(o, j, xr[j] * s * w[j]);
+  rmsRow(out + r * d, rstd + r, xr, ss, w, d, eps, sh);
 }
 
 template <typename T>
@@ -64,20 +61,7 @@ __global__ void lnForwardKernel(T* out, float* mean, float* rstd, const float* x
   const float* xr = x + r * d;
   float sum = 0;
   for (int64_t j = threadIdx.x; j < d; j += blockDim.x) sum += xr[j];
-  const float mu = blockSum(sum, sh) / float(d);
-  float var = 0;
-  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) {
-    const float c = xr[j] - mu;
-    var += c * c;
-  }
-  var = blockSum(var, sh) / float(d);
-  const float s = rsqrtf(var + eps);
-  if (threadIdx.x == 0) {
-    mean[r] = mu;
-    rstd[r] = s;
-  }
-  T* o = out + r * d;
-  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) stf(o, j, (xr[j] - mu) * s * w[j] + b[j]);
+  lnRow(out + r * d, mean + r, rstd + r, xr, sum, w, b, d, eps, sh);
 }
 
 template <typename T>

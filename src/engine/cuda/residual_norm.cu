@@ -1,8 +1,10 @@
 // The residual add fused with the norm after it: one block per row adds a + b, stores the sum (the residual
 // stream, f32), reduces its statistics and writes the normalised row. Against `add` then the norm kernel it saves
 // one launch and the norm's read of the sum from memory (here each thread re-reads only the elements it wrote
-// itself, still in cache). Statistics are reduced as norm.cu reduces them.
+// itself, still in cache). The statistics and the output come from norm_rows.cuh, as in norm.cu, so the values
+// are those of `add` then the norm.
 #include "device.cuh"
+#include "norm_rows.cuh"
 #include "residual_norm.h"
 
 namespace lmf {
@@ -29,12 +31,7 @@ __global__ void addRmsForwardKernel(float* sum, OutT* out, float* rstd, const fl
   __shared__ float sh[32];
   const int64_t r = blockIdx.x;
   float* sr = sum + r * d;
-  const float ss = blockSum(addRow(sr, a + r * d, b + r * d, d, true), sh);
-  const float s = rsqrtf(ss / float(d) + eps);
-  if (threadIdx.x == 0) rstd[r] = s;
-  OutT* o = out + r * d;
-  // Each thread reads back only the sums it stored itself: no barrier needed between the passes.
-  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) stf(o, j, sr[j] * s * w[j]);
+  rmsRow(out + r * d, rstd + r, sr, addRow(sr, a + r * d, b + r * d, d, true), w, d, eps, sh);
 }
 
 template <typename OutT>
@@ -43,20 +40,7 @@ __global__ void addLnForwardKernel(float* sum, OutT* out, float* mean, float* rs
   __shared__ float sh[32];
   const int64_t r = blockIdx.x;
   float* sr = sum + r * d;
-  const float mu = blockSum(addRow(sr, a + r * d, b + r * d, d, false), sh) / float(d);
-  float var = 0;
-  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) {
-    const float c = sr[j] - mu;
-    var += c * c;
-  }
-  var = blockSum(var, sh) / float(d);
-  const float s = rsqrtf(var + eps);
-  if (threadIdx.x == 0) {
-    mean[r] = mu;
-    rstd[r] = s;
-  }
-  OutT* o = out + r * d;
-  for (int64_t j = threadIdx.x; j < d; j += blockDim.x) stf(o, j, (sr[j] - mu) * s * w[j] + bias[j]);
+  lnRow(out + r * d, mean + r, rstd + r, sr, addRow(sr, a + r * d, b + r * d, d, false), w, bias, d, eps, sh);
 }
 
 }  // namespace
